@@ -1,0 +1,106 @@
+package dev.keel.model;
+
+import static dev.keel.tensor.Tensors.s;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import dev.keel.model.io.ModelConfig;
+
+/**
+ * The Llama family (Touvron et al. 2023): Llama 2 and 3, Mistral, Qwen2 and SmolLM share this block, following
+ * transformers' {@code modeling_llama.py}: RMSNorm before attention and MLP, rotary position embeddings,
+ * grouped-query attention, and a SwiGLU MLP down(silu(gate(x)) * up(x)) (Shazeer 2020). Qwen2 adds biases on
+ * the q/k/v projections; Mistral may set a sliding attention window.
+ */
+final class LlamaModel extends CausalLM {
+    private static final String P = "model.";
+    private final RotaryEmbedding rope;
+
+    LlamaModel(ModelConfig config, Map<String, Tensor> weights) {
+        super(config, weights);
+        this.rope = new RotaryEmbedding(config.headDim(), config.ropeTheta(), config.ropeScaling());
+    }
+
+    static Map<String, long[]> shapes(ModelConfig c) {
+        long d = c.hiddenSize();
+        long q = (long) c.numHeads() * c.headDim();
+        long kv = (long) c.numKvHeads() * c.headDim();
+        long ff = c.intermediateSize();
+        Map<String, long[]> m = new LinkedHashMap<>();
+        m.put(P + "embed_tokens.weight", new long[] {c.vocabSize(), d});
+        for (int i = 0; i < c.numLayers(); i++) {
+            String l = P + "layers." + i + ".";
+            m.put(l + "input_layernorm.weight", new long[] {d});
+            linear(m, l + "self_attn.q_proj", q, d, c.attentionBias());
+            linear(m, l + "self_attn.k_proj", kv, d, c.attentionBias());
+            linear(m, l + "self_attn.v_proj", kv, d, c.attentionBias());
+            linear(m, l + "self_attn.o_proj", d, q, c.outputBias());
+            m.put(l + "post_attention_layernorm.weight", new long[] {d});
+            linear(m, l + "mlp.gate_proj", ff, d, c.mlpBias());
+            linear(m, l + "mlp.up_proj", ff, d, c.mlpBias());
+            linear(m, l + "mlp.down_proj", d, ff, c.mlpBias());
+        }
+        m.put(P + "norm.weight", new long[] {d});
+        if (!c.tieWordEmbeddings()) {
+            m.put("lm_head.weight", new long[] {c.vocabSize(), d});
+        }
+        return m;
+    }
+
+    private static void linear(Map<String, long[]> m, String name, long out, long in, boolean bias) {
+        m.put(name + ".weight", new long[] {out, in});
+        if (bias) {
+            m.put(name + ".bias", new long[] {out});
+        }
+    }
+
+    @Override
+    public Tensor hidden(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
+        long hd = config.headDim();
+        Tensor h = torch.embedding(w(P + "embed_tokens.weight"), inputIds);          // (B, T, D)
+        Tensor[] cs = rope.cosSin(positionIds, computeType());                      // (B, 1, T, hd) each
+        for (int i = 0; i < config.numLayers(); i++) {
+            String p = P + "layers." + i + ".";
+            Tensor a = rmsNorm(h, p + "input_layernorm.weight");
+            Tensor q = Attention.splitHeads(linear(a, p + "self_attn.q_proj"), config.numHeads(), hd);
+            Tensor k = Attention.splitHeads(linear(a, p + "self_attn.k_proj"), config.numKvHeads(), hd);
+            Tensor v = Attention.splitHeads(linear(a, p + "self_attn.v_proj"), config.numKvHeads(), hd);
+            q = RotaryEmbedding.apply(q, cs[0], cs[1]);
+            k = RotaryEmbedding.apply(k, cs[0], cs[1]);
+            if (cache != null) {
+                Tensor[] kv = cache.append(i, k, v);
+                k = kv[0];
+                v = kv[1];
+            }
+            h = h.add(linear(Attention.attend(q, k, v, mask), p + "self_attn.o_proj"));
+            Tensor m = rmsNorm(h, p + "post_attention_layernorm.weight");
+            Tensor gated = torch.silu(linear(m, p + "mlp.gate_proj")).mul(linear(m, p + "mlp.up_proj"));
+            h = h.add(linear(gated, p + "mlp.down_proj"));
+        }
+        return rmsNorm(h, P + "norm.weight");
+    }
+
+    @Override
+    protected Tensor lmHead() {
+        return config.tieWordEmbeddings() ? w(P + "embed_tokens.weight") : w("lm_head.weight");
+    }
+
+    /** weight * x / sqrt(mean(x^2) + eps), computed in float32 and cast back, as transformers' LlamaRMSNorm. */
+    private Tensor rmsNorm(Tensor x, String name) {
+        Tensor x32 = x.to(ScalarType.Float);
+        Tensor var = x32.pow(s(2.0)).mean(new long[] {-1}, true, new org.bytedeco.pytorch.ScalarTypeOptional());
+        Tensor normed = x32.mul(torch.rsqrt(var.add(s(config.normEps()))));
+        return w(name).mul(normed.to(x.scalar_type()));
+    }
+
+    private Tensor linear(Tensor x, String name) {
+        Tensor b = wOrNull(name + ".bias");
+        return torch.linear(x, w(name + ".weight"), b == null ? new TensorOptional() : new TensorOptional(b));
+    }
+}

@@ -1,0 +1,328 @@
+package dev.keel.model.io;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import dev.keel.KeelException;
+import dev.keel.model.CausalLM;
+import dev.keel.runtime.Natives;
+
+/**
+ * Loads and saves model directories in the Hugging Face layout: {@code config.json} plus
+ * {@code model.safetensors}, or shards listed in {@code model.safetensors.index.json}. Tensor names may carry
+ * the {@code transformer.}/{@code model.} prefix that {@code ...ForCausalLM} classes write or lack it, as
+ * bare {@code GPT2Model}/{@code LlamaModel} checkpoints do (the original GPT-2 files among them). Only
+ * safetensors are read: pickle files ({@code pytorch_model.bin}) can run code when loaded.
+ */
+public final class ModelFiles {
+    public static final String CONFIG = "config.json";
+    public static final String WEIGHTS = "model.safetensors";
+    public static final String INDEX = "model.safetensors.index.json";
+    /** transformers' default {@code max_shard_size}. */
+    public static final long DEFAULT_MAX_SHARD_BYTES = 5_000_000_000L;
+
+    private static final Logger LOG = LoggerFactory.getLogger(ModelFiles.class);
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** Buffers some savers write that are not parameters: GPT-2's causal masks, old Llama rotary caches. */
+    private static final String[] BUFFER_SUFFIXES = {".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq"};
+
+    private ModelFiles() {}
+
+    /** Where each tensor of a checkpoint lives. */
+    private record Source(Safetensors.Header header, Safetensors.Entry entry) {}
+
+    /**
+     * Loads {@code dir} with weights converted to {@code dtype} on {@code device}.
+     *
+     * @param dtype compute dtype; null means float32
+     * @param device null means CPU
+     */
+    public static CausalLM load(Path dir, DType dtype, Device device) {
+        Natives.init();
+        ModelConfig config = readConfig(dir);
+        Map<String, Tensor> weights = readWeights(dir, config, dtype == null ? DType.F32 : dtype, device);
+        try {
+            return CausalLM.create(config, weights);
+        } catch (KeelException e) {
+            throw new KeelException(dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    public static ModelConfig readConfig(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new KeelException(dir + ": no such model directory");
+        }
+        Path cfg = dir.resolve(CONFIG);
+        if (!Files.isRegularFile(cfg)) {
+            throw new KeelException(dir + ": not a model directory (no " + CONFIG + ")");
+        }
+        return ModelConfig.load(cfg);
+    }
+
+    /** The weights of {@code dir} under the names {@link CausalLM#expectedShapes} uses, checked and converted. */
+    public static Map<String, Tensor> readWeights(Path dir, ModelConfig config, DType dtype, Device device) {
+        Map<String, Source> sources = index(dir);
+        Map<String, long[]> expected = CausalLM.expectedShapes(config);
+        String prefix = config.family() == ModelConfig.Family.GPT2 ? "transformer." : "model.";
+        Map<String, Source> found = new LinkedHashMap<>();
+        List<String> unexpected = new ArrayList<>();
+        for (Map.Entry<String, Source> e : sources.entrySet()) {
+            String name = e.getKey();
+            String canonical = expected.containsKey(name) ? name
+                    : expected.containsKey(prefix + name) ? prefix + name : null;
+            if (canonical == null) {
+                if (isBuffer(name) || (name.equals("lm_head.weight") && config.tieWordEmbeddings())) {
+                    continue;
+                }
+                unexpected.add(name);
+                continue;
+            }
+            Source prev = found.put(canonical, e.getValue());
+            if (prev != null) {
+                throw new KeelException(e.getValue().header().file() + ": tensor '" + canonical
+                        + "' is stored twice (with and without the '" + prefix + "' prefix)");
+            }
+        }
+        List<String> missing = new ArrayList<>();
+        for (String name : expected.keySet()) {
+            if (!found.containsKey(name)) {
+                missing.add(name);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new KeelException(dir + ": " + missing.size() + " tensor(s) missing from the checkpoint for "
+                    + config.modelType() + ", first: '" + missing.get(0) + "'"
+                    + (missing.size() > 1 ? ", " + missing.subList(1, Math.min(5, missing.size())) : "")
+                    + " (files: " + filesOf(sources) + ")");
+        }
+        if (!unexpected.isEmpty()) {
+            LOG.warn("{}: ignoring {} tensor(s) the {} model does not use, e.g. {}", dir, unexpected.size(),
+                    config.modelType(), unexpected.subList(0, Math.min(3, unexpected.size())));
+        }
+        Map<String, Tensor> weights = new LinkedHashMap<>();
+        for (Map.Entry<String, long[]> e : expected.entrySet()) {
+            Source src = found.get(e.getKey());
+            if (!Arrays.equals(src.entry().shape(), e.getValue())) {
+                throw new KeelException(src.header().file() + ": tensor '" + src.entry().name() + "' has shape "
+                        + Arrays.toString(src.entry().shape()) + " but " + CONFIG + " implies "
+                        + Arrays.toString(e.getValue()));
+            }
+            if (!src.entry().dtype().isFloatingPoint()) {
+                throw new KeelException(src.header().file() + ": tensor '" + src.entry().name()
+                        + "' has non-float dtype " + src.entry().dtype());
+            }
+            Tensor t = Safetensors.read(src.header(), src.entry().name());
+            if (src.entry().dtype() != dtype) {
+                t = t.to(dtype.scalarType());
+            }
+            if (device != null && !device.is_cpu()) {
+                t = t.to(device, dtype.scalarType());
+            }
+            weights.put(e.getKey(), t);
+        }
+        return weights;
+    }
+
+    private static boolean isBuffer(String name) {
+        for (String s : BUFFER_SUFFIXES) {
+            if (name.endsWith(s)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String filesOf(Map<String, Source> sources) {
+        Set<String> files = new LinkedHashSet<>();
+        sources.values().forEach(s -> files.add(s.header().file().getFileName().toString()));
+        return String.join(", ", files);
+    }
+
+    /** Every tensor of the checkpoint in {@code dir}, by stored name. */
+    private static Map<String, Source> index(Path dir) {
+        Path single = dir.resolve(WEIGHTS);
+        Path idx = dir.resolve(INDEX);
+        List<Path> files = new ArrayList<>();
+        Map<String, String> weightMap = null;
+        if (Files.isRegularFile(single)) {
+            files.add(single);
+        } else if (Files.isRegularFile(idx)) {
+            weightMap = readIndex(idx);
+            new LinkedHashSet<>(weightMap.values()).forEach(f -> files.add(dir.resolve(f)));
+            for (Path f : files) {
+                if (!Files.isRegularFile(f)) {
+                    throw new KeelException(idx + ": names shard '" + f.getFileName() + "', which does not exist");
+                }
+            }
+        } else if (Files.exists(dir.resolve("pytorch_model.bin")) || Files.exists(dir.resolve("pytorch_model.bin.index.json"))) {
+            throw new KeelException(dir + ": only pickle weights (pytorch_model.bin) found; Keel reads safetensors "
+                    + "only, because loading a pickle can run code. Convert the checkpoint to safetensors first.");
+        } else {
+            throw new KeelException(dir + ": no " + WEIGHTS + " or " + INDEX);
+        }
+        Map<String, Source> out = new LinkedHashMap<>();
+        for (Path f : files) {
+            Safetensors.Header h = Safetensors.readHeader(f);
+            for (Safetensors.Entry e : h.entries().values()) {
+                if (weightMap != null && !f.getFileName().toString().equals(weightMap.get(e.name()))) {
+                    if (!weightMap.containsKey(e.name())) {
+                        LOG.warn("{}: tensor '{}' is not listed in {}", f, e.name(), INDEX);
+                    } else {
+                        continue; // the index says another shard holds it
+                    }
+                }
+                out.put(e.name(), new Source(h, e));
+            }
+        }
+        if (weightMap != null) {
+            for (Map.Entry<String, String> e : weightMap.entrySet()) {
+                if (!out.containsKey(e.getKey())) {
+                    throw new KeelException(dir.resolve(e.getValue()) + ": tensor '" + e.getKey()
+                            + "' is listed in " + INDEX + " but missing from the shard");
+                }
+            }
+        }
+        return out;
+    }
+
+    private static Map<String, String> readIndex(Path idx) {
+        try {
+            JsonNode root = JSON.readTree(Files.readString(idx));
+            JsonNode wm = root == null ? null : root.get("weight_map");
+            if (wm == null || !wm.isObject()) {
+                throw new KeelException(idx + ": missing field 'weight_map'");
+            }
+            Map<String, String> m = new LinkedHashMap<>();
+            for (Iterator<Map.Entry<String, JsonNode>> it = wm.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                m.put(e.getKey(), e.getValue().asText());
+            }
+            return m;
+        } catch (IOException e) {
+            throw new KeelException(idx + ": cannot read or parse: " + e.getMessage(), e);
+        }
+    }
+
+    /** Saves {@code model} into {@code dir} in its own dtype, in one file (transformers' 5 GB shard limit). */
+    public static void save(CausalLM model, Path dir) {
+        save(model, dir, model.dtype(), DEFAULT_MAX_SHARD_BYTES);
+    }
+
+    /**
+     * Saves {@code model} into {@code dir}: {@code config.json} and the weights in {@code dtype}, sharded past
+     * {@code maxShardBytes} with an index as transformers writes. Each file is written atomically; files of
+     * the other layout (single file or shards) left by an earlier save are removed.
+     */
+    public static void save(CausalLM model, Path dir, DType dtype, long maxShardBytes) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new KeelException(dir + ": cannot create: " + e.getMessage(), e);
+        }
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        model.weights().forEach((k, v) -> out.put(k, v.to(dtype.scalarType())));
+        writeJson(dir.resolve(CONFIG), model.config().toJson(dtype));
+        Map<String, String> meta = Map.of("format", "pt");
+        List<Map<String, Tensor>> shards = shard(out, dtype, maxShardBytes);
+        removeStale(dir);
+        if (shards.size() == 1) {
+            Safetensors.write(dir.resolve(WEIGHTS), shards.get(0), meta);
+            return;
+        }
+        ObjectNode index = JSON.createObjectNode();
+        long total = 0;
+        TreeMap<String, String> weightMap = new TreeMap<>();
+        for (int i = 0; i < shards.size(); i++) {
+            String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+            Safetensors.write(dir.resolve(name), shards.get(i), meta);
+            for (Map.Entry<String, Tensor> e : shards.get(i).entrySet()) {
+                weightMap.put(e.getKey(), name);
+                total += e.getValue().nbytes();
+            }
+        }
+        index.putObject("metadata").put("total_size", total);
+        ObjectNode wm = index.putObject("weight_map");
+        weightMap.forEach(wm::put);
+        writeJson(dir.resolve(INDEX), index);
+    }
+
+    private static List<Map<String, Tensor>> shard(Map<String, Tensor> tensors, DType dtype, long max) {
+        List<Map<String, Tensor>> shards = new ArrayList<>();
+        Map<String, Tensor> cur = new LinkedHashMap<>();
+        long size = 0;
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            long b = e.getValue().numel() * dtype.bytes();
+            if (!cur.isEmpty() && size + b > max) {
+                shards.add(cur);
+                cur = new LinkedHashMap<>();
+                size = 0;
+            }
+            cur.put(e.getKey(), e.getValue());
+            size += b;
+        }
+        shards.add(cur);
+        return shards;
+    }
+
+    private static void removeStale(Path dir) {
+        try (var files = Files.list(dir)) {
+            for (Path p : (Iterable<Path>) files::iterator) {
+                String n = p.getFileName().toString();
+                if (n.equals(WEIGHTS) || n.equals(INDEX) || n.matches("model-\\d{5}-of-\\d{5}\\.safetensors")) {
+                    Files.delete(p);
+                }
+            }
+        } catch (IOException e) {
+            throw new KeelException(dir + ": cannot clear old weight files: " + e.getMessage(), e);
+        }
+    }
+
+    /** Writes JSON atomically (temporary file, then rename). */
+    public static void writeJson(Path file, JsonNode node) {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try {
+            Files.write(tmp, JSON.writeValueAsBytes(node));
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new KeelException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Tokenizer and generation files a model directory may carry, copied as they are. */
+    public static final List<String> SIDE_FILES = List.of("tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt");
+
+    /** Copies the tokenizer and generation files of {@code from} into {@code to} (those that exist). */
+    public static void copySideFiles(Path from, Path to) {
+        for (String n : SIDE_FILES) {
+            Path src = from.resolve(n);
+            if (Files.isRegularFile(src)) {
+                try {
+                    Files.copy(src, to.resolve(n), StandardCopyOption.REPLACE_EXISTING);
+                } catch (IOException e) {
+                    throw new KeelException("cannot copy " + src + " to " + to + ": " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package dev.keel.runtime;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+
+import org.bytedeco.javacpp.Loader;
+
+/**
+ * Start-up of the native libraries: extraction of every libtorch, OpenBLAS and JavaCPP library before any
+ * of them loads, and the thread settings.
+ *
+ * <p>Why extract everything first: JavaCPP extracts natives lazily, one at a time. Where a system libtorch
+ * sits on the library path (Debian's {@code libtorch-dev}, pulled in by {@code python3-torch}), the dynamic
+ * linker resolves a not-yet-extracted dependency to the system's copy and the JVM dies with SIGSEGV on the
+ * first run with an empty cache. Caching the whole resource folders up front closes that gap.
+ *
+ * <p>Threads: libtorch's intra-op pool defaults to all cores and spins while idle; on shared cores that makes
+ * steps up to 100x slower. {@link #init()} sets an explicit count ({@code KEEL_THREADS}, else
+ * {@code OMP_NUM_THREADS}, else the number of available processors). {@code OMP_WAIT_POLICY=PASSIVE} must be
+ * set in the environment before the JVM starts (the {@code keel} launcher does that).
+ */
+public final class Natives {
+    private static volatile boolean initialised;
+
+    private Natives() {}
+
+    /** Idempotent; call before the first use of any {@code org.bytedeco.pytorch} class. */
+    public static synchronized void init() {
+        if (initialised) {
+            return;
+        }
+        String platform = Loader.getPlatform();
+        try {
+            for (String lib : new String[] {"javacpp", "openblas", "pytorch"}) {
+                Loader.cacheResources("/org/bytedeco/" + lib + "/" + platform + "/");
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not extract the native libraries (libtorch, OpenBLAS) into the "
+                    + "JavaCPP cache; check that the cache folder is writable (org.bytedeco.javacpp.cachedir)", e);
+        }
+        int threads = threadCount();
+        org.bytedeco.pytorch.global.torch.set_num_threads(threads);
+        initialised = true;
+    }
+
+    /** The intra-op thread count Keel uses: KEEL_THREADS, else OMP_NUM_THREADS, else all processors. */
+    public static int threadCount() {
+        for (String name : new String[] {"KEEL_THREADS", "OMP_NUM_THREADS"}) {
+            String v = System.getenv(name);
+            if (v != null && !v.isBlank()) {
+                try {
+                    int n = Integer.parseInt(v.trim());
+                    if (n > 0) {
+                        return n;
+                    }
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException(name + " must be a positive whole number, got '" + v + "'");
+                }
+            }
+        }
+        return Runtime.getRuntime().availableProcessors();
+    }
+}

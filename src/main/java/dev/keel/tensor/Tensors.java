@@ -1,0 +1,97 @@
+package dev.keel.tensor;
+
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/** Small conversions between Java arrays and libtorch tensors, so the rest of the code reads like math. */
+public final class Tensors {
+    private Tensors() {}
+
+    public static Scalar s(double v) {
+        return new Scalar(v);
+    }
+
+    public static Scalar s(long v) {
+        return new Scalar(v);
+    }
+
+    /** An uninitialised CPU tensor. */
+    public static Tensor empty(long[] shape, ScalarType type) {
+        return torch.empty(shape, new TensorOptions(type), new MemoryFormatOptional());
+    }
+
+    /** A [rows, cols] int64 tensor copied from {@code values} (all rows the same length). */
+    public static Tensor longs(long[][] values, Device device) {
+        int rows = values.length;
+        int cols = rows == 0 ? 0 : values[0].length;
+        long[] flat = new long[rows * cols];
+        for (int r = 0; r < rows; r++) {
+            if (values[r].length != cols) {
+                throw new IllegalArgumentException("ragged rows: " + values[r].length + " != " + cols);
+            }
+            System.arraycopy(values[r], 0, flat, r * cols, cols);
+        }
+        return longs(flat, device).view(rows, cols);
+    }
+
+    /** A 1-D int64 tensor copied from {@code values}. */
+    public static Tensor longs(long[] values, Device device) {
+        Tensor t = empty(new long[] {values.length}, ScalarType.Long);
+        if (values.length > 0) {
+            new LongPointer(t.data_ptr()).put(values, 0, values.length);
+        }
+        return device == null || device.is_cpu() ? t : t.to(device, ScalarType.Long);
+    }
+
+    /** A float32 tensor of the given shape copied from {@code values}. */
+    public static Tensor floats(float[] values, long... shape) {
+        Tensor t = empty(new long[] {values.length}, ScalarType.Float);
+        if (values.length > 0) {
+            new FloatPointer(t.data_ptr()).put(values, 0, values.length);
+        }
+        return t.view(shape);
+    }
+
+    /** The values of {@code t} as float32, in row-major order. */
+    public static float[] toFloats(Tensor t) {
+        Tensor c = t.detach().to(new Device("cpu"), ScalarType.Float).contiguous();
+        int n = (int) c.numel();
+        float[] out = new float[n];
+        if (n > 0) {
+            new FloatPointer(c.data_ptr()).get(out, 0, n);
+        }
+        return out;
+    }
+
+    /** The values of {@code t} as int64, in row-major order. */
+    public static long[] toLongs(Tensor t) {
+        Tensor c = t.detach().to(new Device("cpu"), ScalarType.Long).contiguous();
+        int n = (int) c.numel();
+        long[] out = new long[n];
+        if (n > 0) {
+            new LongPointer(c.data_ptr()).get(out, 0, n);
+        }
+        return out;
+    }
+
+    /** The single value of a one-element tensor, as double. */
+    public static double item(Tensor t) {
+        return t.item().toDouble();
+    }
+
+    /** Shape of {@code t} as a Java array. */
+    public static long[] shape(Tensor t) {
+        long[] s = new long[(int) t.dim()];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = t.size(i);
+        }
+        return s;
+    }
+}

@@ -1,0 +1,63 @@
+package dev.keel;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import dev.keel.runtime.Natives;
+
+/** Shared test helpers: native start-up, fixture paths (a missing fixture fails, never skips). */
+public final class TestSupport {
+    public static final ObjectMapper JSON = new ObjectMapper();
+    public static final Path PARITY = Path.of("src/test/fixtures/parity");
+    public static final List<String> PARITY_MODELS = List.of("gpt2-tiny", "gpt2-tiny-f16", "llama3-rope-sharded",
+            "qwen2-tiny-bf16", "mistral-tiny-headdim");
+
+    static {
+        Natives.init();
+    }
+
+    private TestSupport() {}
+
+    /** Call from a test class's static initialiser or @BeforeAll before touching libtorch. */
+    public static void init() {
+        // the static initialiser does the work
+    }
+
+    public static Path fixture(String relative) {
+        Path p = Path.of("src/test/fixtures").resolve(relative);
+        if (!Files.exists(p)) {
+            throw new AssertionError("missing test fixture " + p.toAbsolutePath()
+                    + " (regenerate with scripts/reference/make_parity_fixtures.py)");
+        }
+        return p;
+    }
+
+    public static JsonNode readJson(Path p) {
+        try {
+            return JSON.readTree(Files.readString(p));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static long[] longs(JsonNode arr) {
+        long[] out = new long[arr.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = arr.get(i).asLong();
+        }
+        return out;
+    }
+
+    public static List<long[]> longRows(JsonNode arr) {
+        List<long[]> out = new ArrayList<>();
+        arr.forEach(r -> out.add(longs(r)));
+        return out;
+    }
+}
