@@ -1,0 +1,45 @@
+package dev.keel.cli;
+
+import java.io.PrintWriter;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import dev.keel.KeelException;
+import dev.keel.runtime.Natives;
+
+/** The {@code keel} command line: one subcommand per job; logic lives in the layers below. */
+@Command(name = "keel", mixinStandardHelpOptions = true, version = "keel 0.1.0",
+        description = "Align causal language models with human preferences on the JVM.",
+        subcommands = {LogprobsCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs a command line; returns the exit code (0 ok, 1 bad input or failure, 2 usage error). */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            if (ex instanceof KeelException || ex instanceof IllegalArgumentException) {
+                err.println("keel " + cmd.getCommandName() + ": error: " + ex.getMessage());
+                return 1;
+            }
+            throw ex;
+        });
+        return cl.execute(args);
+    }
+
+    /** Shared start-up for commands that use libtorch. */
+    static void startNatives() {
+        Natives.init();
+    }
+}
