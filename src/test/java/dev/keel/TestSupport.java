@@ -47,6 +47,14 @@ public final class TestSupport {
         }
     }
 
+    public static JsonNode parse(String json) {
+        try {
+            return JSON.readTree(json);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     public static long[] longs(JsonNode arr) {
         long[] out = new long[arr.size()];
         for (int i = 0; i < out.length; i++) {
