@@ -8,8 +8,9 @@ import org.bytedeco.pytorch.global.torch;
  * Keys and values of the tokens seen so far, per layer, shape (B, n_kv_heads, S, head_dim). A forward pass
  * with a cache attends over the cached tokens plus its own and appends its own.
  *
- * <p>The tensors live as long as the cache: create and use a cache inside one {@code PointerScope}, or
- * close it yourself.
+ * <p>The cache owns its tensors: each one it keeps gets a native reference of its own, so it survives the
+ * {@code PointerScope} of the step that made it, and is released when replaced or on {@link #close()}. Use
+ * one scope per step and the cache across steps.
  */
 public final class KvCache implements AutoCloseable {
     private final Tensor[] keys;
@@ -28,11 +29,11 @@ public final class KvCache implements AutoCloseable {
     /** Appends this step's keys and values of {@code layer} and returns all of them (cached + new). */
     public Tensor[] append(int layer, Tensor k, Tensor v) {
         if (keys[layer] == null) {
-            keys[layer] = k;
-            values[layer] = v;
+            keys[layer] = own(k, null);
+            values[layer] = own(v, null);
         } else {
-            keys[layer] = torch.cat(new TensorVector(keys[layer], k), 2);
-            values[layer] = torch.cat(new TensorVector(values[layer], v), 2);
+            keys[layer] = own(torch.cat(new TensorVector(keys[layer], k), 2), keys[layer]);
+            values[layer] = own(torch.cat(new TensorVector(values[layer], v), 2), values[layer]);
         }
         return new Tensor[] {keys[layer], values[layer]};
     }
@@ -41,15 +42,27 @@ public final class KvCache implements AutoCloseable {
     public void select(Tensor index) {
         for (int i = 0; i < keys.length; i++) {
             if (keys[i] != null) {
-                keys[i] = keys[i].index_select(0, index);
-                values[i] = values[i].index_select(0, index);
+                keys[i] = own(keys[i].index_select(0, index), keys[i]);
+                values[i] = own(values[i].index_select(0, index), values[i]);
             }
         }
+    }
+
+    private static Tensor own(Tensor fresh, Tensor replaced) {
+        fresh.retainReference();
+        if (replaced != null) {
+            replaced.releaseReference();
+        }
+        return fresh;
     }
 
     @Override
     public void close() {
         for (int i = 0; i < keys.length; i++) {
+            if (keys[i] != null) {
+                keys[i].releaseReference();
+                values[i].releaseReference();
+            }
             keys[i] = null;
             values[i] = null;
         }

@@ -1,0 +1,157 @@
+package dev.keel.generate;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Generator;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+import dev.keel.model.AttentionMask;
+import dev.keel.model.CausalLM;
+import dev.keel.model.KvCache;
+import dev.keel.tensor.Tensors;
+
+/**
+ * Batched sampling with a KV cache. Prompts of different lengths are left-padded (position ids count real
+ * tokens only, so padding changes nothing); the prompt pass fills the cache, then each step feeds one token
+ * per live sequence. A sequence that ends (EOS, a stop criterion, or the length limit) leaves the batch:
+ * its rows are dropped from the cache, so finished sequences stop costing compute. Ids in, ids out:
+ * generation knows nothing of tokenization.
+ *
+ * <p>Memory: each step runs in its own {@code PointerScope}; the few tensors carried to the next step
+ * (the attention mask columns, the ids, the cache) hold a native reference of their own, released when
+ * replaced, so native memory stays flat however many tokens are generated.
+ */
+public final class BatchGenerator {
+    private BatchGenerator() {}
+
+    /** The tensors carried from one step to the next. */
+    private static final class State implements AutoCloseable {
+        Tensor feed;    // (B, T) what the next forward pass takes: the prompt, then one token per step
+        Tensor keep;    // (B, S) 1 for real tokens over every column so far
+        Tensor allIds;  // (B, S) every id so far (used when recomputing without a cache)
+        int[] live;     // batch row -> prompt index
+
+        void set(Tensor feed, Tensor keep, Tensor allIds) {
+            this.feed = swap(this.feed, feed);
+            this.keep = swap(this.keep, keep);
+            this.allIds = swap(this.allIds, allIds);
+        }
+
+        private static Tensor swap(Tensor old, Tensor fresh) {
+            fresh.retainReference();
+            if (old != null) {
+                old.releaseReference();
+            }
+            return fresh;
+        }
+
+        @Override
+        public void close() {
+            feed.releaseReference();
+            keep.releaseReference();
+            allIds.releaseReference();
+        }
+    }
+
+    public static Generation generate(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
+                                      long padId) {
+        int n = prompts.size();
+        if (n == 0) {
+            return new Generation(List.of(), List.of(), List.of());
+        }
+        int maxPrompt = 0;
+        for (int i = 0; i < n; i++) {
+            if (prompts.get(i).length == 0) {
+                throw new IllegalArgumentException("prompt " + i + " is empty; start it with a BOS token");
+            }
+            maxPrompt = Math.max(maxPrompt, prompts.get(i).length);
+        }
+        if (maxPrompt + cfg.maxNewTokens() > model.config().maxPositions()) {
+            throw new IllegalArgumentException("prompt (" + maxPrompt + " tokens) + max new tokens ("
+                    + cfg.maxNewTokens() + ") exceeds the model's " + model.config().maxPositions() + " positions");
+        }
+        long[][] out = new long[n][cfg.maxNewTokens()];
+        float[][] lps = new float[n][cfg.maxNewTokens()];
+        int[] len = new int[n];
+        Generation.Finish[] finish = new Generation.Finish[n];
+        Device device = model.device();
+        Generator rng = torch.make_generator_cpu(cfg.seed());
+        try (NoGradGuard ng = new NoGradGuard();
+             KvCache cache = cfg.useCache() ? new KvCache(model.config().numLayers()) : null;
+             State st = new State()) {
+            try (PointerScope scope = new PointerScope()) {
+                long[][] ids = new long[n][maxPrompt];
+                long[][] keepRows = new long[n][maxPrompt];
+                for (int i = 0; i < n; i++) {
+                    long[] p = prompts.get(i);
+                    Arrays.fill(ids[i], padId);
+                    System.arraycopy(p, 0, ids[i], maxPrompt - p.length, p.length);
+                    Arrays.fill(keepRows[i], maxPrompt - p.length, maxPrompt, 1);
+                }
+                Tensor idsT = Tensors.longs(ids, device);
+                st.set(idsT, Tensors.longs(keepRows, device), idsT);
+                st.live = new int[n];
+                for (int i = 0; i < n; i++) {
+                    st.live[i] = i;
+                }
+            }
+            for (int step = 0; step < cfg.maxNewTokens() && st.live.length > 0; step++) {
+                try (PointerScope scope = new PointerScope()) {
+                    Tensor feed = cache != null ? st.feed : st.allIds;
+                    long newLen = feed.size(1);
+                    Tensor pos = AttentionMask.positionIds(st.keep);
+                    Tensor mask = AttentionMask.causal(st.keep, newLen, model.config().slidingWindow());
+                    Tensor hidden = model.hidden(feed, pos.narrow(1, pos.size(1) - newLen, newLen), mask, cache);
+                    Tensor logits = model.logits(hidden.narrow(1, newLen - 1, 1).squeeze(1));   // (B, V)
+                    Tensor next = Sampler.next(logits, cfg, rng);                                // (B)
+                    long[] tok = Tensors.toLongs(next);
+                    float[] lp = Tensors.toFloats(Sampler.logProbs(logits, next, cfg.isGreedy() ? 1.0 : cfg.temperature()));
+                    List<Integer> stay = new ArrayList<>();
+                    for (int r = 0; r < st.live.length; r++) {
+                        int i = st.live[r];
+                        out[i][len[i]] = tok[r];
+                        lps[i][len[i]] = lp[r];
+                        len[i]++;
+                        if (cfg.eosTokenIds().contains(tok[r])) {
+                            finish[i] = Generation.Finish.EOS;
+                        } else if (stop.shouldStop(i, Arrays.copyOf(out[i], len[i]))) {
+                            finish[i] = Generation.Finish.STOP;
+                        } else if (len[i] == cfg.maxNewTokens()) {
+                            finish[i] = Generation.Finish.LENGTH;
+                        } else {
+                            stay.add(r);
+                        }
+                    }
+                    Tensor col = next.view(-1, 1);
+                    Tensor keep = torch.cat(new TensorVector(st.keep, torch.ones_like(col)), 1);
+                    Tensor allIds = cache != null ? st.allIds : torch.cat(new TensorVector(st.allIds, col), 1);
+                    if (stay.size() < st.live.length) {
+                        Tensor index = Tensors.longs(stay.stream().mapToLong(Integer::longValue).toArray(), device);
+                        col = col.index_select(0, index);
+                        keep = keep.index_select(0, index);
+                        allIds = allIds.index_select(0, index);
+                        if (cache != null && !stay.isEmpty()) {
+                            cache.select(index);
+                        }
+                        st.live = stay.stream().mapToInt(r -> st.live[r]).toArray();
+                    }
+                    st.set(col, keep, allIds);
+                }
+            }
+        }
+        List<long[]> tokens = new ArrayList<>();
+        List<float[]> logProbs = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            tokens.add(Arrays.copyOf(out[i], len[i]));
+            logProbs.add(Arrays.copyOf(lps[i], len[i]));
+        }
+        return new Generation(tokens, logProbs, List.of(finish));
+    }
+}

@@ -1,0 +1,82 @@
+package dev.keel.generate;
+
+import static dev.keel.tensor.Tensors.s;
+
+import org.bytedeco.pytorch.Generator;
+import org.bytedeco.pytorch.GeneratorOptional;
+import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.T_TensorTensor_T;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * Picks next tokens from logits, in transformers' order of logits warpers: temperature, then top-k, then
+ * top-p.
+ */
+public final class Sampler {
+    private Sampler() {}
+
+    /**
+     * Logits with every token outside the top k and outside the nucleus set to -inf (both on the
+     * temperature-scaled logits).
+     *
+     * <p>Top-p follows transformers' {@code TopPLogitsWarper}: a token is kept when the probability of the
+     * tokens ranked strictly above it is below p, so the most likely token always stays.
+     *
+     * @param logits (B, V) float32, already divided by the temperature
+     */
+    public static Tensor filter(Tensor logits, int topK, double topP) {
+        boolean useK = topK > 0 && topK < logits.size(-1);
+        boolean useP = topP < 1.0;
+        if (!useK && !useP) {
+            return logits;
+        }
+        T_TensorTensor_T sorted = torch.sort(logits, -1, true);
+        Tensor values = sorted.get0();                                  // (B, V) descending
+        Tensor indices = sorted.get1();
+        Tensor removeSorted = torch.zeros_like(values).to(ScalarType.Bool);
+        if (useK) {
+            Tensor rank = torch.arange(s(logits.size(-1)), new org.bytedeco.pytorch.TensorOptions(ScalarType.Long))
+                    .view(1, -1);
+            removeSorted = removeSorted.logical_or(rank.ge(s((long) topK)));
+            values = values.masked_fill(removeSorted, s(Double.NEGATIVE_INFINITY));
+        }
+        if (useP) {
+            Tensor probs = torch.softmax(values, -1);
+            Tensor before = probs.cumsum(-1).sub(probs);               // mass ranked strictly above
+            removeSorted = removeSorted.logical_or(before.ge(s(topP)));
+        }
+        Tensor remove = torch.zeros_like(removeSorted).scatter(-1, indices, removeSorted);
+        return logits.masked_fill(remove, s(Double.NEGATIVE_INFINITY));
+    }
+
+    /**
+     * Next token per row: argmax when {@code cfg} is greedy, else a draw from softmax(filter(logits / T)).
+     *
+     * @param logits (B, V)
+     * @return (B) int64
+     */
+    public static Tensor next(Tensor logits, SamplingConfig cfg, Generator rng) {
+        Tensor l32 = logits.to(ScalarType.Float);
+        if (cfg.isGreedy()) {
+            return l32.argmax(new LongOptional(-1), false);
+        }
+        Tensor scaled = filter(l32.div(s(cfg.temperature())), cfg.topK(), cfg.topP());
+        Tensor probs = torch.softmax(scaled, -1);
+        return torch.multinomial(probs, 1, false, new GeneratorOptional(rng)).squeeze(-1);
+    }
+
+    /**
+     * log softmax(logits / T)[token]: the log-probability of each picked token under the model at the
+     * sampling temperature, before top-k/top-p filtering (what PPO's ratio needs; TRL scores rollouts the
+     * same way). Greedy decoding reports T = 1.
+     */
+    public static Tensor logProbs(Tensor logits, Tensor tokens, double temperature) {
+        Tensor l32 = logits.to(ScalarType.Float);
+        if (temperature > 0 && temperature != 1.0) {
+            l32 = l32.div(s(temperature));
+        }
+        return dev.keel.loss.LogProbs.tokenLogProbs(l32, tokens);
+    }
+}
