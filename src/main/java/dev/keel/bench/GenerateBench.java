@@ -1,0 +1,83 @@
+package dev.keel.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+
+import dev.keel.generate.BatchGenerator;
+import dev.keel.generate.SamplingConfig;
+import dev.keel.generate.StopCriterion;
+import dev.keel.model.CausalLM;
+import dev.keel.model.ModelInit;
+import dev.keel.model.io.ConfigFactory;
+import dev.keel.model.io.ModelFiles;
+
+/**
+ * Generation throughput with the KV cache: greedy, fixed prompt length, a fixed number of new tokens (no
+ * EOS), median of repeated runs after a warm-up, on a small Llama-shaped model with random weights.
+ */
+public final class GenerateBench {
+    /** The shape: 4 layers, d = 256, 4 heads, vocab 4,096 (the "tiny" shape of the performance issue). */
+    public static final int LAYERS = 4;
+    public static final int DIM = 256;
+    public static final int HEADS = 4;
+    public static final int FF = 688;
+    public static final int VOCAB = 4096;
+    public static final int PROMPT_LEN = 16;
+
+    private GenerateBench() {}
+
+    /** One measured configuration. */
+    public record Result(int batch, int newTokens, double seconds, double tokensPerSecond) {}
+
+    /** Writes the benchmark model into {@code dir} (so the PyTorch reference loads the same weights). */
+    public static CausalLM writeModel(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        CausalLM m = ModelInit.random(ConfigFactory.llama(VOCAB, DIM, LAYERS, HEADS, HEADS, FF, 512, 10000, false, 1, 2),
+                11, null);
+        ModelFiles.save(m, dir);
+        return ModelFiles.load(dir, null, null);
+    }
+
+    public static Result run(CausalLM model, int batch, int newTokens, int repeats) {
+        Random r = new Random(batch);
+        List<long[]> prompts = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            long[] p = new long[PROMPT_LEN];
+            for (int j = 0; j < p.length; j++) {
+                p[j] = 3 + r.nextInt(VOCAB - 3);
+            }
+            prompts.add(p);
+        }
+        SamplingConfig cfg = SamplingConfig.greedy(newTokens, Set.of());
+        BatchGenerator.generate(model, prompts, cfg, StopCriterion.NEVER, 0); // warm-up
+        double[] secs = new double[repeats];
+        for (int i = 0; i < repeats; i++) {
+            long t0 = System.nanoTime();
+            BatchGenerator.generate(model, prompts, cfg, StopCriterion.NEVER, 0);
+            secs[i] = (System.nanoTime() - t0) / 1e9;
+        }
+        Arrays.sort(secs);
+        double median = secs[repeats / 2];
+        return new Result(batch, newTokens, median, batch * newTokens / median);
+    }
+
+    /** Peak resident memory of this process (VmHWM), in MB, or -1 where /proc is unavailable. */
+    public static double peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,78 @@
+package dev.keel.bench;
+
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+/**
+ * Runs the PyTorch eager reference ({@code scripts/bench/torch_reference.py}) with Debian's Python, with the
+ * same thread count and {@code OMP_WAIT_POLICY=PASSIVE} as Keel. A benchmark reference only: Keel never
+ * needs Python to run.
+ */
+public final class TorchReference {
+    private final String python;
+    private final Path script;
+
+    public TorchReference(String python) {
+        this.python = python;
+        this.script = locateScript();
+    }
+
+    /** Why the reference cannot run here, or null when it can. */
+    public String unavailableReason() {
+        if (script == null) {
+            return "scripts/bench/torch_reference.py not found next to the Keel build";
+        }
+        if (!Files.isExecutable(Path.of(python))) {
+            return python + " not found (install Debian's python3 and python3-torch)";
+        }
+        return null;
+    }
+
+    /** Runs one case; returns the script's JSON. */
+    public JsonNode run(int threads, List<String> args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
+        cmd.addAll(args);
+        cmd.addAll(List.of("--threads", String.valueOf(threads)));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
+        pb.environment().put("OMP_NUM_THREADS", String.valueOf(threads));
+        pb.environment().put("OPENBLAS_NUM_THREADS", String.valueOf(threads));
+        pb.redirectErrorStream(false);
+        Process p = pb.start();
+        byte[] out = p.getInputStream().readAllBytes();
+        byte[] err = p.getErrorStream().readAllBytes();
+        if (!p.waitFor(30, TimeUnit.MINUTES) || p.exitValue() != 0) {
+            throw new IOException("PyTorch reference failed: " + new String(err, StandardCharsets.UTF_8));
+        }
+        String text = new String(out, StandardCharsets.UTF_8).trim();
+        String last = text.substring(text.lastIndexOf('\n') + 1);
+        return new ObjectMapper().readTree(last);
+    }
+
+    private static Path locateScript() {
+        List<Path> roots = new ArrayList<>();
+        roots.add(Path.of("").toAbsolutePath());
+        try {
+            Path code = Path.of(TorchReference.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            roots.add(code.getParent().getParent()); // target/keel.jar or target/classes -> repo root
+        } catch (URISyntaxException | RuntimeException e) {
+            // fall back to the working directory
+        }
+        for (Path r : roots) {
+            Path s = r.resolve("scripts/bench/torch_reference.py");
+            if (Files.isRegularFile(s)) {
+                return s;
+            }
+        }
+        return null;
+    }
+}

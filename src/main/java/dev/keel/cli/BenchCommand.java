@@ -1,0 +1,102 @@
+package dev.keel.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import dev.keel.bench.GenerateBench;
+import dev.keel.bench.TorchReference;
+import dev.keel.model.CausalLM;
+import dev.keel.runtime.Natives;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Benchmarks Keel against the same work in PyTorch eager (scripts/bench/torch_reference.py, "
+                + "run with Debian's python3-torch), one after the other, same threads, and prints the ratio "
+                + "(Keel / PyTorch, higher is better for Keel).",
+                "Cases: generate (KV-cache generation, batch 1 and 16, 64 new tokens, tiny Llama shape).",
+                "No ratio is printed against a PyTorch that runs on the reference BLAS: install "
+                + "libopenblas0-pthread."})
+final class BenchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(arity = "0..*", defaultValue = "generate", description = "Cases to run (default: generate).")
+    List<String> cases;
+
+    @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per case; the median counts. Default: ${DEFAULT-VALUE}.")
+    int repeats;
+
+    @Option(names = "--new-tokens", defaultValue = "64", description = "Default: ${DEFAULT-VALUE}.")
+    int newTokens;
+
+    @Option(names = "--batches", split = ",", defaultValue = "1,16", description = "Default: ${DEFAULT-VALUE}.")
+    List<Integer> batches;
+
+    @Option(names = "--python", defaultValue = "/usr/bin/python3",
+            description = "Python with PyTorch for the reference (Debian's, not a pyenv one). Default: ${DEFAULT-VALUE}.")
+    String python;
+
+    @Option(names = "--no-reference", description = "Measure Keel only.")
+    boolean noReference;
+
+    @Override
+    public Integer call() throws Exception {
+        for (String c : cases) {
+            if (!c.equals("generate")) {
+                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate)");
+            }
+        }
+        if (repeats < 1) {
+            throw new IllegalArgumentException("--repeats must be at least 1");
+        }
+        Main.startNatives();
+        int threads = Natives.threadCount();
+        PrintWriter out = spec.commandLine().getOut();
+        TorchReference ref = new TorchReference(python);
+        String refMissing = noReference ? "--no-reference" : ref.unavailableReason();
+        Path dir = Files.createTempDirectory("keel-bench");
+        try {
+            CausalLM model = GenerateBench.writeModel(dir);
+            out.printf("generate: Llama shape %d layers, d=%d, %d heads, vocab %d, prompt %d, %d new tokens, greedy, "
+                            + "%d threads%n", GenerateBench.LAYERS, GenerateBench.DIM, GenerateBench.HEADS,
+                    GenerateBench.VOCAB, GenerateBench.PROMPT_LEN, newTokens, threads);
+            out.printf("%-8s %14s %14s %8s%n", "batch", "keel tok/s", "torch tok/s", "ratio");
+            for (int b : batches) {
+                GenerateBench.Result k = GenerateBench.run(model, b, newTokens, repeats);
+                String torchCol = "-";
+                String ratio = refMissing == null ? "-" : "n/a";
+                if (refMissing == null) {
+                    JsonNode r = ref.run(threads, List.of("--case", "generate", "--model", dir.toString(),
+                            "--batch", String.valueOf(b), "--prompt-len", String.valueOf(GenerateBench.PROMPT_LEN),
+                            "--new-tokens", String.valueOf(newTokens), "--repeats", String.valueOf(repeats)));
+                    if (!r.path("blas").asText().equals("openblas")) {
+                        refMissing = "PyTorch runs on " + r.path("blas").asText() + " BLAS, not OpenBLAS "
+                                + "(apt-get install libopenblas0-pthread); no ratio printed";
+                    } else {
+                        double t = r.get("tokens_per_s").asDouble();
+                        torchCol = String.format("%.1f", t);
+                        ratio = String.format("%.2f", k.tokensPerSecond() / t);
+                    }
+                }
+                out.printf("%-8d %14.1f %14s %8s%n", b, k.tokensPerSecond(), torchCol, ratio);
+                out.flush();
+            }
+            out.printf("peak RSS (keel process): %.0f MB%n", GenerateBench.peakRssMb());
+            if (refMissing != null) {
+                out.println("reference: " + refMissing);
+            }
+        } finally {
+            DemoCommand.deleteTree(dir);
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,151 @@
+package dev.keel.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import dev.keel.KeelException;
+import dev.keel.data.Jsonl;
+import dev.keel.generate.BatchGenerator;
+import dev.keel.generate.Generation;
+import dev.keel.generate.SamplingConfig;
+import dev.keel.generate.StopCriterion;
+import dev.keel.model.CausalLM;
+import dev.keel.model.io.DType;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.tokenizer.Tokenizer;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = {"Samples completions with a KV cache, many prompts per batch.",
+                "With --prompt, prints the completion; with --prompts FILE.jsonl ({\"prompt\": ...} or "
+                + "{\"prompt_ids\": [...]}, or {\"messages\": [...]} with --chat), prints one JSON line per record: "
+                + "line, completion, num_tokens, logprob (summed, at the sampling temperature), finish_reason "
+                + "(eos, stop, length)."})
+final class GenerateCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, description = "Model directory (Hugging Face layout, with tokenizer.json).")
+    Path model;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Input input;
+
+    static final class Input {
+        @Option(names = "--prompt", description = "One prompt (a user message with --chat).")
+        String prompt;
+
+        @Option(names = "--prompts", description = "JSONL file of prompts.")
+        Path prompts;
+    }
+
+    @Option(names = "--chat", description = "Render prompts with the model's chat template (add_generation_prompt).")
+    boolean chat;
+
+    @Option(names = "--max-new-tokens", defaultValue = "64", description = "Default: ${DEFAULT-VALUE}.")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", defaultValue = "1.0", description = "0 = greedy. Default: ${DEFAULT-VALUE}.")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "0 = off. Default: ${DEFAULT-VALUE}.")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1.0", description = "1 = off. Default: ${DEFAULT-VALUE}.")
+    double topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Same seed, same samples. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--stop", description = "Stop string (repeatable); the completion is cut before it.")
+    List<String> stop = new ArrayList<>();
+
+    @Option(names = "--batch-size", defaultValue = "16", description = "Prompts per batch. Default: ${DEFAULT-VALUE}.")
+    int batchSize;
+
+    @Option(names = "--dtype", defaultValue = "float32", description = "float32, bfloat16 or float16. Default: ${DEFAULT-VALUE}.")
+    String dtype;
+
+    @Override
+    public Integer call() {
+        if (batchSize < 1) {
+            throw new KeelException("--batch-size must be at least 1, got " + batchSize);
+        }
+        // validate the sampling options before loading anything
+        new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, Set.of(), true);
+        Main.startNatives();
+        CausalLM m = ModelFiles.load(model, DType.parseFloat(dtype), null);
+        try (Tokenizer tok = Tokenizer.load(model)) {
+            Set<Long> eos = new LinkedHashSet<>();
+            m.config().eosTokenIds().forEach(i -> eos.add((long) i));
+            if (tok.eosId() != null) {
+                eos.add(tok.eosId());
+            }
+            SamplingConfig cfg = new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, eos, true);
+            List<Integer> lines = new ArrayList<>();
+            List<long[]> prompts = new ArrayList<>();
+            if (input.prompt != null) {
+                lines.add(0);
+                prompts.add(PromptEncoder.encode(tok, input.prompt, null, chat, "--prompt"));
+            } else {
+                for (Jsonl.Line l : Jsonl.read(input.prompts)) {
+                    lines.add(l.number());
+                    prompts.add(PromptEncoder.fromRecord(tok, l, chat, m.config().vocabSize()));
+                }
+            }
+            StopCriterion stopper = stop.isEmpty() ? StopCriterion.NEVER
+                    : (i, gen) -> stop.stream().anyMatch(s -> tok.decode(gen, false).contains(s));
+            PrintWriter out = spec.commandLine().getOut();
+            ObjectMapper json = new ObjectMapper();
+            for (int start = 0; start < prompts.size(); start += batchSize) {
+                List<long[]> batch = prompts.subList(start, Math.min(prompts.size(), start + batchSize));
+                long pad = tok.padId() != null ? tok.padId() : 0;
+                Generation g = BatchGenerator.generate(m, batch, cfg, stopper, pad);
+                for (int i = 0; i < batch.size(); i++) {
+                    String text = cut(tok.decode(g.tokens().get(i), true));
+                    if (input.prompt != null) {
+                        out.println(text);
+                        continue;
+                    }
+                    ObjectNode o = json.createObjectNode();
+                    o.put("line", lines.get(start + i));
+                    o.put("completion", text);
+                    o.put("num_tokens", g.tokens().get(i).length);
+                    double lp = 0;
+                    for (float x : g.logProbs().get(i)) {
+                        lp += x;
+                    }
+                    o.put("logprob", lp);
+                    o.put("finish_reason", g.finish().get(i).name().toLowerCase());
+                    out.println(o);
+                }
+                out.flush();
+            }
+        }
+        return 0;
+    }
+
+    /** The completion up to the first stop string. */
+    private String cut(String text) {
+        int at = text.length();
+        for (String s : stop) {
+            int i = text.indexOf(s);
+            if (i >= 0) {
+                at = Math.min(at, i);
+            }
+        }
+        return text.substring(0, at);
+    }
+}
