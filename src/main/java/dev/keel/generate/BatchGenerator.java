@@ -67,12 +67,16 @@ public final class BatchGenerator {
             return new Generation(List.of(), List.of(), List.of());
         }
         int maxPrompt = 0;
+        int minPrompt = Integer.MAX_VALUE;
         for (int i = 0; i < n; i++) {
             if (prompts.get(i).length == 0) {
                 throw new IllegalArgumentException("prompt " + i + " is empty; start it with a BOS token");
             }
             maxPrompt = Math.max(maxPrompt, prompts.get(i).length);
+            minPrompt = Math.min(minPrompt, prompts.get(i).length);
         }
+        boolean padded = minPrompt < maxPrompt;
+        int window = model.config().slidingWindow();
         if (maxPrompt + cfg.maxNewTokens() > model.config().maxPositions()) {
             throw new IllegalArgumentException("prompt (" + maxPrompt + " tokens) + max new tokens ("
                     + cfg.maxNewTokens() + ") exceeds the model's " + model.config().maxPositions() + " positions");
@@ -107,7 +111,9 @@ public final class BatchGenerator {
                     Tensor feed = cache != null ? st.feed : st.allIds;
                     long newLen = feed.size(1);
                     Tensor pos = AttentionMask.positionIds(st.keep);
-                    Tensor mask = AttentionMask.causal(st.keep, newLen, model.config().slidingWindow());
+                    // without padding or a binding window, attention is plain causal: no mask to build or apply
+                    boolean plain = !padded && (window == 0 || st.keep.size(1) <= window);
+                    Tensor mask = plain ? null : AttentionMask.causal(st.keep, newLen, window);
                     Tensor hidden = model.hidden(feed, pos.narrow(1, pos.size(1) - newLen, newLen), mask, cache);
                     Tensor logits = model.logits(hidden.narrow(1, newLen - 1, 1).squeeze(1));   // (B, V)
                     Tensor next = Sampler.next(logits, cfg, rng);                                // (B)

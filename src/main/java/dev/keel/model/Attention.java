@@ -18,12 +18,22 @@ final class Attention {
      * softmax(q k^T / sqrt(hd) + mask) v, with q (B, H, T, hd) and k, v (B, KV, S, hd) where H is a multiple
      * of KV (each group of H / KV query heads shares one key/value head, as transformers' {@code repeat_kv}).
      *
+     * @param mask (B, 1, T, S) bool, or null for no padding: then each query sees every key up to itself,
+     *             which lets libtorch pick its fused causal kernel
      * @return (B, T, H * hd)
      */
     static Tensor attend(Tensor q, Tensor k, Tensor v, Tensor mask) {
         boolean gqa = q.size(1) != k.size(1);
         double scale = 1.0 / Math.sqrt(q.size(-1));
-        Tensor out = torch.scaled_dot_product_attention(q, k, v, new TensorOptional(mask), 0.0, false,
+        long t = q.size(2);
+        long s = k.size(2);
+        if (mask == null && t != 1 && t != s) {
+            throw new IllegalArgumentException("a null mask needs one query or as many queries as keys, got "
+                    + t + " queries over " + s + " keys");
+        }
+        TensorOptional m = mask == null ? new TensorOptional() : new TensorOptional(mask);
+        boolean causal = mask == null && t > 1;
+        Tensor out = torch.scaled_dot_product_attention(q, k, v, m, 0.0, causal,
                 new DoubleOptional(scale), gqa);                                   // (B, H, T, hd)
         return out.transpose(1, 2).reshape(q.size(0), q.size(2), q.size(1) * q.size(3));
     }

@@ -8,8 +8,6 @@ import java.util.Map;
 
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptional;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.KeelException;
@@ -75,14 +73,16 @@ public abstract class CausalLM {
      * Final hidden states (B, T, D) for {@code inputIds} (B, T).
      *
      * @param positionIds (B, T) int64 positions of the new tokens
-     * @param mask        (B, 1, T, S) bool, true where a query may attend to a key (S = cached + T)
+     * @param mask        (B, 1, T, S) bool, true where a query may attend to a key (S = cached + T); null when
+     *                    nothing is padded and no sliding window applies, with T = 1 or no cache: then
+     *                    attention is plain causal
      * @param cache       cached keys and values, appended to; null for none
      */
     public abstract Tensor hidden(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache);
 
     /** Next-token logits (..., vocab) from final hidden states (..., D). */
     public Tensor logits(Tensor hidden) {
-        return torch.linear(hidden, lmHead(), new TensorOptional());
+        return Ops.linear(hidden, lmHead(), null);
     }
 
     /** The output embedding (vocab, D): the input embedding when tied. */

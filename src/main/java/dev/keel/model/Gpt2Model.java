@@ -94,6 +94,12 @@ final class Gpt2Model extends CausalLM {
     /** x W + b with a Conv1D weight W of shape (in, out). */
     private Tensor conv1d(Tensor x, String name) {
         Tensor weight = w(name + ".weight");
+        if (x.numel() == x.size(-1)) {
+            // one row (batch-1 decoding): a matrix-vector product, as in Ops.linear
+            long[] shape = dev.keel.tensor.Tensors.shape(x);
+            shape[shape.length - 1] = weight.size(1);
+            return torch.mv(weight.t(), x.reshape(x.size(-1))).add(w(name + ".bias")).view(shape);
+        }
         Tensor flat = x.reshape(-1, x.size(-1));
         Tensor y = torch.addmm(w(name + ".bias"), flat, weight);
         long[] shape = dev.keel.tensor.Tensors.shape(x);

@@ -93,6 +93,11 @@ final class LlamaModel extends CausalLM {
 
     /** weight * x / sqrt(mean(x^2) + eps), computed in float32 and cast back, as transformers' LlamaRMSNorm. */
     private Tensor rmsNorm(Tensor x, String name) {
+        if (x.scalar_type().intern() == ScalarType.Float) {
+            // already float32: libtorch's fused kernel computes the same thing in one call
+            return torch.rms_norm(x, new long[] {x.size(-1)}, new TensorOptional(w(name)),
+                    new org.bytedeco.pytorch.DoubleOptional(config.normEps()));
+        }
         Tensor x32 = x.to(ScalarType.Float);
         Tensor var = x32.pow(s(2.0)).mean(new long[] {-1}, true, new org.bytedeco.pytorch.ScalarTypeOptional());
         Tensor normed = x32.mul(torch.rsqrt(var.add(s(config.normEps()))));
@@ -100,7 +105,6 @@ final class LlamaModel extends CausalLM {
     }
 
     private Tensor linear(Tensor x, String name) {
-        Tensor b = wOrNull(name + ".bias");
-        return torch.linear(x, w(name + ".weight"), b == null ? new TensorOptional() : new TensorOptional(b));
+        return Ops.linear(x, w(name + ".weight"), wOrNull(name + ".bias"));
     }
 }
