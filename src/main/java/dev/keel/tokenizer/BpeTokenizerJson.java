@@ -31,6 +31,15 @@ public final class BpeTokenizerJson {
      * special tokens (which must be in the vocabulary).
      */
     public static ObjectNode build(Map<String, Integer> vocab, List<String> merges, List<String> specialTokens) {
+        return build(vocab, merges, specialTokens, null);
+    }
+
+    /**
+     * As {@link #build(Map, List, List)}; with a {@code bosToken}, encoding with special tokens puts it first
+     * (a TemplateProcessing post-processor, as Llama tokenizers do).
+     */
+    public static ObjectNode build(Map<String, Integer> vocab, List<String> merges, List<String> specialTokens,
+                                   String bosToken) {
         ObjectNode root = JSON.createObjectNode();
         root.put("version", "1.0");
         root.putNull("truncation");
@@ -47,8 +56,24 @@ public final class BpeTokenizerJson {
         root.putNull("normalizer");
         root.putObject("pre_tokenizer").put("type", "ByteLevel").put("add_prefix_space", false)
                 .put("trim_offsets", true).put("use_regex", true);
-        root.putObject("post_processor").put("type", "ByteLevel").put("add_prefix_space", true)
-                .put("trim_offsets", false).put("use_regex", true);
+        if (bosToken == null) {
+            root.putObject("post_processor").put("type", "ByteLevel").put("add_prefix_space", true)
+                    .put("trim_offsets", false).put("use_regex", true);
+        } else {
+            ObjectNode pp = root.putObject("post_processor");
+            pp.put("type", "TemplateProcessing");
+            ArrayNode single = pp.putArray("single");
+            single.addObject().putObject("SpecialToken").put("id", bosToken).put("type_id", 0);
+            single.addObject().putObject("Sequence").put("id", "A").put("type_id", 0);
+            ArrayNode pair = pp.putArray("pair");
+            pair.addObject().putObject("SpecialToken").put("id", bosToken).put("type_id", 0);
+            pair.addObject().putObject("Sequence").put("id", "A").put("type_id", 0);
+            pair.addObject().putObject("Sequence").put("id", "B").put("type_id", 1);
+            ObjectNode st = pp.putObject("special_tokens").putObject(bosToken);
+            st.put("id", bosToken);
+            st.putArray("ids").add(vocab.get(bosToken));
+            st.putArray("tokens").add(bosToken);
+        }
         root.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true)
                 .put("trim_offsets", true).put("use_regex", true);
         ObjectNode model = root.putObject("model");

@@ -1,0 +1,54 @@
+package dev.keel.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import dev.keel.KeelException;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.train.TrainingLoop;
+
+/** The output folder of a training run: created only after the input validated; run_config.json. */
+final class RunFolder {
+    private RunFolder() {}
+
+    /** Creates {@code out} (refusing to overwrite checkpoints without --resume) and writes run_config.json. */
+    static void prepare(Path out, boolean resume, String command, Map<String, Object> settings) {
+        if (!resume && TrainingLoop.latestCheckpoint(out) != null) {
+            throw new KeelException(out + " holds checkpoints of an earlier run; pass --resume to continue it, or "
+                    + "choose another --out");
+        }
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new KeelException(out + ": cannot create: " + e.getMessage(), e);
+        }
+        ObjectNode o = new ObjectMapper().createObjectNode();
+        o.put("command", command);
+        ObjectNode s = o.putObject("settings");
+        settings.forEach((k, v) -> s.putPOJO(k, v == null ? null : v instanceof Path ? v.toString() : v));
+        ModelFiles.writeJson(out.resolve("run_config.json"), o);
+    }
+
+    /** Splits off a held-out fraction, the same records for the same seed. */
+    static <T> List<List<T>> split(List<T> all, double fraction, long seed) {
+        if (fraction <= 0) {
+            return List.of(all, List.of());
+        }
+        List<T> shuffled = new ArrayList<>(all);
+        Collections.shuffle(shuffled, new Random(seed));
+        int n = (int) Math.max(1, Math.round(all.size() * fraction));
+        if (n >= all.size()) {
+            throw new KeelException("--eval-fraction " + fraction + " leaves no training records out of " + all.size());
+        }
+        return List.of(shuffled.subList(n, shuffled.size()), shuffled.subList(0, n));
+    }
+}

@@ -1,0 +1,50 @@
+package dev.keel.train;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+
+import dev.keel.model.CausalLM;
+import dev.keel.model.io.ModelFiles;
+
+/** A causal LM as the loop sees it; saving also copies the tokenizer files of {@code sideFilesFrom}. */
+public final class CausalLMState implements ModelState {
+    private final CausalLM model;
+    private final Path sideFilesFrom;
+
+    public CausalLMState(CausalLM model, Path sideFilesFrom) {
+        this.model = model;
+        this.sideFilesFrom = sideFilesFrom;
+    }
+
+    @Override
+    public Map<String, Tensor> parameters() {
+        return model.weights();
+    }
+
+    /** No decay on biases, norm weights (1-D) and embeddings, as the issue and common practice ask. */
+    @Override
+    public boolean noDecay(String name, Tensor t) {
+        return t.dim() < 2 || name.contains("embed_tokens") || name.contains(".wte.") || name.contains(".wpe.");
+    }
+
+    @Override
+    public void save(Path dir) {
+        ModelFiles.save(model, dir);
+        if (sideFilesFrom != null && !sideFilesFrom.toAbsolutePath().equals(dir.toAbsolutePath())) {
+            ModelFiles.copySideFiles(sideFilesFrom, dir);
+        }
+    }
+
+    @Override
+    public void load(Path dir) {
+        Map<String, Tensor> w = ModelFiles.readWeights(dir, model.config(), model.dtype(), null);
+        try (NoGradGuard ng = new NoGradGuard()) {
+            for (Map.Entry<String, Tensor> e : model.weights().entrySet()) {
+                e.getValue().copy_(w.get(e.getKey()));
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package dev.keel.train;
+
+import java.util.List;
+import java.util.Map;
+
+import org.bytedeco.pytorch.Tensor;
+
+import dev.keel.data.LmExample;
+import dev.keel.loss.LmLoss;
+import dev.keel.model.CausalLM;
+import dev.keel.tensor.Tensors;
+
+/** Pretraining and SFT: next-token cross-entropy over the tokens the mask marks. */
+public final class LmTask implements Task<LmExample> {
+    private final CausalLM model;
+    private final long padId;
+
+    public LmTask(CausalLM model, long padId) {
+        this.model = model;
+        this.padId = padId;
+    }
+
+    @Override
+    public double weight(List<LmExample> batch) {
+        double n = 0;
+        for (LmExample e : batch) {
+            n += e.countedTokens();
+        }
+        return n;
+    }
+
+    @Override
+    public Output forward(List<LmExample> batch) {
+        int t = 0;
+        for (LmExample e : batch) {
+            t = Math.max(t, e.ids().length);
+        }
+        long[][] ids = new long[batch.size()][t];
+        long[][] keep = new long[batch.size()][t];
+        long[][] mask = new long[batch.size()][t];
+        for (int i = 0; i < batch.size(); i++) {
+            LmExample e = batch.get(i);
+            java.util.Arrays.fill(ids[i], padId);
+            System.arraycopy(e.ids(), 0, ids[i], 0, e.ids().length);
+            System.arraycopy(e.lossMask(), 0, mask[i], 0, e.lossMask().length);
+            java.util.Arrays.fill(keep[i], 0, e.ids().length, 1);
+        }
+        Tensor idsT = Tensors.longs(ids, model.device());
+        Tensor logits = model.forward(idsT, Tensors.longs(keep, model.device()));
+        LmLoss.Sums s = LmLoss.sums(logits, idsT, Tensors.longs(mask, model.device()));
+        return new Output(s.lossSum(), Map.of("mean_token_accuracy", Tensors.item(s.correct())));
+    }
+
+    /** TRL's {@code num_tokens}: every token seen, prompt and completion. */
+    @Override
+    public Map<String, Double> totals(List<LmExample> batch) {
+        double n = 0;
+        for (LmExample e : batch) {
+            n += e.ids().length;
+        }
+        return Map.of("num_tokens", n);
+    }
+}

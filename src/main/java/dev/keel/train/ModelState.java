@@ -1,0 +1,25 @@
+package dev.keel.train;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * What the loop needs of a model, and no more: its trainable tensors by name, and how to write and read
+ * them. The loop knows nothing else about the model (minGPT's trainer: "nothing in this file really has
+ * anything to do with GPT specifically").
+ */
+public interface ModelState {
+    /** Trainable tensors by name, in a fixed order. */
+    Map<String, Tensor> parameters();
+
+    /** Whether a tensor is exempt from weight decay (biases, norms, embeddings). */
+    boolean noDecay(String name, Tensor t);
+
+    /** Writes the model (weights, config, tokenizer files) into {@code dir}, which exists. */
+    void save(Path dir);
+
+    /** Reads weights written by {@link #save} back into {@link #parameters()} (in place). */
+    void load(Path dir);
+}
