@@ -47,6 +47,14 @@ public final class TestSupport {
         }
     }
 
+    /** SFT examples of {@code data} tokenized with the tokenizer of {@code model}. */
+    public static List<dev.keel.data.LmExample> tokenized(Path model, Path data) {
+        try (dev.keel.tokenizer.Tokenizer tok = dev.keel.tokenizer.Tokenizer.load(model)) {
+            return dev.keel.data.SftData.read(data, tok, 100_000, 64, dev.keel.data.Truncation.KEEP_START, false, null)
+                    .examples();
+        }
+    }
+
     public static JsonNode parse(String json) {
         try {
             return JSON.readTree(json);

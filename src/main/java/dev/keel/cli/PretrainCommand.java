@@ -128,7 +128,7 @@ final class PretrainCommand implements Callable<Integer> {
             tc.put("model_max_length", maxLength);
             tc.put("add_bos_token", true);
             ModelFiles.writeJson(out.resolve("tokenizer_config.json"), tc);
-            System.err.printf("keel pretrain: BPE tokenizer with %d tokens trained on %d documents in %.1f s%n",
+            spec.commandLine().getErr().printf("keel pretrain: BPE tokenizer with %d tokens trained on %d documents in %.1f s%n",
                     bpe.vocab().size(), trainDocs.size(), (System.nanoTime() - t0) / 1e9);
         }
         try (Tokenizer tok = Tokenizer.load(out)) {
@@ -143,10 +143,10 @@ final class PretrainCommand implements Callable<Integer> {
             CausalLM model = ModelInit.random(cfg, opts.seed, null);
             List<LmExample> trainSet = SftData.pack(encode(tok, trainDocs), maxLength);
             List<LmExample> evalSet = SftData.pack(encode(tok, evalDocs), maxLength);
-            System.err.printf("keel pretrain: %s model, %,d parameters; %d training blocks, %d held-out blocks of %d tokens%n",
+            spec.commandLine().getErr().printf("keel pretrain: %s model, %,d parameters; %d training blocks, %d held-out blocks of %d tokens%n",
                     arch, model.numParameters(), trainSet.size(), evalSet.size(), maxLength);
             TrainingLoop<LmExample> loop = new TrainingLoop<>(new CausalLMState(model, out), new LmTask(model, eos),
-                    optim, train, out);
+                    optim, train, out).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(trainSet, evalSet, opts.resume);
             Double evalLoss = r.eval().get("eval_loss");
             spec.commandLine().getOut().printf("pretrain: %d steps, last loss %s%s%n", r.steps(), r.lastLog().get("loss"),

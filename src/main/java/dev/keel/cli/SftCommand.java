@@ -82,10 +82,10 @@ final class SftCommand implements Callable<Integer> {
             settings.put("optim", optim);
             settings.put("train", train);
             RunFolder.prepare(opts.out, opts.resume, "sft", settings);
-            System.err.printf("keel sft: %d training and %d held-out examples (%d truncated to %d tokens)%n",
+            spec.commandLine().getErr().printf("keel sft: %d training and %d held-out examples (%d truncated to %d tokens)%n",
                     trainSet.size(), evalSet.size(), all.truncated(), maxLen);
             TrainingLoop<LmExample> loop = new TrainingLoop<>(new CausalLMState(m, model),
-                    new LmTask(m, tok.padId() != null ? tok.padId() : 0), optim, train, opts.out);
+                    new LmTask(m, tok.padId() != null ? tok.padId() : 0), optim, train, opts.out).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(trainSet, evalSet, opts.resume);
             spec.commandLine().getOut().printf("sft: %d steps; last %s%s%n", r.steps(), r.lastLog(),
                     r.eval().isEmpty() ? "" : "; held-out " + r.eval());

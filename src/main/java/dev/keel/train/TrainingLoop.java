@@ -56,6 +56,7 @@ public final class TrainingLoop<T> {
     private final TrainConfig train;
     private final Path out;
     private Consumer<Map<String, Object>> listener = m -> { };
+    private Consumer<String> info = System.err::println;
 
     public TrainingLoop(ModelState model, Task<T> task, OptimConfig optim, TrainConfig train, Path out) {
         this.model = model;
@@ -63,6 +64,12 @@ public final class TrainingLoop<T> {
         this.optim = optim;
         this.train = train;
         this.out = out;
+    }
+
+    /** Where status lines go (resuming, warnings); standard error by default. */
+    public TrainingLoop<T> onInfo(Consumer<String> l) {
+        this.info = l;
+        return this;
     }
 
     /** Called with each logged metrics line (tests and progress displays use it). */
@@ -99,7 +106,7 @@ public final class TrainingLoop<T> {
         Position pos = new Position();
         Path ckpt = resume ? latestCheckpoint(out) : null;
         if (resume && ckpt == null) {
-            System.err.println("keel: --resume given but " + out + " has no complete checkpoint; starting fresh");
+            info.accept("keel: --resume given but " + out + " has no complete checkpoint; starting fresh");
         }
         if (ckpt != null) {
             restore(ckpt, opt, pos);
@@ -331,7 +338,7 @@ public final class TrainingLoop<T> {
         pos.epoch = s.path("epoch").asInt();
         pos.batchInEpoch = s.path("batch_in_epoch").asInt();
         pos.numTokens = s.path("num_tokens").asDouble();
-        System.err.println("keel: resuming from " + ckpt + " (step " + pos.step + ")");
+        info.accept("keel: resuming from " + ckpt + " (step " + pos.step + ")");
     }
 
     /** The complete checkpoint with the highest step in {@code dir}, or null. */
