@@ -37,7 +37,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "Model directory (Hugging Face layout, with tokenizer.json).")
+    @Option(names = "--model", description = "Model directory (Hugging Face layout, with tokenizer.json); "
+            + "default: Keel's embedded base model.")
     Path model;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -86,6 +87,7 @@ final class GenerateCommand implements Callable<Integer> {
         // validate the sampling options before loading anything
         new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, Set.of(), true);
         Main.startNatives();
+        model = dev.keel.model.EmbeddedModel.orDefault(model);
         CausalLM m = ModelFiles.load(model, DType.parseFloat(dtype), null);
         try (Tokenizer tok = Tokenizer.load(model)) {
             Set<Long> eos = new LinkedHashSet<>();

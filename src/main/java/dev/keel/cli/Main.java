@@ -30,6 +30,15 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(out);
         cl.setErr(err);
+        java.nio.file.Path config = YamlDefaults.configArg(args);
+        if (config != null) {
+            try {
+                cl.setDefaultValueProvider(YamlDefaults.load(config, cl, args));
+            } catch (KeelException e) {
+                err.println("keel: error: " + e.getMessage());
+                return 1;
+            }
+        }
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (ex instanceof KeelException || ex instanceof IllegalArgumentException) {
                 err.println("keel " + cmd.getCommandName() + ": error: " + ex.getMessage());

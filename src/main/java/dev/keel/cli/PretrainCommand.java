@@ -45,7 +45,7 @@ final class PretrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--corpus", required = true, arity = "1..*", description = "Text files.")
+    @Option(names = "--corpus", arity = "1..*", description = "Text files.")
     List<Path> corpus;
 
     @Option(names = "--vocab-size", defaultValue = "4096", description = "BPE vocabulary. Default: ${DEFAULT-VALUE}.")
@@ -75,6 +75,7 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        TrainOptions.required(corpus, "--corpus");
         var optim = opts.optim(1e-3);
         var train = opts.train();
         int d = dim != null ? dim : "small".equals(preset) ? 384 : 256;

@@ -32,10 +32,10 @@ final class SftCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "Model directory to start from (Hugging Face layout).")
+    @Option(names = "--model", description = "Model directory to start from (Hugging Face layout).")
     Path model;
 
-    @Option(names = "--data", required = true, description = "Training records (JSONL).")
+    @Option(names = "--data", description = "Training records (JSONL).")
     Path data;
 
     @Option(names = "--max-length", defaultValue = "1024", description = "Tokens per record. Default: ${DEFAULT-VALUE}.")
@@ -56,6 +56,8 @@ final class SftCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        TrainOptions.required(model, "--model");
+        TrainOptions.required(data, "--data");
         Truncation trunc = TrainCommands.truncation(truncation);
         var optim = opts.optim(2e-5);
         var train = opts.train();

@@ -10,7 +10,10 @@ import dev.keel.train.TrainConfig;
 
 /** Options every trainer shares: the loop, the optimizer, the output folder. */
 final class TrainOptions {
-    @Option(names = "--out", required = true, description = "Output folder: final model, metrics.jsonl, run_config.json, checkpoints.")
+    @Option(names = "--config", description = "YAML file of option: value; flags given here override it.")
+    Path config;
+
+    @Option(names = "--out", description = "Output folder: final model, metrics.jsonl, run_config.json, checkpoints.")
     Path out;
 
     @Option(names = "--epochs", defaultValue = "3", description = "Passes over the data. Default: ${DEFAULT-VALUE}.")
@@ -81,6 +84,14 @@ final class TrainOptions {
     @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Global-norm clipping (0 = off). Default: ${DEFAULT-VALUE}.")
     double maxGradNorm;
 
+    /** Options given in a --config file cannot be picocli-required; this checks them instead. */
+    static <V> V required(V value, String option) {
+        if (value == null) {
+            throw new IllegalArgumentException("missing required option " + option + " (on the command line or in --config)");
+        }
+        return value;
+    }
+
     OptimConfig optim(double defaultLr) {
         LrSchedule s;
         try {
@@ -93,6 +104,7 @@ final class TrainOptions {
     }
 
     TrainConfig train() {
+        required(out, "--out");
         if (!(evalFraction >= 0 && evalFraction < 1)) {
             throw new IllegalArgumentException("--eval-fraction must be within [0, 1), got " + evalFraction);
         }
