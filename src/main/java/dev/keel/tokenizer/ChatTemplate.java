@@ -28,10 +28,10 @@ import dev.keel.KeelException;
  * Python-style printing. The engine is jinjava ({@link TemplateEngine}); {@link TemplateSource} applies jinja2's
  * whitespace rules before jinjava sees the template.
  *
- * <p>Known differences from jinja2, all outside what real chat templates rely on: {@code not a == b} parses
- * as {@code (not a) == b} (write {@code not (a == b)} or {@code a != b}); a variable set to None is "not
- * defined" and prints as nothing; the string {@code "false"} is falsy; {@code for ... else} and
- * {@code for ... if} render nothing.
+ * <p>Known differences from jinja2, outside what common chat templates rely on: a variable set to None is
+ * "not defined", prints as nothing (not "None") and takes {@code |default}; the string {@code "false"} is
+ * falsy; {@code %} on negative numbers follows Java ({@code -7 % 3} is -1, not 2); {@code |sum} of ints gives
+ * a float; {@code "a" * 3} and {@code "%s" % x} are errors; recursive loops are refused.
  */
 public final class ChatTemplate {
     private static final List<String> SPECIAL_TOKENS =

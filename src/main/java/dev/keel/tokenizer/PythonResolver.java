@@ -15,7 +15,7 @@ import jinjava.javax.el.ELResolver;
 /**
  * Gives template expressions Python's behaviour where jinjava would call Java's: methods on strings
  * ({@code s.strip()}, see {@link PyStrings}), {@code d.get(key, default)}, indexing a string
- * ({@code s[-1]}), step slices ({@link TemplateSource#SLICE_METHOD}), and it refuses the methods that modify a
+ * ({@code s[-1]}), step slices ({@link ExpressionRewriter#SLICE_METHOD}), and it refuses the methods that modify a
  * list or dict, as transformers' {@code ImmutableSandboxedEnvironment} does. Sits before jinjava's own
  * resolvers; anything it does not handle falls through to them.
  */
@@ -34,7 +34,7 @@ final class PythonResolver extends ELResolver {
         Object result;
         if (base instanceof CharSequence s && PyStrings.has(name)) {
             result = PyStrings.call(s.toString(), name, bind("str." + name, ps, PyStrings.parameterNames(name)));
-        } else if (name.equals(TemplateSource.SLICE_METHOD)
+        } else if (name.equals(ExpressionRewriter.SLICE_METHOD)
                 && (base instanceof CharSequence || base instanceof Collection || base instanceof Object[])) {
             result = slice(base, ps);
         } else if (base instanceof Map<?, ?> m && name.equals("get") && (ps.length == 1 || ps.length == 2)) {

@@ -32,8 +32,9 @@ import jinjava.javax.el.CompositeELResolver;
  * {@code tojson} filter with {@code json.dumps} semantics, the {@code {% generation %}} tag (rendered as its
  * body, as transformers does unless it tracks assistant tokens), Python's string methods, and values printed as
  * Python prints them. Also replaced, to match jinja2: {@code trim} (Python whitespace), {@code length} and
- * {@code count} (code points), {@code string}; added: {@code items}. Nested interpretation is off: a message
- * that contains {@code {{ ... }}} is text, never template code.
+ * {@code count} (code points), {@code string}; added: {@code items}, and {@code keel_iter}, which
+ * {@link TemplateSource} puts on every for loop so it iterates as Python does. Nested interpretation is off: a
+ * message that contains {@code {{ ... }}} is text, never template code.
  *
  * <p>The public static methods are what templates call; they are public only so jinjava can reach them.
  */
@@ -75,6 +76,7 @@ public final class TemplateEngine {
         g.registerFilter(new Simple("count", (v, args) -> length(v)));
         g.registerFilter(new Simple("string", (v, args) -> v == null ? "" : PyValues.str(v)));
         g.registerFilter(new Simple("items", (v, args) -> items(v)));
+        g.registerFilter(new Simple(TemplateSource.ITER_FILTER, (v, args) -> iterable(v)));
         g.registerTag(new GenerationTag());
         return j;
     }
@@ -118,6 +120,22 @@ public final class TemplateEngine {
             return new LengthFilter().filter(v, JinjavaInterpreter.getCurrent());
         }
         throw new PyError("object of type '" + PyValues.typeName(v) + "' has no len()");
+    }
+
+    /** What a Python for loop iterates: a str's characters, a dict's keys; nothing for an undefined value. */
+    private static Object iterable(Object v) {
+        if (v == null) {
+            return List.of();
+        }
+        if (v instanceof CharSequence || v instanceof Map) {
+            List<Object> out = new ArrayList<>();
+            PyValues.iterate(v, "for").forEach(out::add);
+            return out;
+        }
+        if (v instanceof Iterable || v instanceof Object[] || v.getClass().isArray()) {
+            return v;
+        }
+        throw new PyError("'" + PyValues.typeName(v) + "' object is not iterable");
     }
 
     private static List<Object> items(Object v) {

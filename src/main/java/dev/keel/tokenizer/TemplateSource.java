@@ -1,5 +1,7 @@
 package dev.keel.tokenizer;
 
+import java.util.ArrayDeque;
+import java.util.Deque;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
@@ -18,29 +20,46 @@ import dev.keel.KeelException;
  * loses its space; jinja2 keeps it.) Every deleted newline is kept where it is insignificant (inside the
  * preceding tag, or an empty comment), so jinjava's line numbers in errors match the original template.
  *
- * <p>Inside tags it also rewrites what jinjava cannot parse: a slice with a step ({@code messages[::-1]},
- * Qwen3's templates) becomes a call that {@link PythonResolver} serves, and {@code }}} closing nested dicts gets
- * a space so jinjava does not take it for the end of the tag. It records the filter and test names used, so a
- * missing one is reported before rendering, as jinja2 reports it when compiling.
+ * <p>Tag bodies go through {@link ExpressionRewriter}. For loops are rewritten so they iterate as Python does
+ * (a string gives its characters, a dict its keys; jinjava gives the whole string and the dict's values) and
+ * so that {@code for ... else} works (jinjava renders the else part after every item):
+ * {@code {% for x in E %}A{% else %}B{% endfor %}} becomes
+ * {@code {% set keel_forN = (E)|keel_iter %}{% for x in keel_forN %}A{% endfor %}{% if not keel_forN %}B{% endif %}}.
+ * A loop filter ({@code for x in E if c}, which jinjava ignores) collects the kept items first, so
+ * {@code loop.index} and {@code loop.last} count them as jinja2 does. Recursive loops are refused.
  */
 final class TemplateSource {
-    /** The method name a step slice {@code x[a:b:c]} becomes: {@code x.keel_slice(a, b, c)}. */
-    static final String SLICE_METHOD = "keel_slice";
+    /** The filter that makes a for loop iterate as Python does; registered by {@link TemplateEngine}. */
+    static final String ITER_FILTER = "keel_iter";
 
-    private static final Pattern STEP_SLICE =
-            Pattern.compile("\\[\\s*(-?\\d+)?\\s*:\\s*(-?\\d+)?\\s*:\\s*(-?\\d+)?\\s*]");
-    private static final Pattern FILTER = Pattern.compile("\\|\\s*([A-Za-z_][A-Za-z0-9_]*)");
-    private static final Pattern TEST = Pattern.compile("\\bis\\s+(?:not\\s+)?([A-Za-z_][A-Za-z0-9_]*)");
     private static final Pattern RAW_BEGIN = Pattern.compile("\\s*raw\\s*(-?)%}");
     private static final Pattern RAW_END = Pattern.compile("\\{%([-+]?)\\s*endraw\\s*([-+]?)%}");
+    private static final Pattern TAG_NAME = Pattern.compile("\\s*([A-Za-z_][A-Za-z0-9_]*)");
+    private static final Set<String> BLOCKS =
+            Set.of("for", "if", "macro", "call", "filter", "with", "block", "generation", "autoescape", "set");
 
     /** The source for jinjava, and the filter and test names it uses. */
     record Prepared(String source, Set<String> filters, Set<String> tests) {}
+
+    /** An open block tag; for a for loop, its number and whether its else part has begun. */
+    private static final class Block {
+        final String name;
+        final int forId;
+        boolean inElse;
+
+        Block(String name, int forId) {
+            this.name = name;
+            this.forId = forId;
+        }
+    }
 
     private final String s;
     private final StringBuilder out;
     private final Set<String> filters = new TreeSet<>();
     private final Set<String> tests = new TreeSet<>();
+    private final ExpressionRewriter rewriter = new ExpressionRewriter(filters, tests);
+    private final Deque<Block> blocks = new ArrayDeque<>();
+    private int loops;
     private boolean lineStarting = true; // jinja2: the last token ended with a newline
 
     private TemplateSource(String s) {
@@ -76,10 +95,10 @@ final class TemplateSource {
                 out.append("{#").append("\n".repeat(newlinesBefore)).append("#}");
             }
             int bodyStart = start + 2 + (sign != 0 ? 1 : 0);
-            Matcher raw = RAW_BEGIN.matcher(s).region(bodyStart, s.length());
+            Matcher raw = kind == '%' ? RAW_BEGIN.matcher(s).region(bodyStart, s.length()) : null;
             if (kind == '#') {
                 pos = comment(start, bodyStart);
-            } else if (kind == '%' && raw.lookingAt()) {
+            } else if (raw != null && raw.lookingAt()) {
                 pos = raw(start, raw);
             } else {
                 pos = tag(start, kind, bodyStart);
@@ -172,15 +191,87 @@ final class TemplateSource {
         char endSign = sign(end);
         int close = end + (endSign != 0 ? 1 : 0);
         int after = rightStrip(close + 2, endSign, kind == '%');
-        String body;
+        String trailing = "\n".repeat(newlines(s.substring(close + 2, after)));
         try {
-            body = rewriteBody(s.substring(bodyStart, end));
+            String body = s.substring(bodyStart, end);
+            if (kind == '%') {
+                out.append(block(start, body, trailing));
+            } else {
+                out.append("{{ ").append(rewriter.rewrite(body)).append(' ').append(trailing).append("}}");
+            }
         } catch (PyError e) {
             throw syntaxError(start, e.getMessage());
         }
-        out.append('{').append(kind).append(' ').append(body).append(' ')
-                .append("\n".repeat(newlines(s.substring(close + 2, after)))).append(kind == '%' ? "%}" : "}}");
         return after;
+    }
+
+    /** A block tag for jinjava; tracks open blocks to rewrite for loops and their else parts. */
+    private String block(int start, String body, String trailing) {
+        Matcher nameMatch = TAG_NAME.matcher(body);
+        String name = nameMatch.lookingAt() ? nameMatch.group(1) : "";
+        Block top = blocks.peek();
+        if (name.equals("for")) {
+            return forTag(start, body, nameMatch.end(), trailing);
+        }
+        if (name.equals("else") && top != null && top.name.equals("for")) {
+            top.inElse = true;
+            return "{% endfor " + trailing + "%}{% if not keel_for" + top.forId + " %}";
+        }
+        if (name.startsWith("end") && top != null && top.name.equals(name.substring(3))) {
+            blocks.pop();
+            if (top.inElse) {
+                return "{% endif " + trailing + "%}";
+            }
+        } else if (BLOCKS.contains(name) && !(name.equals("set") && assigns(ExpressionRewriter.mask(body)))) {
+            blocks.push(new Block(name, -1)); // "set x = ..." is not a block; "set x %}...{% endset" is
+        }
+        return "{% " + rewriter.rewrite(body) + " " + trailing + "%}";
+    }
+
+    /** Whether a masked tag body has a top-level {@code =} (not {@code ==}, {@code !=}, {@code <=}, {@code >=}). */
+    private static boolean assigns(String m) {
+        int depth = 0;
+        for (int i = 0; i < m.length(); i++) {
+            char c = m.charAt(i);
+            if (c == '(' || c == '[' || c == '{') {
+                depth++;
+            } else if (c == ')' || c == ']' || c == '}') {
+                depth--;
+            } else if (depth == 0 && c == '=' && (i == 0 || "=!<>".indexOf(m.charAt(i - 1)) < 0)
+                    && (i + 1 == m.length() || m.charAt(i + 1) != '=')) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private String forTag(int start, String body, int afterFor, String trailing) {
+        String masked = ExpressionRewriter.mask(body);
+        int in = ExpressionRewriter.keyword(masked, "in", afterFor);
+        if (in < 0) {
+            throw syntaxError(start, "expected 'in' in a for loop");
+        }
+        if (ExpressionRewriter.keyword(masked, "recursive", in + 2) >= 0) {
+            throw syntaxError(start, "recursive loops are not supported by Keel's template engine (jinjava)");
+        }
+        String target = body.substring(afterFor, in).trim();
+        int filter = ExpressionRewriter.keyword(masked, "if", in + 2);
+        String iterable = "(" + rewriter.rewrite(body.substring(in + 2, filter < 0 ? body.length() : filter)) + ")|"
+                + ITER_FILTER;
+        int id = loops++;
+        blocks.push(new Block("for", id));
+        String list = "keel_for" + id;
+        String head;
+        if (filter < 0) {
+            head = "{% set " + list + " = " + iterable + " %}";
+        } else { // jinja2 filters before counting (loop.index, loop.last): collect the kept items first
+            String names = target.replaceAll("^\\(|\\)$", "");
+            String item = names.contains(",") ? "[" + names + "]" : names;
+            head = "{% set " + list + " = namespace(items=[]) %}{% for " + target + " in " + iterable + " %}{% if "
+                    + rewriter.rewrite(body.substring(filter + 2)) + " %}{% set " + list + ".items = " + list
+                    + ".items + [" + item + "] %}{% endif %}{% endfor %}{% set " + list + " = " + list + ".items %}";
+        }
+        return head + "{% for " + target + " in " + list + " " + trailing + "%}";
     }
 
     /** Where a tag's closing delimiter (or its {@code -}/{@code +}) starts, outside strings and brackets. */
@@ -210,107 +301,6 @@ final class TemplateSource {
             }
         }
         return -1;
-    }
-
-    private String rewriteBody(String body) {
-        String masked = mask(body);
-        StringBuilder b = new StringBuilder();
-        StringBuilder m = new StringBuilder();
-        Matcher slice = STEP_SLICE.matcher(masked);
-        int last = 0;
-        while (slice.find()) {
-            String call = "." + SLICE_METHOD + "(" + orNull(slice.group(1)) + ", " + orNull(slice.group(2)) + ", "
-                    + orNull(slice.group(3)) + ")";
-            b.append(body, last, slice.start()).append(call);
-            m.append(masked, last, slice.start()).append(call);
-            last = slice.end();
-        }
-        b.append(body.substring(last));
-        m.append(masked.substring(last));
-        // "}}" / "{{" inside an expression are two braces; keep jinjava from reading them as a delimiter
-        StringBuilder spaced = new StringBuilder();
-        for (int i = 0; i < b.length(); i++) {
-            spaced.append(b.charAt(i));
-            char c = m.charAt(i);
-            if ((c == '}' || c == '{') && i + 1 < m.length() && m.charAt(i + 1) == c) {
-                spaced.append(' ');
-            }
-        }
-        collect(FILTER.matcher(m), filters);
-        collect(TEST.matcher(m), tests);
-        return reencodeStrings(spaced.toString());
-    }
-
-    /**
-     * Rewrites each string literal from Python's escapes (jinja2 decodes literals as {@code unicode-escape}: hex,
-     * 4- and 8-digit unicode, named and octal escapes; a backslash before any other character stays) to the few
-     * escapes jinjava reads (newline, tab, carriage return, backspace, form feed, backslash, the quote); every
-     * other character goes in as itself. Newlines written inside a literal move after it, so line numbers stay.
-     */
-    private String reencodeStrings(String body) {
-        StringBuilder out = new StringBuilder(body.length());
-        for (int i = 0; i < body.length(); i++) {
-            char q = body.charAt(i);
-            if (q != '\'' && q != '"') {
-                out.append(q);
-                continue;
-            }
-            int j = i + 1;
-            while (j < body.length() && body.charAt(j) != q) {
-                j += body.charAt(j) == '\\' ? 2 : 1;
-            }
-            if (j >= body.length()) { // unterminated: leave it for jinjava to report
-                out.append(body.substring(i));
-                break;
-            }
-            String raw = body.substring(i + 1, j);
-            out.append(q);
-            for (char c : PyStrings.unescape(raw).toCharArray()) {
-                switch (c) {
-                    case '\n' -> out.append("\\n");
-                    case '\r' -> out.append("\\r");
-                    case '\t' -> out.append("\\t");
-                    case '\b' -> out.append("\\b");
-                    case '\f' -> out.append("\\f");
-                    case '\\' -> out.append("\\\\");
-                    default -> out.append(c == q ? "\\" + c : String.valueOf(c));
-                }
-            }
-            out.append(q).append("\n".repeat(newlines(raw)));
-            i = j;
-        }
-        return out.toString();
-    }
-
-    private static String orNull(String group) {
-        return group == null ? "null" : group;
-    }
-
-    private static void collect(Matcher m, Set<String> into) {
-        while (m.find()) {
-            into.add(m.group(1));
-        }
-    }
-
-    /** The body with the inside of string literals blanked, so patterns only match code. */
-    private static String mask(String body) {
-        char[] c = body.toCharArray();
-        char quote = 0;
-        for (int i = 0; i < c.length; i++) {
-            if (quote != 0) {
-                if (c[i] == quote) {
-                    quote = 0;
-                    continue;
-                }
-                if (c[i] == '\\' && i + 1 < c.length) {
-                    c[i++] = '_';
-                }
-                c[i] = '_';
-            } else if (c[i] == '\'' || c[i] == '"') {
-                quote = c[i];
-            }
-        }
-        return new String(c);
     }
 
     private static int newlines(String text) {

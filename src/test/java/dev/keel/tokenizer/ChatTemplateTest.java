@@ -260,8 +260,68 @@ class ChatTemplateTest {
     }
 
     @Test
+    void aBackslashAtTheEndOfALineInALiteralJoinsTheLinesAsInPython() {
+        // Mistral Small 3.1's default system message is written this way
+        assertEquals("Paris.Your|3", render("{{ 'Paris.\\\nYour' }}|{{ 1 +\n 2 }}"));
+    }
+
+    @Test
     void stringEscapesInLiteralsAreReadAsPythonReadsThem() {
         // jinja2 decodes literals with Python's unicode-escape: hex, unicode, octal and named escapes
         assertEquals("A é 😀 • A \\/ a\tb", render("{{ '\\x41 \\u00e9 \\U0001F600 \\N{BULLET} \\101 \\/ a\\tb' }}"));
+    }
+
+    @Test
+    void aForLoopOverAStringGoesThroughItsCharacters() {
+        assertEquals("[a][😀]", render("{% for c in 'a😀' %}[{{ c }}]{% endfor %}"));
+    }
+
+    @Test
+    void aForLoopOverADictGoesThroughItsKeys() {
+        assertEquals("city,days,", render("{% for k in x %}{{ k }},{% endfor %}",
+                Map.of("x", ChatTemplate.jsonValue(TestSupport.parse("{\"city\": \"Paris\", \"days\": 2}")))));
+    }
+
+    @Test
+    void forElseRendersTheElsePartOnlyForAnEmptySequence() {
+        assertEquals("12|none", render("{% for i in [1, 2] %}{{ i }}{% else %}none{% endfor %}|"
+                + "{% for i in [] %}{{ i }}{% else %}none{% endfor %}"));
+    }
+
+    @Test
+    void aLoopOverAnUndefinedValueRendersNothing() {
+        assertEquals("[]", render("[{% for t in tools %}{{ t }}{% endfor %}]"));
+    }
+
+    @Test
+    void aLoopFilterSkipsItemsBeforeLoopCountsThem() {
+        // Mistral's templates: {% for key, val in tool.items() if key != "return" %} ... {% if not loop.last %}
+        Map<String, Object> x = Map.of("x", ChatTemplate.jsonValue(TestSupport.parse("{\"name\": \"f\", \"return\": 1, \"d\": 2}")));
+        assertEquals("name=f,d=2.|", render("{% for k, v in x.items() if k != 'return' %}{{ k }}={{ v }}"
+                + "{{ '.' if loop.last else ',' }}{% endfor %}|{% for k in x if k == 'z' %}{{ k }}{% endfor %}", x));
+    }
+
+    @Test
+    void aRecursiveLoopIsRefusedRatherThanRenderedWrongly() {
+        KeelException e = assertThrows(KeelException.class,
+                () -> ChatTemplate.of("\n{% for m in messages recursive %}{% endfor %}", Map.of()));
+        assertTrue(e.getMessage().startsWith("chat template syntax error at line 2: recursive loops"), e.getMessage());
+    }
+
+    @Test
+    void notBindsLooserThanComparisonsAsInJinja2() {
+        // jinjava alone reads "not a == b" as "(not a) == b"
+        assertEquals("True True False True False", render("{{ not 1 == 2 }} {{ not 'a' in 'xyz' }} "
+                + "{{ not 'x' in 'xyz' }} {{ 'a' not in 'b' }} {{ not 1 == 2 and not 2 == 2 }}"));
+    }
+
+    @Test
+    void notKeepsItsPlaceBeforeIsTests() {
+        assertEquals("True False", render("{{ not tools is defined }} {{ not messages is defined }}"));
+    }
+
+    @Test
+    void aSetBlockCapturesItsBody() {
+        assertEquals("[hi!]", render("{% set x %}{{ messages[0].content }}!{% endset %}[{{ x }}]"));
     }
 }
