@@ -15,6 +15,9 @@ import dev.keel.tokenizer.BpeTrainer;
 /** Small model folders made on the fly: a BPE tokenizer trained on a few sentences and random weights. */
 public final class TinyModels {
     public static final String EOS = "<|endoftext|>";
+    /** A plain-text chat template over the tiny tokenizer: "E role: content\n" per turn. */
+    public static final String CHAT_TEMPLATE = "{% for m in messages %}<|endoftext|>{{ m.role }}: {{ m.content }}\n{% endfor %}"
+            + "{% if add_generation_prompt %}<|endoftext|>assistant: {% endif %}";
 
     private TinyModels() {}
 

@@ -17,6 +17,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.KeelException;
+import dev.keel.data.ChatEncoder;
 import dev.keel.data.Jsonl;
 import dev.keel.generate.BatchGenerator;
 import dev.keel.generate.Generation;
@@ -96,15 +97,24 @@ final class GenerateCommand implements Callable<Integer> {
                 eos.add(tok.eosId());
             }
             SamplingConfig cfg = new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, eos, true);
+            ChatEncoder chatEncoder = null;
+            if (chat) {
+                var t = TrainCommands.chatTemplateOrNull(model, tok);
+                if (t == null) {
+                    throw new KeelException(model + ": --chat needs a chat_template in tokenizer_config.json");
+                }
+                chatEncoder = new ChatEncoder(t, tok);
+            }
+            PromptEncoder enc = new PromptEncoder(tok, chatEncoder);
             List<Integer> lines = new ArrayList<>();
             List<long[]> prompts = new ArrayList<>();
             if (input.prompt != null) {
                 lines.add(0);
-                prompts.add(PromptEncoder.encode(tok, input.prompt, null, chat, "--prompt"));
+                prompts.add(enc.text(input.prompt, "--prompt"));
             } else {
                 for (Jsonl.Line l : Jsonl.read(input.prompts)) {
                     lines.add(l.number());
-                    prompts.add(PromptEncoder.fromRecord(tok, l, chat, m.config().vocabSize()));
+                    prompts.add(enc.record(l, m.config().vocabSize()));
                 }
             }
             StopCriterion stopper = stop.isEmpty() ? StopCriterion.NEVER

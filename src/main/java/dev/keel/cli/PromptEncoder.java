@@ -1,18 +1,34 @@
 package dev.keel.cli;
 
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
 import dev.keel.KeelException;
+import dev.keel.data.ChatEncoder;
 import dev.keel.data.Jsonl;
+import dev.keel.tokenizer.ChatTemplate;
 import dev.keel.tokenizer.Tokenizer;
 
-/** Turns a prompt given on the command line or in a JSONL record into ids for generation. */
+/**
+ * Turns a prompt given on the command line or in a JSONL record into ids for generation: plain text with the
+ * tokenizer's special tokens (e.g. BOS), or with --chat a conversation rendered by the chat template with the
+ * generation prompt. Records: {"prompt": "text"}, {"prompt": [messages]} or {"messages": [...]} (TRL's
+ * conversational prompt-only form), or {"prompt_ids": [...]}.
+ */
 final class PromptEncoder {
-    private PromptEncoder() {}
+    private final Tokenizer tok;
+    private final ChatEncoder chat;
 
-    /** Plain text gets the tokenizer's special tokens (e.g. BOS); an empty result becomes BOS alone. */
-    static long[] encode(Tokenizer tok, String text, com.fasterxml.jackson.databind.JsonNode messages, boolean chat,
-                         String where) {
-        if (chat) {
-            throw new KeelException(where + ": --chat needs chat-template support");
+    PromptEncoder(Tokenizer tok, ChatEncoder chat) {
+        this.tok = tok;
+        this.chat = chat;
+    }
+
+    long[] text(String text, String where) {
+        if (chat != null) {
+            return chat.prompt(List.of(Map.of("role", "user", "content", text)));
         }
         long[] ids = tok.encode(text, true);
         if (ids.length == 0) {
@@ -24,15 +40,23 @@ final class PromptEncoder {
         return ids;
     }
 
-    static long[] fromRecord(Tokenizer tok, Jsonl.Line l, boolean chat, long vocabSize) {
+    long[] record(Jsonl.Line l, long vocabSize) {
         if (l.has("prompt_ids")) {
             return l.ids("prompt_ids", vocabSize, false);
         }
-        if (chat) {
-            if (!l.has("messages") && !l.has("prompt")) {
-                throw l.error("messages", "missing (a chat record needs messages or prompt)");
+        JsonNode messages = l.has("messages") ? l.node().get("messages")
+                : l.node().path("prompt").isArray() ? l.node().get("prompt") : null;
+        if (messages != null) {
+            if (chat == null) {
+                throw l.error(l.has("messages") ? "messages" : "prompt",
+                        "a conversation needs --chat and a model with a chat template");
+            }
+            try {
+                return chat.prompt(ChatTemplate.messagesFromJson(messages));
+            } catch (KeelException e) {
+                throw new KeelException(l.where() + ": " + e.getMessage(), e);
             }
         }
-        return encode(tok, l.string("prompt", true), null, chat, l.where());
+        return text(l.string("prompt", true), l.where());
     }
 }

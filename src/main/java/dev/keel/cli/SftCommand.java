@@ -65,7 +65,7 @@ final class SftCommand implements Callable<Integer> {
         CausalLM m = ModelFiles.load(model, DType.parseFloat(dtype), null);
         try (Tokenizer tok = Tokenizer.load(model)) {
             int maxLen = Math.min(maxLength, m.config().maxPositions());
-            SftData.ConversationEncoder chat = TrainCommands.conversationEncoder(tok);
+            SftData.ConversationEncoder chat = TrainCommands.conversationEncoder(model, tok);
             SftData.Result all = SftData.read(data, tok, m.config().vocabSize(), maxLen, trunc, packing, chat);
             List<LmExample> trainSet = all.examples();
             List<LmExample> evalSet = List.of();

@@ -1,8 +1,11 @@
 package dev.keel.cli;
 
 import java.util.Locale;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
-import dev.keel.data.SftData;
+import dev.keel.data.ChatEncoder;
+import dev.keel.tokenizer.ChatTemplate;
 import dev.keel.data.Truncation;
 import dev.keel.tokenizer.Tokenizer;
 
@@ -18,8 +21,14 @@ final class TrainCommands {
         }
     }
 
-    /** Chat-template encoding of {"messages"} records, or null when the tokenizer has no template. */
-    static SftData.ConversationEncoder conversationEncoder(Tokenizer tok) {
-        return null;
+    /** Chat-template encoding of {"messages"} records, or null when the model has no chat template. */
+    static ChatEncoder conversationEncoder(Path modelDir, Tokenizer tok) {
+        ChatTemplate t = chatTemplateOrNull(modelDir, tok);
+        return t == null ? null : new ChatEncoder(t, tok);
+    }
+
+    static ChatTemplate chatTemplateOrNull(Path modelDir, Tokenizer tok) {
+        boolean has = tok.config().hasNonNull("chat_template") || Files.isRegularFile(modelDir.resolve("chat_template.jinja"));
+        return has ? ChatTemplate.load(modelDir, tok.config()) : null;
     }
 }
