@@ -26,10 +26,12 @@ public abstract class CausalLM {
     protected final ModelConfig config;
     protected final Map<String, Tensor> weights;
     protected final DType dtype;
+    protected final Head head;
 
     protected CausalLM(ModelConfig config, Map<String, Tensor> weights) {
         this.config = config;
-        Map<String, long[]> expected = expectedShapes(config);
+        this.head = weights.containsKey(SCORE) ? Head.SCORE : Head.LM;
+        Map<String, long[]> expected = expectedShapes(config, head);
         for (Map.Entry<String, long[]> e : expected.entrySet()) {
             Tensor t = weights.get(e.getKey());
             if (t == null) {
@@ -57,16 +59,32 @@ public abstract class CausalLM {
         }
     }
 
-    /** Every weight this architecture needs, by transformers' name, with its shape, in a stable order. */
+    /** The scalar head's weight (1, D), as transformers' {@code ...ForSequenceClassification} names it. */
+    public static final String SCORE = "score.weight";
+
+    /** Every weight of this architecture with a language-model head, by transformers' name, with its shape. */
     public static Map<String, long[]> expectedShapes(ModelConfig config) {
+        return expectedShapes(config, Head.LM);
+    }
+
+    /** Every weight of this architecture with {@code head}, by transformers' name, with its shape, in a stable order. */
+    public static Map<String, long[]> expectedShapes(ModelConfig config, Head head) {
+        Map<String, long[]> m;
         switch (config.family()) {
             case GPT2:
-                return Gpt2Model.shapes(config);
+                m = Gpt2Model.shapes(config);
+                break;
             case LLAMA:
-                return LlamaModel.shapes(config);
+                m = LlamaModel.shapes(config);
+                break;
             default:
                 throw new IllegalStateException("unhandled family " + config.family());
         }
+        if (head == Head.SCORE) {
+            m.remove("lm_head.weight");
+            m.put(SCORE, new long[] {1, config.hiddenSize()});
+        }
+        return m;
     }
 
     /**
@@ -82,7 +100,46 @@ public abstract class CausalLM {
 
     /** Next-token logits (..., vocab) from final hidden states (..., D). */
     public Tensor logits(Tensor hidden) {
+        if (head != Head.LM) {
+            throw new IllegalStateException("this model has a scalar head, not a language-model head");
+        }
         return Ops.linear(hidden, lmHead(), null);
+    }
+
+    /** Scalar head outputs (...) from final hidden states (..., D). */
+    public Tensor scores(Tensor hidden) {
+        if (head != Head.SCORE) {
+            throw new IllegalStateException("this model has a language-model head, not a scalar head");
+        }
+        return Ops.linear(hidden, w(SCORE), null).squeeze(-1);
+    }
+
+    /**
+     * The scalar head read at the last real token of each row (how transformers' sequence classifiers and
+     * reward models score a sequence), for a padded batch without cache.
+     *
+     * @param keep (B, T) 1 for real tokens; padding may be on either side
+     * @return (B)
+     */
+    public Tensor sequenceScores(Tensor inputIds, Tensor keep) {
+        Tensor pos = AttentionMask.positionIds(keep);
+        Tensor mask = AttentionMask.causal(keep, inputIds.size(1), config.slidingWindow());
+        Tensor h = hidden(inputIds, pos, mask, null);                                       // (B, T, D)
+        return scores(lastReal(h, keep));
+    }
+
+    /** hidden (B, T, D) at the last position where keep is 1, per row: (B, D). */
+    public static Tensor lastReal(Tensor hidden, Tensor keep) {
+        Tensor idx = org.bytedeco.pytorch.global.torch.arange(dev.keel.tensor.Tensors.s(keep.size(1)),
+                new org.bytedeco.pytorch.TensorOptions(org.bytedeco.pytorch.global.torch.ScalarType.Long))
+                .mul(keep.to(org.bytedeco.pytorch.global.torch.ScalarType.Long))
+                .argmax(new org.bytedeco.pytorch.LongOptional(1), false);                     // (B)
+        Tensor gather = idx.view(-1, 1, 1).expand(hidden.size(0), 1, hidden.size(2));
+        return hidden.gather(1, gather).squeeze(1);
+    }
+
+    public Head head() {
+        return head;
     }
 
     /** The output embedding (vocab, D): the input embedding when tied. */

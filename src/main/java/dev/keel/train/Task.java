@@ -16,7 +16,8 @@ public interface Task<T> {
 
     /**
      * Loss summed over the batch (a scalar with a graph when gradients are on), and metric sums: each
-     * metric's value summed over the batch, to be divided by the summed weight.
+     * metric's value summed over the batch, to be divided by the summed weight; metrics named {@code min_*}
+     * and {@code max_*} are the batch's extremes instead, combined by min and max.
      */
     Output forward(List<T> batch);
 

@@ -147,7 +147,7 @@ public final class TrainingLoop<T> {
                             }
                             o.lossSum().div(Tensors.s(w)).backward();
                             intervalLoss += loss;
-                            o.metricSums().forEach((m, v) -> intervalSums.merge(m, v, Double::sum));
+                            o.metricSums().forEach((m, v) -> intervalSums.merge(m, v, combiner(m)));
                         }
                         for (Map.Entry<String, Double> e : task.totals(b).entrySet()) {
                             if (e.getKey().equals("num_tokens")) {
@@ -180,7 +180,7 @@ public final class TrainingLoop<T> {
                         m.put("loss", intervalLoss / intervalWeight);
                         m.put("grad_norm", gradNorm);
                         for (Map.Entry<String, Double> e : intervalSums.entrySet()) {
-                            m.put(e.getKey(), e.getValue() / intervalWeight);
+                            m.put(e.getKey(), average(e.getKey(), e.getValue(), intervalWeight));
                         }
                         if (pos.numTokens > 0) {
                             m.put("num_tokens", (long) pos.numTokens);
@@ -227,15 +227,30 @@ public final class TrainingLoop<T> {
                 Task.Output o = task.forward(b);
                 loss += Tensors.item(o.lossSum());
                 weight += task.weight(b);
-                o.metricSums().forEach((m, v) -> sums.merge(m, v, Double::sum));
+                o.metricSums().forEach((m, v) -> sums.merge(m, v, combiner(m)));
             }
         }
         Map<String, Double> out = new LinkedHashMap<>();
         out.put("eval_loss", loss / Math.max(weight, 1e-12));
         for (Map.Entry<String, Double> e : sums.entrySet()) {
-            out.put("eval_" + e.getKey(), e.getValue() / Math.max(weight, 1e-12));
+            out.put("eval_" + e.getKey(), average(e.getKey(), e.getValue(), Math.max(weight, 1e-12)));
         }
         return out;
+    }
+
+    /** Metrics named min_* and max_* are extremes over the batches; every other metric is a sum. */
+    private static java.util.function.BinaryOperator<Double> combiner(String metric) {
+        if (metric.startsWith("min_")) {
+            return Math::min;
+        }
+        if (metric.startsWith("max_")) {
+            return Math::max;
+        }
+        return Double::sum;
+    }
+
+    private static double average(String metric, double value, double weight) {
+        return metric.startsWith("min_") || metric.startsWith("max_") ? value : value / weight;
     }
 
     /** The training set split into batches in the order of {@code epoch}: a shuffle seeded by (seed, epoch). */

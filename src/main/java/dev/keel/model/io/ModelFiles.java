@@ -25,6 +25,7 @@ import org.slf4j.LoggerFactory;
 
 import dev.keel.KeelException;
 import dev.keel.model.CausalLM;
+import dev.keel.model.Head;
 import dev.keel.runtime.Natives;
 
 /**
@@ -57,10 +58,38 @@ public final class ModelFiles {
      * @param dtype compute dtype; null means float32
      * @param device null means CPU
      */
+    /** Loads {@code dir} as a causal language model; a reward model (scalar head) is an error. */
     public static CausalLM load(Path dir, DType dtype, Device device) {
+        return load(dir, dtype, device, Head.LM);
+    }
+
+    /**
+     * Loads {@code dir} with the given head: null for the head the checkpoint has. Asking for a scalar head on a
+     * causal-LM checkpoint gives its decoder with a new head drawn from N(0, 1/sqrt(d + 1)) (algorithms.md §2;
+     * the initialisation of OpenAI's lm-human-preferences and TRL), for a reward or value model started from a
+     * policy. The new head is drawn from libtorch's generator: seed it first for a repeatable run.
+     */
+    public static CausalLM load(Path dir, DType dtype, Device device, Head head) {
         Natives.init();
         ModelConfig config = readConfig(dir);
-        Map<String, Tensor> weights = readWeights(dir, config, dtype == null ? DType.F32 : dtype, device);
+        Head stored = Head.of(config.raw());
+        Head want = head == null ? stored : head;
+        if (want == Head.LM && stored == Head.SCORE) {
+            throw new KeelException(dir + ": is a " + config.raw().path("architectures")
+                    + " checkpoint with a scalar head; it has no language-model head to generate or score text with");
+        }
+        DType dt = dtype == null ? DType.F32 : dtype;
+        Map<String, long[]> expected = CausalLM.expectedShapes(config, stored);
+        if (want != stored) {
+            expected.remove("lm_head.weight");
+        }
+        Map<String, Tensor> weights = readWeights(dir, config, expected, dt, device);
+        if (want == Head.SCORE && stored == Head.LM) {
+            double std = 1.0 / Math.sqrt(config.hiddenSize() + 1);
+            Tensor score = org.bytedeco.pytorch.global.torch.randn(1, config.hiddenSize()).mul(
+                    dev.keel.tensor.Tensors.s(std)).to(dt.scalarType());
+            weights.put(CausalLM.SCORE, device == null || device.is_cpu() ? score : score.to(device, dt.scalarType()));
+        }
         try {
             return CausalLM.create(config, weights);
         } catch (KeelException e) {
@@ -81,8 +110,13 @@ public final class ModelFiles {
 
     /** The weights of {@code dir} under the names {@link CausalLM#expectedShapes} uses, checked and converted. */
     public static Map<String, Tensor> readWeights(Path dir, ModelConfig config, DType dtype, Device device) {
+        return readWeights(dir, config, CausalLM.expectedShapes(config, Head.of(config.raw())), dtype, device);
+    }
+
+    /** The weights {@code expected} names, read from {@code dir}, checked and converted. */
+    public static Map<String, Tensor> readWeights(Path dir, ModelConfig config, Map<String, long[]> expected,
+                                                  DType dtype, Device device) {
         Map<String, Source> sources = index(dir);
-        Map<String, long[]> expected = CausalLM.expectedShapes(config);
         String prefix = config.family() == ModelConfig.Family.GPT2 ? "transformer." : "model.";
         Map<String, Source> found = new LinkedHashMap<>();
         List<String> unexpected = new ArrayList<>();
@@ -91,7 +125,8 @@ public final class ModelFiles {
             String canonical = expected.containsKey(name) ? name
                     : expected.containsKey(prefix + name) ? prefix + name : null;
             if (canonical == null) {
-                if (isBuffer(name) || (name.equals("lm_head.weight") && config.tieWordEmbeddings())) {
+                if (isBuffer(name) || name.equals("lm_head.weight")) {
+                    // tied, or a causal LM read as the decoder of a reward or value model
                     continue;
                 }
                 unexpected.add(name);
@@ -241,7 +276,7 @@ public final class ModelFiles {
         }
         Map<String, Tensor> out = new LinkedHashMap<>();
         model.weights().forEach((k, v) -> out.put(k, v.to(dtype.scalarType())));
-        writeJson(dir.resolve(CONFIG), model.config().toJson(dtype));
+        writeJson(dir.resolve(CONFIG), configJson(model, dtype));
         Map<String, String> meta = Map.of("format", "pt");
         List<Map<String, Tensor>> shards = shard(out, dtype, maxShardBytes);
         removeStale(dir);
@@ -264,6 +299,22 @@ public final class ModelFiles {
         ObjectNode wm = index.putObject("weight_map");
         weightMap.forEach(wm::put);
         writeJson(dir.resolve(INDEX), index);
+    }
+
+    /** config.json for {@code model}: its own fields, the saved dtype, and the architecture of its head. */
+    private static ObjectNode configJson(CausalLM model, DType dtype) {
+        ObjectNode c = model.config().toJson(dtype);
+        c.putArray("architectures").add(model.head().architecture(model.config().modelType()));
+        if (model.head() == Head.SCORE) {
+            c.putObject("id2label").put("0", "LABEL_0");
+            c.putObject("label2id").put("LABEL_0", 0);
+            c.put("num_labels", 1);
+        } else {
+            c.remove("id2label");
+            c.remove("label2id");
+            c.remove("num_labels");
+        }
+        return c;
     }
 
     private static List<Map<String, Tensor>> shard(Map<String, Tensor> tensors, DType dtype, long max) {

@@ -1,0 +1,147 @@
+package dev.keel.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import dev.keel.KeelException;
+import dev.keel.data.PreferencePair;
+import dev.keel.data.ScoringRecord;
+import dev.keel.eval.SequenceScorer;
+import dev.keel.loss.DpoLossType;
+import dev.keel.model.CausalLM;
+import dev.keel.model.io.DType;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.tokenizer.Tokenizer;
+import dev.keel.train.CausalLMState;
+import dev.keel.train.DpoTask;
+import dev.keel.train.TrainingLoop;
+
+@Command(name = "dpo", mixinStandardHelpOptions = true,
+        description = {"Direct Preference Optimization and its family on (prompt, chosen, rejected) records: no reward "
+                + "model, no sampling.",
+                "Loss types: sigmoid (DPO; with --label-smoothing, cDPO), robust, hinge, ipo, bco_pair, sppo_hard, "
+                + "nca_pair, apo_zero, apo_down.",
+                "The reference log-probs are computed once before training (from --ref-model, default --model) "
+                + "and kept in reference_logps.json, so no reference model stays in memory; --reference-free "
+                + "uses 0.",
+                "Metrics (TRL's names): rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins, "
+                + "logps/chosen, logps/rejected, logits/chosen, logits/rejected."})
+final class DpoCommand implements Callable<Integer> {
+    static final String REFERENCE_FILE = "reference_logps.json";
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    PreferenceInputs in;
+
+    @Option(names = "--beta", defaultValue = "0.1", description = "KL strength beta. Default: ${DEFAULT-VALUE}.")
+    double beta;
+
+    @Option(names = "--loss-type", defaultValue = "sigmoid", description = "Default: ${DEFAULT-VALUE}.")
+    String lossType;
+
+    @Option(names = "--label-smoothing", defaultValue = "0", description = "epsilon of cDPO and robust DPO. Default: ${DEFAULT-VALUE}.")
+    double labelSmoothing;
+
+    @Option(names = "--reference-free", description = "log pi_ref = 0.")
+    boolean referenceFree;
+
+    @Option(names = "--ref-model", description = "Reference model (default: --model).")
+    Path refModel;
+
+    @Mixin
+    TrainOptions opts;
+
+    @Override
+    public Integer call() throws IOException {
+        DpoLossType type = DpoLossType.parse(lossType);
+        dev.keel.loss.DpoLoss.validate(type, beta, labelSmoothing);
+        var optim = opts.optim(1e-6);
+        var train = opts.train();
+        TrainOptions.required(in.model, "--model");
+        Main.startNatives();
+        DType dt = DType.parseFloat(in.dtype);
+        CausalLM policy = ModelFiles.load(in.model, dt, null);
+        try (Tokenizer tok = Tokenizer.load(in.model)) {
+            PreferenceInputs.Split split = in.read(tok, policy.config().vocabSize(), policy.config().maxPositions(), opts);
+            List<PreferencePair> all = new ArrayList<>(split.train());
+            all.addAll(split.eval());
+            Map<String, Object> settings = new LinkedHashMap<>();
+            settings.put("model", in.model);
+            settings.put("data", in.data);
+            settings.put("loss_type", type.trlName());
+            settings.put("beta", beta);
+            settings.put("label_smoothing", labelSmoothing);
+            settings.put("reference_free", referenceFree);
+            settings.put("optim", optim);
+            settings.put("train", train);
+            RunFolder.prepare(opts.out, opts.resume, "dpo", settings);
+            long pad = tok.padId() != null ? tok.padId() : 0;
+            reference(all, policy, pad);
+            spec.commandLine().getErr().printf("keel dpo: %d training and %d held-out pairs (%d truncated), loss %s, beta %s%n",
+                    split.train().size(), split.eval().size(), split.truncated(), type.trlName(), beta);
+            TrainingLoop<PreferencePair> loop = new TrainingLoop<>(new CausalLMState(policy, in.model),
+                    new DpoTask(policy, pad, type, beta, labelSmoothing), optim, train, opts.out)
+                    .onInfo(spec.commandLine().getErr()::println);
+            TrainingLoop.Result r = loop.run(split.train(), split.eval(), opts.resume);
+            spec.commandLine().getOut().printf("dpo: %d steps; last %s%s%n", r.steps(), r.lastLog(),
+                    r.eval().isEmpty() ? "" : "; held-out " + r.eval());
+        }
+        return 0;
+    }
+
+    /**
+     * Fills in the reference log-probs: read back from the run folder when resuming (the policy has moved
+     * since), else computed in one batched pass, by the policy itself before its first step when the reference
+     * is the starting model, and saved.
+     */
+    private void reference(List<PreferencePair> pairs, CausalLM policy, long pad) throws IOException {
+        if (referenceFree) {
+            pairs.forEach(p -> p.setReference(0, 0));
+            return;
+        }
+        Path file = opts.out.resolve(REFERENCE_FILE);
+        ObjectMapper json = new ObjectMapper();
+        if (opts.resume && Files.isRegularFile(file)) {
+            JsonNode a = json.readTree(Files.readString(file));
+            if (a.size() != pairs.size()) {
+                throw new KeelException(file + ": holds " + a.size() + " pairs but the data has " + pairs.size()
+                        + "; resume with the same data");
+            }
+            for (int i = 0; i < pairs.size(); i++) {
+                pairs.get(i).setReference(a.get(i).get(0).asDouble(), a.get(i).get(1).asDouble());
+            }
+            return;
+        }
+        CausalLM ref = refModel == null ? policy : ModelFiles.load(refModel, DType.parseFloat(in.dtype), null);
+        List<ScoringRecord> recs = new ArrayList<>();
+        for (PreferencePair p : pairs) {
+            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.chosenIds()));
+            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.rejectedIds()));
+        }
+        List<SequenceScorer.Score> s = SequenceScorer.score(ref, recs, Math.max(2, 2 * opts.batchSize), pad);
+        ArrayNode out = json.createArrayNode();
+        for (int i = 0; i < pairs.size(); i++) {
+            pairs.get(i).setReference(s.get(2 * i).logProb(), s.get(2 * i + 1).logProb());
+            out.addArray().add(s.get(2 * i).logProb()).add(s.get(2 * i + 1).logProb());
+        }
+        ModelFiles.writeJson(file, out);
+    }
+}

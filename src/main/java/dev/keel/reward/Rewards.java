@@ -1,0 +1,34 @@
+package dev.keel.reward;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Supplier;
+
+import dev.keel.KeelException;
+import dev.keel.model.io.DType;
+
+/** Opens a reward source from its name: {@code builtin:NAME} or a reward-model folder. */
+public final class Rewards {
+    private static final Map<String, Supplier<RewardSource>> BUILTIN = new TreeMap<>();
+
+    private Rewards() {}
+
+    /** Makes {@code builtin:name} available to every command. */
+    public static synchronized void register(String name, Supplier<RewardSource> factory) {
+        BUILTIN.put(name, factory);
+    }
+
+    public static synchronized RewardSource open(String spec, int batchSize) {
+        if (spec.startsWith("builtin:")) {
+            String name = spec.substring("builtin:".length());
+            Supplier<RewardSource> f = BUILTIN.get(name);
+            if (f == null) {
+                throw new KeelException("unknown reward '" + spec + "' (built-in: "
+                        + (BUILTIN.isEmpty() ? "none" : "builtin:" + String.join(", builtin:", BUILTIN.keySet())) + ")");
+            }
+            return f.get();
+        }
+        return new ModelReward(Path.of(spec), DType.F32, batchSize);
+    }
+}
