@@ -20,12 +20,15 @@ public final class Rewards {
     }
 
     public static synchronized RewardSource open(String spec, int batchSize) {
+        if (spec.startsWith("builtin:count:")) {
+            return new CountReward(spec.substring("builtin:count:".length()));
+        }
         if (spec.startsWith("builtin:")) {
             String name = spec.substring("builtin:".length());
             Supplier<RewardSource> f = BUILTIN.get(name);
             if (f == null) {
-                throw new KeelException("unknown reward '" + spec + "' (built-in: "
-                        + (BUILTIN.isEmpty() ? "none" : "builtin:" + String.join(", builtin:", BUILTIN.keySet())) + ")");
+                throw new KeelException("unknown reward '" + spec + "' (built-in: builtin:count:WORD"
+                        + (BUILTIN.isEmpty() ? "" : ", builtin:" + String.join(", builtin:", BUILTIN.keySet())) + ")");
             }
             return f.get();
         }

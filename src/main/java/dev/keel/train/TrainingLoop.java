@@ -21,13 +21,10 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AdamW;
-import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.InputArchive;
 import org.bytedeco.pytorch.NoGradGuard;
-import org.bytedeco.pytorch.OptimizerParamGroup;
 import org.bytedeco.pytorch.OutputArchive;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.KeelException;
@@ -159,14 +156,7 @@ public final class TrainingLoop<T> {
                     double lr = optim.lrAt(pos.step, total);
                     double gradNorm;
                     try (PointerScope scope = new PointerScope()) {
-                        for (int g = 0; g < opt.param_groups().size(); g++) {
-                            opt.param_groups().get(g).options().set_lr(lr);
-                        }
-                        TensorVector all = new TensorVector(params.values().toArray(new Tensor[0]));
-                        double max = optim.maxGradNorm() > 0 ? optim.maxGradNorm() : Double.POSITIVE_INFINITY;
-                        gradNorm = torch.clip_grad_norm_(all, max, 2.0, false);
-                        opt.step();
-                        opt.zero_grad(true);
+                        gradNorm = Optimizers.step(opt, params.values(), lr, optim.maxGradNorm());
                     }
                     pos.step++;
                     pos.batchInEpoch += k;
@@ -272,24 +262,7 @@ public final class TrainingLoop<T> {
     }
 
     private AdamW optimizer(Map<String, Tensor> params) {
-        List<Tensor> decay = new ArrayList<>();
-        List<Tensor> noDecay = new ArrayList<>();
-        params.forEach((n, t) -> (model.noDecay(n, t) ? noDecay : decay).add(t));
-        AdamW opt = new AdamW(new TensorVector(decay.toArray(new Tensor[0])), adamOptions(optim.weightDecay()));
-        if (!noDecay.isEmpty()) {
-            opt.add_param_group(new OptimizerParamGroup(new TensorVector(noDecay.toArray(new Tensor[0])),
-                    adamOptions(0.0)));
-        }
-        return opt;
-    }
-
-    private AdamWOptions adamOptions(double weightDecay) {
-        AdamWOptions o = new AdamWOptions(optim.lr());
-        // std::tuple<double, double> is laid out in reverse by libstdc++: element 0 in memory is beta2
-        o.betas().put(0, optim.beta2()).put(1, optim.beta1());
-        o.eps().put(optim.eps());
-        o.weight_decay().put(weightDecay);
-        return o;
+        return Optimizers.adamW(params, model::noDecay, optim);
     }
 
     private ProgressBar progressBar(long total, long start) {

@@ -1,0 +1,56 @@
+package dev.keel.train;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiPredicate;
+
+import org.bytedeco.pytorch.AdamW;
+import org.bytedeco.pytorch.AdamWOptions;
+import org.bytedeco.pytorch.OptimizerParamGroup;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+/** libtorch's AdamW with Keel's two parameter groups, and one optimizer step with clipping. */
+public final class Optimizers {
+    private Optimizers() {}
+
+    /** AdamW over {@code params}: weight decay on those {@code noDecay} rejects, none on the rest. */
+    public static AdamW adamW(Map<String, Tensor> params, BiPredicate<String, Tensor> noDecay, OptimConfig optim) {
+        List<Tensor> decay = new ArrayList<>();
+        List<Tensor> plain = new ArrayList<>();
+        params.forEach((n, t) -> (noDecay.test(n, t) ? plain : decay).add(t));
+        AdamW opt = new AdamW(new TensorVector(decay.toArray(new Tensor[0])), options(optim, optim.weightDecay()));
+        if (!plain.isEmpty()) {
+            opt.add_param_group(new OptimizerParamGroup(new TensorVector(plain.toArray(new Tensor[0])), options(optim, 0.0)));
+        }
+        return opt;
+    }
+
+    private static AdamWOptions options(OptimConfig optim, double weightDecay) {
+        AdamWOptions o = new AdamWOptions(optim.lr());
+        // std::tuple<double, double> is laid out in reverse by libstdc++: element 0 in memory is beta2
+        o.betas().put(0, optim.beta2()).put(1, optim.beta1());
+        o.eps().put(optim.eps());
+        o.weight_decay().put(weightDecay);
+        return o;
+    }
+
+    /**
+     * Sets the learning rate, clips the global gradient norm (when {@code maxGradNorm} &gt; 0), steps and clears
+     * the gradients. Returns the norm before clipping. Call inside a PointerScope.
+     */
+    public static double step(AdamW opt, Collection<Tensor> params, double lr, double maxGradNorm) {
+        for (int g = 0; g < opt.param_groups().size(); g++) {
+            opt.param_groups().get(g).options().set_lr(lr);
+        }
+        TensorVector all = new TensorVector(params.toArray(new Tensor[0]));
+        double max = maxGradNorm > 0 ? maxGradNorm : Double.POSITIVE_INFINITY;
+        double norm = torch.clip_grad_norm_(all, max, 2.0, false);
+        opt.step();
+        opt.zero_grad(true);
+        return norm;
+    }
+}

@@ -1,0 +1,102 @@
+package dev.keel.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.keel.TestSupport;
+import dev.keel.TinyModels;
+
+/**
+ * The toy task of the RL issue: the reward is +1 per occurrence of "great". A tiny model is first fine-tuned
+ * on sentences where "great" is one adjective of eight, so it says it about one time in eight; RL should make
+ * it say it far more often while the KL to the reference stays finite and positive.
+ */
+class RlTrainingTest {
+    @TempDir
+    static Path tmp;
+
+    static Path sft;
+    static Path prompts;
+
+    @BeforeAll
+    static void fineTunedStart() throws IOException {
+        TestSupport.init();
+        Path base = TinyModels.llama(tmp.resolve("base"), 3);
+        StringBuilder data = new StringBuilder();
+        StringBuilder ps = new StringBuilder();
+        for (String s : TinyModels.sentences()) {
+            int cut = s.lastIndexOf(' ');
+            data.append("{\"prompt\": \"").append(s, 0, cut).append("\", \"completion\": \"").append(s.substring(cut)).append("\"}\n");
+            ps.append("{\"prompt\": \"").append(s, 0, cut).append("\"}\n");
+        }
+        Files.writeString(tmp.resolve("sft.jsonl"), data);
+        prompts = tmp.resolve("prompts.jsonl");
+        Files.writeString(prompts, ps);
+        sft = tmp.resolve("sft");
+        var r = SftTrainingTest.keel("sft", "--model", base.toString(), "--data", tmp.resolve("sft.jsonl").toString(),
+                "--out", sft.toString(), "--epochs", "30", "--batch-size", "16", "--lr", "5e-3", "--log-every", "50");
+        assertEquals(0, r.code(), r.err());
+    }
+
+    private static List<JsonNode> run(String algo, String out, String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of(algo, "--policy", sft.toString(), "--reward", "builtin:count:great",
+                "--prompts", prompts.toString(), "--out", tmp.resolve(out).toString(),
+                "--max-new-tokens", "8", "--temperature", "1.0", "--lr", "3e-3", "--lr-scheduler", "constant"));
+        args.addAll(List.of(extra));
+        var r = SftTrainingTest.keel(args.toArray(new String[0]));
+        assertEquals(0, r.code(), r.err());
+        List<JsonNode> m = new ArrayList<>();
+        for (String s : Files.readAllLines(tmp.resolve(out).resolve("metrics.jsonl"))) {
+            m.add(TestSupport.parse(s));
+        }
+        return m;
+    }
+
+    private static double mean(List<JsonNode> m, String key, int from, int to) {
+        return m.subList(from, to).stream().mapToDouble(n -> n.get(key).asDouble()).average().orElseThrow();
+    }
+
+    @Test
+    void ppoRaisesTheScoreSeveralFoldWithAFinitePositiveKlAndALargerCoefficientGivesLessKl() throws IOException {
+        List<JsonNode> low = run("ppo", "ppo-low", "--iterations", "30", "--kl-coef", "0.02", "--batch-size", "16");
+        double start = mean(low, "objective/scores", 0, 3);
+        double end = mean(low, "objective/scores", 27, 30);
+        assertTrue(end >= 3 * start && end > 0.5, "mean score " + start + " -> " + end);
+        for (JsonNode n : low) {
+            double kl = n.get("objective/kl").asDouble();
+            assertTrue(Double.isFinite(kl), n.toString());
+        }
+        assertTrue(mean(low, "objective/kl", 27, 30) > 0, "KL to the reference grows as the policy moves");
+        for (String k : List.of("objective/kl", "objective/entropy", "objective/non_score_reward", "objective/rlhf_reward",
+                "objective/scores", "policy/approxkl_avg", "policy/clipfrac_avg", "policy/entropy_avg", "loss/policy_avg",
+                "loss/value_avg", "val/clipfrac_avg", "val/ratio", "val/num_eos_tokens", "lr")) {
+            assertTrue(low.get(0).has(k), "metrics lack " + k);
+        }
+        List<JsonNode> high = run("ppo", "ppo-high", "--iterations", "30", "--kl-coef", "1.0", "--batch-size", "16");
+        assertTrue(mean(high, "objective/kl", 20, 30) < mean(low, "objective/kl", 20, 30),
+                "kl with beta 1.0: " + mean(high, "objective/kl", 20, 30) + ", with 0.02: " + mean(low, "objective/kl", 20, 30));
+        assertTrue(Files.exists(tmp.resolve("ppo-low").resolve("model.safetensors")));
+    }
+
+    @Test
+    void rlooAndGrpoRaiseTheScoreToo() throws IOException {
+        for (String algo : List.of("rloo", "grpo")) {
+            List<JsonNode> m = run(algo, algo, "--iterations", "20", "--batch-size", "8", "--num-generations", "4",
+                    "--kl-coef", "0.02");
+            double start = mean(m, "objective/scores", 0, 3);
+            double end = mean(m, "objective/scores", 17, 20);
+            assertTrue(end >= 2 * start && end > 0.4, algo + ": mean score " + start + " -> " + end);
+        }
+    }
+}
