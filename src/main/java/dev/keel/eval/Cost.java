@@ -1,0 +1,58 @@
+package dev.keel.eval;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import dev.keel.model.Usage;
+
+/**
+ * The cost of one piece of work: wall time, the process's peak resident memory while it ran (the kernel's
+ * high-water mark is reset at the start where Linux allows it), and the model passes it made.
+ */
+public final class Cost {
+    private final long start;
+    private final Usage.Counts usage;
+
+    private Cost() {
+        resetPeak();
+        this.start = System.nanoTime();
+        this.usage = Usage.now();
+    }
+
+    public static Cost start() {
+        return new Cost();
+    }
+
+    /** What the work cost. */
+    public record Spent(double seconds, double peakRssMb, long forwardSequences, long forwardTokens,
+                        long backwardSequences, long backwardTokens) {}
+
+    public Spent stop() {
+        Usage.Counts u = Usage.now().minus(usage);
+        return new Spent((System.nanoTime() - start) / 1e9, peakRssMb(), u.forwardRows(), u.forwardTokens(),
+                u.backwardRows(), u.backwardTokens());
+    }
+
+    /** Resets VmHWM (writing 5 to /proc/self/clear_refs, Linux 4.0+); silently does nothing elsewhere. */
+    static void resetPeak() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or not permitted: the peak then covers the whole process so far
+        }
+    }
+
+    static double peakRssMb() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return Double.NaN;
+        }
+        return Double.NaN;
+    }
+}
