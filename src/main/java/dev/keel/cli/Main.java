@@ -11,7 +11,7 @@ import dev.keel.runtime.Natives;
 /** The {@code keel} command line: one subcommand per job; logic lives in the layers below. */
 @Command(name = "keel", mixinStandardHelpOptions = true, version = "keel 0.1.0",
         description = "Align causal language models with human preferences on the JVM.",
-        subcommands = {DemoCommand.class, PretrainCommand.class, SftCommand.class, RewardCommand.class, DpoCommand.class,
+        subcommands = {DemoCommand.class, ExperimentCommand.class, PretrainCommand.class, SftCommand.class, RewardCommand.class, DpoCommand.class,
                 RlCommands.Ppo.class, RlCommands.RlooCmd.class, RlCommands.GrpoCmd.class,
                 GenerateCommand.class, ScoreCommand.class,
                 LogprobsCommand.class, TokenizeCommand.class, BenchCommand.class,

@@ -1,0 +1,437 @@
+package dev.keel.eval;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.function.Consumer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.global.torch;
+
+import dev.keel.KeelException;
+import dev.keel.data.LmExample;
+import dev.keel.data.PreferencePair;
+import dev.keel.data.ScoringRecord;
+import dev.keel.generate.BatchGenerator;
+import dev.keel.generate.Generation;
+import dev.keel.generate.SamplingConfig;
+import dev.keel.generate.StopCriterion;
+import dev.keel.loss.DpoLossType;
+import dev.keel.loss.KlEstimator;
+import dev.keel.model.CausalLM;
+import dev.keel.model.EmbeddedModel;
+import dev.keel.model.Head;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.reward.ModelReward;
+import dev.keel.reward.RewardSource;
+import dev.keel.tokenizer.Tokenizer;
+import dev.keel.train.CausalLMState;
+import dev.keel.train.DpoTask;
+import dev.keel.train.LmTask;
+import dev.keel.train.LrSchedule;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.RewardTask;
+import dev.keel.train.RlConfig;
+import dev.keel.train.RlTrainer;
+import dev.keel.train.TrainConfig;
+import dev.keel.train.TrainingLoop;
+
+/**
+ * The controlled sentiment experiment of the DPO paper (Rafailov et al. 2023, Sec. 6.1, Fig. 2) in
+ * miniature, on Keel's embedded model: SFT on review sentences; prompts that are 2-8 token prefixes of
+ * reviews; preference pairs sampled from the SFT model and labelled by the gold reward (VADER); a reward model
+ * trained on them; then PPO (learned and gold reward), DPO at several β, IPO, GRPO and best-of-N, each
+ * evaluated on held-out prompts by gold reward, KL to the SFT model, win rate and cost.
+ */
+public final class SentimentExperiment {
+    private final ExperimentConfig cfg;
+    private final Path out;
+    private final RewardSource gold;
+    private final Consumer<String> log;
+    private final ObjectMapper json = new ObjectMapper();
+
+    public SentimentExperiment(ExperimentConfig cfg, Path out, RewardSource gold, Consumer<String> log) {
+        this.cfg = cfg;
+        this.out = out;
+        this.gold = gold;
+        this.log = log;
+    }
+
+    /** One evaluated method: its numbers, cost, training curve and samples. */
+    public record MethodResult(String name, String family, String setting, PolicyEval.Result eval, Cost.Spent cost,
+                               List<Map<String, Object>> curve) {}
+
+    /** Everything the report shows. */
+    public record Results(ExperimentConfig config, double rmHeldOutAccuracy, int pairs, List<String> evalPromptTexts,
+                          List<MethodResult> methods, double totalSeconds) {}
+
+    private Tokenizer tok;
+    private long pad;
+    private Set<Long> eos;
+    private List<long[]> evalPrompts;
+    private List<String> evalTexts;
+    private CausalLM sft;
+    private Path sftDir;
+    private PolicyEval.Samples sftSamples;
+
+    public Results run() throws IOException {
+        long t0 = System.nanoTime();
+        Files.createDirectories(out);
+        Path base = EmbeddedModel.path();
+        torch.manual_seed(cfg.seed());
+        List<MethodResult> methods = new ArrayList<>();
+        try (Tokenizer t = Tokenizer.load(base)) {
+            tok = t;
+            pad = tok.padId();
+            eos = Set.of(tok.eosId());
+            List<String> sentences = sentences();
+            Collections.shuffle(sentences, new Random(cfg.seed()));
+            int nEval = Math.min(cfg.evalPrompts(), sentences.size() / 5);
+            List<String> held = sentences.subList(0, nEval);
+            List<String> train = sentences.subList(nEval, sentences.size());
+            List<String> sftSentences = cfg.sftSentences() > 0 && cfg.sftSentences() < train.size()
+                    ? train.subList(0, cfg.sftSentences()) : train;
+
+            // 1. SFT on the training sentences, positive and negative alike
+            log.accept("1/6 supervised fine-tuning of keel-base on " + sftSentences.size() + " review sentences");
+            Cost c = Cost.start();
+            sftDir = out.resolve("sft");
+            CausalLM sftModel = ModelFiles.load(base, null, null);
+            List<Map<String, Object>> sftCurve = new ArrayList<>();
+            List<LmExample> sftData = new ArrayList<>();
+            for (String s : sftSentences) {
+                long[] ids = concat(tok.encode(s, true), new long[] {tok.eosId()});
+                sftData.add(new LmExample(0, ids, ones(ids.length)));
+            }
+            loop(new CausalLMState(sftModel, base), new LmTask(sftModel, pad), 5e-4, cfg.sftEpochs(), 16, sftDir, sftCurve)
+                    .run(sftData, List.of(), false);
+            sft = sftModel;
+            freeze(sft);
+            Cost.Spent sftCost = c.stop();
+
+            // 2. prompts: 2-8 token prefixes
+            Random r = new Random(cfg.seed() + 1);
+            evalPrompts = new ArrayList<>();
+            evalTexts = new ArrayList<>();
+            for (String s : held) {
+                addPrefix(s, r, evalPrompts, evalTexts);
+            }
+            List<long[]> trainPrompts = new ArrayList<>();
+            List<String> trainTexts = new ArrayList<>();
+            for (String s : train) {
+                addPrefix(s, r, trainPrompts, trainTexts);
+            }
+            sftSamples = PolicyEval.sample(sft, evalPrompts, evalTexts, cfg.maxNewTokens(), cfg.seed() + 99, eos, pad,
+                    this::decode, gold, 64);
+            methods.add(new MethodResult("SFT", "SFT", "-", new PolicyEval.Result(PolicyEval.mean(sftSamples.gold()),
+                    PolicyEval.std(sftSamples.gold()), 0, 0.5, sftSamples), sftCost, sftCurve));
+
+            // 3. preference pairs sampled from the SFT model, labelled by the gold reward
+            log.accept("2/6 sampling " + cfg.samplesPerPrompt() + " completions for " + cfg.pairPrompts()
+                    + " prompts and labelling pairs with the gold reward");
+            List<PreferencePair> pairs = pairs(trainPrompts.subList(0, Math.min(cfg.pairPrompts(), trainPrompts.size())),
+                    trainTexts);
+            List<PreferencePair> rmTrain = pairs.subList(0, pairs.size() * 4 / 5);
+            List<PreferencePair> rmEval = pairs.subList(pairs.size() * 4 / 5, pairs.size());
+
+            // 4. reward model
+            log.accept("3/6 training a reward model on " + rmTrain.size() + " pairs (" + rmEval.size() + " held out)");
+            Path rmDir = out.resolve("reward-model");
+            CausalLM rm = ModelFiles.load(sftDir, null, null, Head.SCORE);
+            List<Map<String, Object>> rmCurve = new ArrayList<>();
+            TrainingLoop.Result rmRes = loop(new CausalLMState(rm, sftDir), new RewardTask(rm, pad, 0.01), 1e-4,
+                    cfg.rmEpochs(), 8, rmDir, rmCurve).run(rmTrain, rmEval, false);
+            rmAccuracy = rmRes.eval().getOrDefault("eval_accuracy", Double.NaN);
+            log.accept(String.format("   reward model held-out accuracy %.3f", rmAccuracy));
+            rm = null;
+            System.gc();
+
+            // 5. align
+            log.accept("4/6 aligning: DPO, IPO, PPO, GRPO");
+            for (double beta : cfg.dpoBetas()) {
+                methods.add(dpo(DpoLossType.SIGMOID, beta, pairs));
+            }
+            if (cfg.ipoBeta() > 0) {
+                methods.add(dpo(DpoLossType.IPO, cfg.ipoBeta(), pairs));
+            }
+            try (ModelReward learned = new ModelReward(rmDir, null, 32)) {
+                for (double kl : cfg.ppoKlCoefs()) {
+                    methods.add(rl(RlConfig.Algorithm.PPO, "PPO (learned reward)", kl, learned, rmDir, trainPrompts,
+                            trainTexts, cfg.ppoIterations()));
+                }
+                if (cfg.ppoGold()) {
+                    methods.add(rl(RlConfig.Algorithm.PPO, "PPO (gold reward)", cfg.ppoKlCoefs().get(0), gold, null,
+                            trainPrompts, trainTexts, cfg.ppoIterations()));
+                }
+                if (cfg.grpoIterations() > 0) {
+                    methods.add(rl(RlConfig.Algorithm.GRPO, "GRPO (learned reward)", cfg.ppoKlCoefs().get(0), learned,
+                            null, trainPrompts, trainTexts, cfg.grpoIterations()));
+                }
+                log.accept("5/6 best-of-N sampling from the SFT model, chosen by the learned reward");
+                for (int n : cfg.bestOfN()) {
+                    methods.add(bestOfN(n, learned));
+                }
+            }
+        }
+        log.accept("6/6 writing the report");
+        return new Results(cfg, rmAccuracy, pairCount, evalTexts, methods, (System.nanoTime() - t0) / 1e9);
+    }
+
+    private double rmAccuracy;
+    private int pairCount;
+
+    private MethodResult dpo(DpoLossType type, double beta, List<PreferencePair> pairs) {
+        String name = (type == DpoLossType.IPO ? "IPO" : "DPO") + " \u03b2=" + beta;
+        log.accept("   " + name);
+        Cost c = Cost.start();
+        CausalLM policy = ModelFiles.load(sftDir, null, null);
+        List<ScoringRecord> recs = new ArrayList<>();
+        for (PreferencePair p : pairs) {
+            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.chosenIds()));
+            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.rejectedIds()));
+        }
+        List<SequenceScorer.Score> ref = SequenceScorer.score(sft, recs, 32, pad);
+        for (int i = 0; i < pairs.size(); i++) {
+            pairs.get(i).setReference(ref.get(2 * i).logProb(), ref.get(2 * i + 1).logProb());
+        }
+        Path dir = out.resolve((type == DpoLossType.IPO ? "ipo-" : "dpo-") + beta);
+        List<Map<String, Object>> curve = new ArrayList<>();
+        loop(new CausalLMState(policy, sftDir), new DpoTask(policy, pad, type, beta, 0), 1e-4, cfg.dpoEpochs(), 8, dir,
+                curve).run(pairs, List.of(), false);
+        Cost.Spent spent = c.stop();
+        return finish(name, type == DpoLossType.IPO ? "IPO" : "DPO", "\u03b2=" + beta, policy, spent, curve);
+    }
+
+    private MethodResult rl(RlConfig.Algorithm algo, String family, double kl, RewardSource reward, Path valueFrom,
+                            List<long[]> prompts, List<String> texts, int iterations) {
+        String name = family + " \u03b2=" + kl;
+        log.accept("   " + name);
+        Cost c = Cost.start();
+        CausalLM policy = ModelFiles.load(sftDir, null, null);
+        CausalLM value = null;
+        if (algo == RlConfig.Algorithm.PPO) {
+            value = valueFrom != null ? ModelFiles.load(valueFrom, null, null, Head.SCORE)
+                    : ModelFiles.load(sftDir, null, null, Head.SCORE);
+            if (valueFrom == null) {
+                try (NoGradGuard ng = new NoGradGuard()) {
+                    value.weights().get(CausalLM.SCORE).zero_();
+                }
+            }
+        }
+        int k = algo == RlConfig.Algorithm.PPO ? 1 : 4;
+        int batch = algo == RlConfig.Algorithm.PPO ? cfg.rlBatch() : Math.max(2, cfg.rlBatch() / k);
+        RlConfig rc = new RlConfig(algo, iterations, batch, k, batch * k / 2, 2, cfg.maxNewTokens(), 1.0, kl,
+                KlEstimator.K1, 0, 10000, 0.2, 0.2, 0.1, 1.0, 0.95, false, 0, Double.NaN, 0, cfg.seed());
+        Path dir = out.resolve(family.toLowerCase().replaceAll("[^a-z]+", "-") + kl);
+        List<Map<String, Object>> curve = new ArrayList<>();
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new KeelException(dir + ": " + e.getMessage(), e);
+        }
+        new RlTrainer(rc, new OptimConfig(5e-5, 0, 0.9, 0.999, 1e-5, LrSchedule.CONSTANT, 0, 0, 0.5), policy, sft,
+                value, reward, new PromptList(prompts, texts), pad, eos, dir).onLog(curve::add)
+                .run(new CausalLMState(policy, sftDir));
+        Cost.Spent spent = c.stop();
+        return finish(name, family, "\u03b2=" + kl, policy, spent, curve);
+    }
+
+    private MethodResult bestOfN(int n, ModelReward learned) {
+        Cost c = Cost.start();
+        List<long[]> best = new ArrayList<>();
+        List<String> bestText = new ArrayList<>();
+        List<long[]> rep = new ArrayList<>();
+        List<String> repText = new ArrayList<>();
+        for (int i = 0; i < evalPrompts.size(); i++) {
+            for (int j = 0; j < n; j++) {
+                rep.add(evalPrompts.get(i));
+                repText.add(evalTexts.get(i));
+            }
+        }
+        PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 7 * n, eos, pad,
+                this::decode, new ScoreOnly(), 64);
+        double[] r = learned.score(repText, s.texts());
+        for (int i = 0; i < evalPrompts.size(); i++) {
+            int arg = i * n;
+            for (int j = 1; j < n; j++) {
+                if (r[i * n + j] > r[arg]) {
+                    arg = i * n + j;
+                }
+            }
+            best.add(s.tokens().get(arg));
+            bestText.add(s.texts().get(arg));
+        }
+        double[] g = gold.score(evalTexts, bestText);
+        PolicyEval.Samples chosen = new PolicyEval.Samples(best, bestText, g);
+        Cost.Spent spent = c.stop();
+        // KL of best-of-N to its base policy: log N - (N - 1) / N (Stiennon et al. 2020, App. G; an upper bound)
+        double kl = Math.log(n) - (n - 1.0) / n;
+        PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(g), PolicyEval.std(g), kl,
+                PolicyEval.winRate(g, sftSamples.gold()), chosen);
+        log.accept(String.format("   best-of-%d: gold %.3f, KL %.3f", n, e.goldReward(), kl));
+        return new MethodResult("Best-of-" + n, "Best-of-N", "N=" + n, e, spent, List.of());
+    }
+
+    private MethodResult finish(String name, String family, String setting, CausalLM policy, Cost.Spent spent,
+                                List<Map<String, Object>> curve) {
+        freeze(policy);
+        PolicyEval.Samples s = PolicyEval.sample(policy, evalPrompts, evalTexts, cfg.maxNewTokens(), cfg.seed() + 99,
+                eos, pad, this::decode, gold, 64);
+        double kl = PolicyEval.kl(policy, sft, evalPrompts, s, pad, 64);
+        PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(s.gold()), PolicyEval.std(s.gold()), kl,
+                PolicyEval.winRate(s.gold(), sftSamples.gold()), s);
+        log.accept(String.format("   %s: gold %.3f, KL %.3f, win rate %.2f, %.0f s", name, e.goldReward(), kl,
+                e.winRate(), spent.seconds()));
+        System.gc();
+        return new MethodResult(name, family, setting, e, spent, curve);
+    }
+
+    private List<PreferencePair> pairs(List<long[]> prompts, List<String> texts) {
+        int k = cfg.samplesPerPrompt();
+        List<long[]> rep = new ArrayList<>();
+        List<String> repText = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            for (int j = 0; j < k; j++) {
+                rep.add(prompts.get(i));
+                repText.add(texts.get(i));
+            }
+        }
+        PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 5, eos, pad,
+                this::decode, gold, 64);
+        List<PreferencePair> out = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            int best = i * k;
+            int worst = i * k;
+            for (int j = 1; j < k; j++) {
+                if (s.gold()[i * k + j] > s.gold()[best]) {
+                    best = i * k + j;
+                }
+                if (s.gold()[i * k + j] < s.gold()[worst]) {
+                    worst = i * k + j;
+                }
+            }
+            if (s.gold()[best] > s.gold()[worst] && s.tokens().get(best).length > 0 && s.tokens().get(worst).length > 0) {
+                out.add(new PreferencePair(i, prompts.get(i), s.tokens().get(best), s.tokens().get(worst), 0));
+            }
+        }
+        pairCount = out.size();
+        if (out.size() < 8) {
+            throw new KeelException("only " + out.size() + " preference pairs: the SFT samples are too uniform");
+        }
+        Collections.shuffle(out, new Random(cfg.seed() + 2));
+        return out;
+    }
+
+    private <T> TrainingLoop<T> loop(CausalLMState state, dev.keel.train.Task<T> task, double lr, int epochs, int batch,
+                                     Path dir, List<Map<String, Object>> curve) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new KeelException(dir + ": " + e.getMessage(), e);
+        }
+        OptimConfig o = new OptimConfig(lr, 0.0, 0.9, 0.999, 1e-8, LrSchedule.COSINE, 0, 0.1, 1.0);
+        TrainConfig t = new TrainConfig(epochs, 0, batch, 1, cfg.seed(), 5, 0, 0, 1, false);
+        return new TrainingLoop<>(state, task, o, t, dir).onLog(curve::add).onInfo(s -> { });
+    }
+
+    private void addPrefix(String sentence, Random r, List<long[]> ids, List<String> texts) {
+        long[] all = tok.encode(sentence, true);
+        int bos = tok.bosId() != null && all.length > 0 && all[0] == tok.bosId() ? 1 : 0;
+        int content = all.length - bos;
+        if (content < 3) {
+            return;
+        }
+        int n = Math.min(2 + r.nextInt(7), content - 1);
+        long[] p = java.util.Arrays.copyOf(all, bos + n);
+        ids.add(p);
+        texts.add(tok.decode(java.util.Arrays.copyOfRange(p, bos, p.length), true));
+    }
+
+    private String decode(long[] ids) {
+        return tok.decode(ids, true);
+    }
+
+    private static void freeze(CausalLM m) {
+        m.parameters().forEach(t -> t.set_requires_grad(false));
+    }
+
+    private List<String> sentences() throws IOException {
+        List<String> out = new ArrayList<>();
+        for (String f : List.of("imdb", "yelp", "amazon")) {
+            try (InputStream in = SentimentExperiment.class.getResourceAsStream("/dev/keel/data/sentiment-sentences/" + f + ".json")) {
+                if (in == null) {
+                    throw new KeelException("the review sentences are missing from the Keel build (" + f + ".json)");
+                }
+                for (JsonNode n : json.readTree(in)) {
+                    String t = n.path("text").asText("").strip();
+                    if (!t.isEmpty()) {
+                        out.add(t);
+                    }
+                }
+            }
+        }
+        return new ArrayList<>(new LinkedHashSet<>(out));
+    }
+
+    private static long[] concat(long[] a, long[] b) {
+        long[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+
+    private static long[] ones(int n) {
+        long[] a = new long[n];
+        java.util.Arrays.fill(a, 1);
+        return a;
+    }
+
+    /** Prompts for the RL trainers. */
+    private final class PromptList implements RlTrainer.PromptSource {
+        private final List<long[]> ids;
+        private final List<String> texts;
+
+        PromptList(List<long[]> ids, List<String> texts) {
+            this.ids = ids;
+            this.texts = texts;
+        }
+
+        @Override
+        public List<long[]> ids() {
+            return ids;
+        }
+
+        @Override
+        public List<String> texts() {
+            return texts;
+        }
+
+        @Override
+        public String decode(long[] t) {
+            return SentimentExperiment.this.decode(t);
+        }
+    }
+
+    /** A placeholder reward when only samples are wanted. */
+    private static final class ScoreOnly implements RewardSource {
+        @Override
+        public String name() {
+            return "none";
+        }
+
+        @Override
+        public double[] score(List<String> prompts, List<String> completions) {
+            return new double[completions.size()];
+        }
+    }
+}
