@@ -12,6 +12,11 @@ import dev.keel.model.io.DType;
 public final class Rewards {
     private static final Map<String, Supplier<RewardSource>> BUILTIN = new TreeMap<>();
 
+    static {
+        // the demo's gold reward: VADER's compound score of the review (prompt + completion)
+        register("sentiment", SentimentReward::new);
+    }
+
     private Rewards() {}
 
     /** Makes {@code builtin:name} available to every command. */

@@ -25,6 +25,9 @@ class VaderTest {
     /**
      * The example output of the reference README (cjhutto/vaderSentiment README.rst, "Output for the above
      * example code"): text, neg, neu, pos, compound. Its emoji line is left out (emoji are not translated here).
+     * NaN proportions are not checked: the README's neu/pos for "At least it isn't a horrible book." come from
+     * an older tokenizer that dropped one-letter words ("a"); see
+     * {@link #proportionsCountOneLetterWordsAsNeutralAsTheCurrentReferenceDoes()}.
      */
     static Stream<Arguments> referenceExamples() {
         return Stream.of(
@@ -36,7 +39,7 @@ class VaderTest {
                 Arguments.of("VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!", 0.0, 0.294, 0.706, 0.9469),
                 Arguments.of("VADER is not smart, handsome, nor funny.", 0.646, 0.354, 0.0, -0.7424),
                 Arguments.of("The book was good.", 0.0, 0.508, 0.492, 0.4404),
-                Arguments.of("At least it isn't a horrible book.", 0.0, 0.637, 0.363, 0.431),
+                Arguments.of("At least it isn't a horrible book.", Double.NaN, Double.NaN, Double.NaN, 0.431),
                 Arguments.of("The book was only kind of good.", 0.0, 0.697, 0.303, 0.3832),
                 Arguments.of("The plot was good, but the characters are uncompelling and the dialog is not great.",
                         0.327, 0.579, 0.094, -0.7042),
@@ -51,6 +54,9 @@ class VaderTest {
     void reproducesTheReferenceReadmeOutput(String text, double neg, double neu, double pos, double compound) {
         Vader.Scores s = VADER.polarity(text);
         assertEquals(compound, s.compound(), 1e-4, "compound");
+        if (Double.isNaN(neg)) {
+            return;
+        }
         Vader.Scores r = s.rounded();
         assertEquals(neg, r.neg(), 1e-9, "neg");
         assertEquals(neu, r.neu(), 1e-9, "neu");
@@ -58,25 +64,35 @@ class VaderTest {
     }
 
     @Test
+    void proportionsCountOneLetterWordsAsNeutralAsTheCurrentReferenceDoes() {
+        // At least it isn't a horrible book: horrible −2.5 negated by isn't → 1.85, six words at 0
+        // pos = (1.85 + 1) / (2.85 + 6) = 0.322034, neu = 6 / 8.85 = 0.677966 (README, without "a": 0.363, 0.637)
+        Vader.Scores s = VADER.polarity("At least it isn't a horrible book.");
+        assertEquals(0.322034, s.pos(), 1e-6);
+        assertEquals(0.677966, s.neu(), 1e-6);
+        assertEquals(0, s.neg());
+    }
+
+    @Test
     void aSingleLexiconWordIsItsValenceNormalised() {
-        // good = 1.9: 1.9 / sqrt(1.9² + 15) = 1.9 / sqrt(18.61) = 0.440419
-        assertEquals(0.440419, VADER.polarity("good").compound(), 1e-6);
+        // good = 1.9: 1.9 / sqrt(1.9² + 15) = 1.9 / sqrt(18.61) = 1.9 / 4.313931 = 0.440434
+        assertEquals(0.440434, VADER.polarity("good").compound(), 1e-6);
         // one positive word: pos = (1.9 + 1) / (1.9 + 1) = 1
         assertEquals(1.0, VADER.polarity("good").pos(), 1e-12);
     }
 
     @Test
     void aNegatorScalesTheNextWordByMinusPoint74() {
-        // not good: 1.9 · −0.74 = −1.406; −1.406 / sqrt(1.406² + 15) = −1.406 / 4.120300 = −0.341237
-        assertEquals(-0.341237, VADER.polarity("not good").compound(), 1e-6);
+        // not good: 1.9 · −0.74 = −1.406; −1.406 / sqrt(1.406² + 15) = −1.406 / 4.120296 = −0.341238
+        assertEquals(-0.341238, VADER.polarity("not good").compound(), 1e-6);
     }
 
     @Test
     void capitalsAddEmphasisOnlyWhenTheTextMixesCase() {
         // all caps throughout: no emphasis, same as "good"
-        assertEquals(0.440419, VADER.polarity("GOOD").compound(), 1e-6);
-        // GOOD book: 1.9 + 0.733 = 2.633; 2.633 / sqrt(2.633² + 15) = 2.633 / 4.683230 = 0.562219
-        assertEquals(0.562219, VADER.polarity("GOOD book").compound(), 1e-6);
+        assertEquals(0.440434, VADER.polarity("GOOD").compound(), 1e-6);
+        // GOOD book: 1.9 + 0.733 = 2.633; 2.633 / sqrt(2.633² + 15) = 2.633 / 4.683235 = 0.562218
+        assertEquals(0.562218, VADER.polarity("GOOD book").compound(), 1e-6);
     }
 
     @Test
@@ -128,11 +144,12 @@ class VaderTest {
     }
 
     /**
-     * compound &gt; 0 against the label on the 3,000 UCI sentences (Kotzias et al. 2015). The reference was
-     * measured at about 77% (IMDb 76.7%, Yelp 72.2%, Amazon 75.4%).
+     * compound &gt; 0 against the label on the 3,000 UCI sentences (Kotzias et al. 2015), 1,000 a file. The
+     * Python reference's rules on this lexicon score 790, 818 and 844 (81.7%); the floor is the 76% asked of the
+     * port.
      */
     @Test
-    void compoundSignPredictsTheLabelledSentencesAsWellAsTheReference() throws IOException {
+    void compoundSignPredictsTheLabelledSentencesAtLeast76PercentOfTheTime() throws IOException {
         StringBuilder report = new StringBuilder();
         int correct = 0;
         int total = 0;
@@ -145,8 +162,8 @@ class VaderTest {
         double overall = (double) correct / total;
         report.append(String.format(Locale.ROOT, "overall %d/%d = %.1f%%", correct, total, 100 * overall));
         System.out.println("VADER sign accuracy: " + report);
-        assertEquals(2997, total, report.toString());
-        assertTrue(overall >= 0.74, report.toString());
+        assertEquals(3000, total, report.toString());
+        assertTrue(overall >= 0.76, report.toString());
     }
 
     /** {correct, counted} for one file, skipping its blank entry. */
@@ -186,9 +203,9 @@ class VaderTest {
     void sentimentRewardReadsThePromptAndCompletionAsOneReviewByDefault() {
         List<String> prompt = List.of("This film is not");
         List<String> completion = List.of(" good at all");
-        // "This film is not good at all": not → good · −0.74 = −1.406 → −0.341237
-        assertEquals(-0.341237, new SentimentReward().score(prompt, completion)[0], 1e-6);
-        // " good at all" alone → 0.440419
-        assertEquals(0.440419, new SentimentReward(false).score(prompt, completion)[0], 1e-6);
+        // "This film is not good at all": not → good · −0.74 = −1.406 → −0.341238
+        assertEquals(-0.341238, new SentimentReward().score(prompt, completion)[0], 1e-6);
+        // " good at all" alone → 0.440434
+        assertEquals(0.440434, new SentimentReward(false).score(prompt, completion)[0], 1e-6);
     }
 }
