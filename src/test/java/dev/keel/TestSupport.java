@@ -47,6 +47,17 @@ public final class TestSupport {
         }
     }
 
+    /** The result of a command line run in-process. */
+    public record Run(int code, String out, String err) {}
+
+    /** Runs {@code keel ARGS} in this JVM, capturing its output. */
+    public static Run keel(String... args) {
+        java.io.StringWriter out = new java.io.StringWriter();
+        java.io.StringWriter err = new java.io.StringWriter();
+        int code = dev.keel.cli.Main.run(args, new java.io.PrintWriter(out, true), new java.io.PrintWriter(err, true));
+        return new Run(code, out.toString(), err.toString());
+    }
+
     /** SFT examples of {@code data} tokenized with the tokenizer of {@code model}. */
     public static List<dev.keel.data.LmExample> tokenized(Path model, Path data) {
         try (dev.keel.tokenizer.Tokenizer tok = dev.keel.tokenizer.Tokenizer.load(model)) {

@@ -42,8 +42,8 @@ public record ExperimentConfig(int sftSentences, int sftEpochs, int pairPrompts,
     }
 
     public static ExperimentConfig full() {
-        return new ExperimentConfig(0, 1, 256, 4, 128, 16, 2, 2, List.of(0.05, 0.1, 0.5), 0.1, 24, 16,
-                List.of(0.02, 0.2), true, 16, List.of(2, 4, 8), 42);
+        return new ExperimentConfig(0, 1, 384, 6, 192, 16, 3, 2, List.of(0.05, 0.1, 0.5), 0.1, 32, 24,
+                List.of(0.05, 0.2), true, 24, List.of(2, 4, 8, 16), 42);
     }
 
     public static ExperimentConfig quick() {

@@ -133,6 +133,8 @@ public final class Report {
         s.setChartBackgroundColor(java.awt.Color.WHITE);
         s.setPlotGridLinesVisible(true);
         s.setMarkerSize(9);
+        s.setYAxisDecimalPattern("#0.###");
+        s.setXAxisDecimalPattern("#0.##");
     }
 
     static String svg(XYChart c) throws IOException {

@@ -151,7 +151,7 @@ public final class SentimentExperiment {
             CausalLM rm = ModelFiles.load(sftDir, null, null, Head.SCORE);
             List<Map<String, Object>> rmCurve = new ArrayList<>();
             TrainingLoop.Result rmRes = loop(new CausalLMState(rm, sftDir), new RewardTask(rm, pad, 0.01), 1e-4,
-                    cfg.rmEpochs(), 8, rmDir, rmCurve).run(rmTrain, rmEval, false);
+                    cfg.rmEpochs(), 16, rmDir, rmCurve).run(rmTrain, rmEval, false);
             rmAccuracy = rmRes.eval().getOrDefault("eval_accuracy", Double.NaN);
             log.accept(String.format("   reward model held-out accuracy %.3f", rmAccuracy));
             rm = null;
@@ -207,7 +207,7 @@ public final class SentimentExperiment {
         }
         Path dir = out.resolve((type == DpoLossType.IPO ? "ipo-" : "dpo-") + beta);
         List<Map<String, Object>> curve = new ArrayList<>();
-        loop(new CausalLMState(policy, sftDir), new DpoTask(policy, pad, type, beta, 0), 1e-4, cfg.dpoEpochs(), 8, dir,
+        loop(new CausalLMState(policy, sftDir), new DpoTask(policy, pad, type, beta, 0), 1e-4, cfg.dpoEpochs(), 16, dir,
                 curve).run(pairs, List.of(), false);
         Cost.Spent spent = c.stop();
         return finish(name, type == DpoLossType.IPO ? "IPO" : "DPO", "\u03b2=" + beta, policy, spent, curve);
@@ -309,20 +309,21 @@ public final class SentimentExperiment {
         }
         PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 5, eos, pad,
                 this::decode, gold, 64);
+        // per prompt, rank the k samples by gold reward and pair the best with the worst, the second best with
+        // the second worst, ..., keeping pairs whose gold rewards differ
         List<PreferencePair> out = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
-            int best = i * k;
-            int worst = i * k;
-            for (int j = 1; j < k; j++) {
-                if (s.gold()[i * k + j] > s.gold()[best]) {
-                    best = i * k + j;
-                }
-                if (s.gold()[i * k + j] < s.gold()[worst]) {
-                    worst = i * k + j;
-                }
+            Integer[] order = new Integer[k];
+            for (int j = 0; j < k; j++) {
+                order[j] = i * k + j;
             }
-            if (s.gold()[best] > s.gold()[worst] && s.tokens().get(best).length > 0 && s.tokens().get(worst).length > 0) {
-                out.add(new PreferencePair(i, prompts.get(i), s.tokens().get(best), s.tokens().get(worst), 0));
+            java.util.Arrays.sort(order, (a, b) -> Double.compare(s.gold()[b], s.gold()[a]));
+            for (int j = 0; j < k / 2; j++) {
+                int best = order[j];
+                int worst = order[k - 1 - j];
+                if (s.gold()[best] > s.gold()[worst] && s.tokens().get(best).length > 0 && s.tokens().get(worst).length > 0) {
+                    out.add(new PreferencePair(i, prompts.get(i), s.tokens().get(best), s.tokens().get(worst), 0));
+                }
             }
         }
         pairCount = out.size();
