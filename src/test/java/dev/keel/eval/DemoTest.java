@@ -46,7 +46,7 @@ class DemoTest {
         assertTrue(res.get("preference_pairs").asInt() >= 8);
         assertEquals(0.0, res.get("methods").get(0).get("kl_to_sft").asDouble(), 0, "SFT is the reference");
         String html = Files.readString(out.resolve("report.html"));
-        assertTrue(html.contains("<svg") && html.contains("Gold reward against KL") && html.contains("Caveats")
+        assertTrue(html.contains("<svg") && html.contains("<h2>Reward against KL</h2>") && html.contains("Caveats")
                 && html.contains("Xu et al. 2024"), "report parts");
         assertTrue(!html.contains("http://") || html.indexOf("<script") < 0, "a static page: no scripts");
     }
