@@ -83,6 +83,7 @@ class PreferenceTrainingTest {
                 "--eval-fraction", "0.25", "--log-every", "5");
         assertEquals(0, r.code(), r.err());
         JsonNode eval = lastEval(out);
+        System.out.println("DPO marker task, held out: " + eval);
         assertTrue(eval.get("eval_rewards/accuracies").asDouble() > 0.9, eval.toString());
         JsonNode first = TestSupport.parse(Files.readAllLines(out.resolve("metrics.jsonl")).get(0));
         for (String k : List.of("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
@@ -101,6 +102,7 @@ class PreferenceTrainingTest {
                 "--eval-fraction", "0.25", "--log-every", "5", "--center-rewards-coefficient", "0.01");
         assertEquals(0, r.code(), r.err());
         JsonNode eval = lastEval(out);
+        System.out.println("Reward model marker task, held out: " + eval);
         assertTrue(eval.get("eval_accuracy").asDouble() > 0.9, eval.toString());
         for (String k : List.of("eval_margin", "eval_min_reward", "eval_mean_reward", "eval_max_reward")) {
             assertTrue(eval.has(k), "metrics lack " + k);

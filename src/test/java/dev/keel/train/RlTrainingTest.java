@@ -63,6 +63,18 @@ class RlTrainingTest {
         return m;
     }
 
+    /** "step: score/kl" every fifth iteration, for the log. */
+    private static String curve(List<JsonNode> m) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < m.size(); i += 5) {
+            sb.append(String.format(java.util.Locale.ROOT, "%d: %.3f/%.3f  ", m.get(i).get("step").asInt(),
+                    m.get(i).get("objective/scores").asDouble(), m.get(i).get("objective/kl").asDouble()));
+        }
+        JsonNode last = m.get(m.size() - 1);
+        return sb.append(String.format(java.util.Locale.ROOT, "%d: %.3f/%.3f (score/kl)", last.get("step").asInt(),
+                last.get("objective/scores").asDouble(), last.get("objective/kl").asDouble())).toString();
+    }
+
     private static double mean(List<JsonNode> m, String key, int from, int to) {
         return m.subList(from, to).stream().mapToDouble(n -> n.get(key).asDouble()).average().orElseThrow();
     }
@@ -72,6 +84,7 @@ class RlTrainingTest {
         List<JsonNode> low = run("ppo", "ppo-low", "--iterations", "30", "--kl-coef", "0.02", "--batch-size", "16");
         double start = mean(low, "objective/scores", 0, 3);
         double end = mean(low, "objective/scores", 27, 30);
+        System.out.println("PPO toy, kl-coef 0.02: " + curve(low));
         assertTrue(end >= 3 * start && end > 0.5, "mean score " + start + " -> " + end);
         for (JsonNode n : low) {
             double kl = n.get("objective/kl").asDouble();
@@ -84,6 +97,7 @@ class RlTrainingTest {
             assertTrue(low.get(0).has(k), "metrics lack " + k);
         }
         List<JsonNode> high = run("ppo", "ppo-high", "--iterations", "30", "--kl-coef", "1.0", "--batch-size", "16");
+        System.out.println("PPO toy, kl-coef 1.0: " + curve(high));
         assertTrue(mean(high, "objective/kl", 20, 30) < mean(low, "objective/kl", 20, 30),
                 "kl with beta 1.0: " + mean(high, "objective/kl", 20, 30) + ", with 0.02: " + mean(low, "objective/kl", 20, 30));
         assertTrue(Files.exists(tmp.resolve("ppo-low").resolve("model.safetensors")));
@@ -96,6 +110,7 @@ class RlTrainingTest {
                     "--kl-coef", "0.02");
             double start = mean(m, "objective/scores", 0, 3);
             double end = mean(m, "objective/scores", 17, 20);
+            System.out.println(algo + " toy: " + curve(m));
             assertTrue(end >= 2 * start && end > 0.4, algo + ": mean score " + start + " -> " + end);
         }
     }
