@@ -67,17 +67,4 @@ public final class GenerateBench {
         return new Result(batch, newTokens, median, batch * newTokens / median);
     }
 
-    /** Peak resident memory of this process (VmHWM), in MB, or -1 where /proc is unavailable. */
-    public static double peakRssMb() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            return -1;
-        }
-        return -1;
-    }
 }

@@ -90,12 +90,12 @@ final class BenchCommand implements Callable<Integer> {
                 out.printf("%-8d %14.1f %14s %8s%n", b, k.tokensPerSecond(), torchCol, ratio);
                 out.flush();
             }
-            out.printf("peak RSS (keel process): %.0f MB%n", GenerateBench.peakRssMb());
+            out.printf("peak RSS (keel process): %.0f MB%n", dev.keel.runtime.Proc.peakRssMb());
             if (refMissing != null) {
                 out.println("reference: " + refMissing);
             }
         } finally {
-            DemoCommand.deleteTree(dir);
+            dev.keel.runtime.Proc.deleteTree(dir);
         }
         return 0;
     }

@@ -48,12 +48,12 @@ public final class SftData {
             long[] mask;
             if (l.has("input_ids")) {
                 ids = l.ids("input_ids", vocabSize, false);
-                mask = ones(ids.length);
+                mask = Ids.ones(ids.length);
             } else if (l.has("prompt_ids") || l.has("completion_ids")) {
                 long[] p = l.ids("prompt_ids", vocabSize, true);
                 long[] c = l.ids("completion_ids", vocabSize, false);
-                ids = concat(p, c);
-                mask = concat(new long[p.length], ones(c.length));
+                ids = Ids.concat(p, c);
+                mask = Ids.concat(new long[p.length], Ids.ones(c.length));
             } else if (l.has("messages")) {
                 if (chat == null) {
                     throw l.error("messages", "conversational data needs a chat template (tokenizer_config.json "
@@ -64,13 +64,13 @@ public final class SftData {
                 mask = new long[0];
                 boolean any = false;
                 for (Segment s : segs) {
-                    ids = concat(ids, s.ids());
+                    ids = Ids.concat(ids, s.ids());
                     long[] m = new long[s.ids().length];
                     if (s.learn()) {
                         Arrays.fill(m, 1);
                         any |= s.ids().length > 0;
                     }
-                    mask = concat(mask, m);
+                    mask = Ids.concat(mask, m);
                 }
                 if (!any) {
                     throw l.error("messages", "has no assistant message to learn from");
@@ -84,12 +84,12 @@ public final class SftData {
                 if (p.length == 0 && tok.bosId() != null) {
                     p = new long[] {tok.bosId()};
                 }
-                ids = concat(p, c);
-                mask = concat(new long[p.length], ones(c.length));
+                ids = Ids.concat(p, c);
+                mask = Ids.concat(new long[p.length], Ids.ones(c.length));
             } else if (l.has("text")) {
                 requireTokenizer(tok, l);
                 ids = withEos(tok.encode(l.string("text", false), true), eos);
-                mask = ones(ids.length);
+                mask = Ids.ones(ids.length);
                 if (packing) {
                     texts.add(ids);
                     continue;
@@ -136,7 +136,7 @@ public final class SftData {
         for (int i = 0; i < all.length; i += blockSize) {
             long[] b = Arrays.copyOfRange(all, i, Math.min(all.length, i + blockSize));
             if (b.length >= 2) {
-                out.add(new LmExample(0, b, ones(b.length)));
+                out.add(new LmExample(0, b, Ids.ones(b.length)));
             }
         }
         return out;
@@ -152,18 +152,7 @@ public final class SftData {
         if (eos == null || (ids.length > 0 && ids[ids.length - 1] == eos)) {
             return ids;
         }
-        return concat(ids, new long[] {eos});
+        return Ids.concat(ids, new long[] {eos});
     }
 
-    static long[] ones(int n) {
-        long[] a = new long[n];
-        Arrays.fill(a, 1);
-        return a;
-    }
-
-    static long[] concat(long[] a, long[] b) {
-        long[] r = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
-    }
 }

@@ -20,6 +20,7 @@ import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.KeelException;
+import dev.keel.data.Ids;
 import dev.keel.data.LmExample;
 import dev.keel.data.PreferencePair;
 import dev.keel.data.ScoringRecord;
@@ -111,8 +112,8 @@ public final class SentimentExperiment {
             List<Map<String, Object>> sftCurve = new ArrayList<>();
             List<LmExample> sftData = new ArrayList<>();
             for (String s : sftSentences) {
-                long[] ids = concat(tok.encode(s, true), new long[] {tok.eosId()});
-                sftData.add(new LmExample(0, ids, ones(ids.length)));
+                long[] ids = Ids.concat(tok.encode(s, true), new long[] {tok.eosId()});
+                sftData.add(new LmExample(0, ids, Ids.ones(ids.length)));
             }
             loop(new CausalLMState(sftModel, base), new LmTask(sftModel, pad), 5e-4, cfg.sftEpochs(), 16, sftDir, sftCurve)
                     .run(sftData, List.of(), false);
@@ -385,17 +386,6 @@ public final class SentimentExperiment {
         return new ArrayList<>(new LinkedHashSet<>(out));
     }
 
-    private static long[] concat(long[] a, long[] b) {
-        long[] r = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, r, a.length, b.length);
-        return r;
-    }
-
-    private static long[] ones(int n) {
-        long[] a = new long[n];
-        java.util.Arrays.fill(a, 1);
-        return a;
-    }
 
     /** Prompts for the RL trainers. */
     private final class PromptList implements RlTrainer.PromptSource {

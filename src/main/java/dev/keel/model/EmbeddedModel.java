@@ -52,10 +52,8 @@ public final class EmbeddedModel {
         } catch (IOException e) {
             throw new KeelException("cannot extract the embedded model into " + dir + ": " + e.getMessage(), e);
         } finally {
-            try (var s = Files.exists(tmp) ? Files.walk(tmp) : java.util.stream.Stream.<Path>empty()) {
-                for (Path p : (Iterable<Path>) s.sorted(java.util.Comparator.reverseOrder())::iterator) {
-                    Files.deleteIfExists(p);
-                }
+            try {
+                dev.keel.runtime.Proc.deleteTree(tmp);
             } catch (IOException ignored) {
                 // a leftover temporary folder is harmless
             }

@@ -358,14 +358,7 @@ public final class TrainingLoop<T> {
         }
     }
 
-    static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (var s = Files.walk(dir)) {
-            for (Path p : (Iterable<Path>) s.sorted(Comparator.reverseOrder())::iterator) {
-                Files.delete(p);
-            }
-        }
+    private static void deleteTree(Path dir) throws IOException {
+        dev.keel.runtime.Proc.deleteTree(dir);
     }
 }

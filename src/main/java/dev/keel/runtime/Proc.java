@@ -1,0 +1,46 @@
+package dev.keel.runtime;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+
+/** Facts about this process and small file-system chores, in one place. */
+public final class Proc {
+    private Proc() {}
+
+    /** Peak resident memory of this process (VmHWM) in MB, or NaN where /proc is unavailable. */
+    public static double peakRssMb() {
+        return statusKb("VmHWM:") / 1024.0;
+    }
+
+    /** Resident memory of this process (VmRSS) in MB, or NaN where /proc is unavailable. */
+    public static double rssMb() {
+        return statusKb("VmRSS:") / 1024.0;
+    }
+
+    private static double statusKb(String field) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith(field)) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return Double.NaN;
+        }
+        return Double.NaN;
+    }
+
+    /** Deletes a folder and everything in it; nothing happens when it does not exist. */
+    public static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var s = Files.walk(dir)) {
+            for (Path p : (Iterable<Path>) s.sorted(Comparator.reverseOrder())::iterator) {
+                Files.delete(p);
+            }
+        }
+    }
+}
