@@ -110,18 +110,110 @@ class CachedLlama:
         return torch.cat(out, dim=1)
 
 
+class BatchedGPT2(torch.nn.Module):
+    """GPT-2 (transformers' modeling_gpt2.py, eager path) over a batch, with trainable parameters."""
+
+    def __init__(self, directory):
+        super().__init__()
+        with open(os.path.join(directory, "config.json")) as f:
+            self.cfg = json.load(f)
+        t = ref.load_checkpoint(directory)
+        self.p = torch.nn.ParameterDict()
+        for name, v in t.items():
+            name = name[len("transformer."):] if name.startswith("transformer.") else name
+            if name.endswith(".attn.bias") or name.endswith(".attn.masked_bias"):
+                continue
+            self.p[name.replace(".", "__")] = torch.nn.Parameter(v.float().clone())
+        self.L = self.cfg["n_layer"]
+        self.H = self.cfg["n_head"]
+        self.eps = self.cfg.get("layer_norm_epsilon", 1e-5)
+
+    def w(self, name):
+        return self.p[name.replace(".", "__")]
+
+    def forward(self, ids):
+        B, T = ids.shape
+        d = self.w("wte.weight").shape[1]
+        hd = d // self.H
+        h = torch.nn.functional.embedding(ids, self.w("wte.weight")) + self.w("wpe.weight")[:T]
+        causal = torch.ones(T, T, dtype=torch.bool).tril()
+        for i in range(self.L):
+            p = "h.%d." % i
+            a = torch.nn.functional.layer_norm(h, (d,), self.w(p + "ln_1.weight"), self.w(p + "ln_1.bias"), self.eps)
+            qkv = torch.addmm(self.w(p + "attn.c_attn.bias"), a.reshape(-1, d), self.w(p + "attn.c_attn.weight")).view(B, T, 3 * d)
+            q, k, v = qkv.split(d, dim=2)
+            q = q.view(B, T, self.H, hd).transpose(1, 2)
+            k = k.view(B, T, self.H, hd).transpose(1, 2)
+            v = v.view(B, T, self.H, hd).transpose(1, 2)
+            att = torch.matmul(q, k.transpose(-1, -2)) / (hd ** 0.5)
+            att = torch.where(causal, att, torch.tensor(torch.finfo(torch.float32).min))
+            att = torch.softmax(att, dim=-1)
+            y = torch.matmul(att, v).transpose(1, 2).reshape(B * T, d)
+            h = h + torch.addmm(self.w(p + "attn.c_proj.bias"), y, self.w(p + "attn.c_proj.weight")).view(B, T, d)
+            m = torch.nn.functional.layer_norm(h, (d,), self.w(p + "ln_2.weight"), self.w(p + "ln_2.bias"), self.eps)
+            m = torch.addmm(self.w(p + "mlp.c_fc.bias"), m.reshape(B * T, d), self.w(p + "mlp.c_fc.weight"))
+            m = ref.gelu_new(m)
+            h = h + torch.addmm(self.w(p + "mlp.c_proj.bias"), m, self.w(p + "mlp.c_proj.weight")).view(B, T, d)
+        h = torch.nn.functional.layer_norm(h, (d,), self.w("ln_f.weight"), self.w("ln_f.bias"), self.eps)
+        return h @ self.w("wte.weight").t()
+
+
+def train_case(a):
+    model = BatchedGPT2(a.model)
+    vocab = model.cfg["vocab_size"]
+    g = torch.Generator().manual_seed(a.seed)
+    decay = [p for n, p in model.p.items() if p.dim() >= 2]
+    plain = [p for n, p in model.p.items() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.0}, {"params": plain, "weight_decay": 0.0}], lr=1e-5)
+    rows = a.batch * (2 if a.case == "dpo" else 1)
+    ids = torch.randint(0, vocab, (rows, a.seq), generator=g)
+    half = a.seq // 2
+
+    def step():
+        logits = model(ids)[:, :-1].float()
+        # TRL's selective_log_softmax for float32: the picked logit minus logsumexp, no full log-softmax
+        lp = logits.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        if a.case == "sft":
+            loss = -lp.mean()
+        else:
+            s = lp[:, half - 1:].sum(-1)
+            c, r = s[: a.batch] + 400, s[a.batch:] + 410
+            loss = -torch.nn.functional.logsigmoid(0.1 * (c - r)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    step()  # warm-up
+    times = []
+    for _ in range(a.repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    sec = statistics.median(times)
+    print(json.dumps({
+        "case": a.case, "batch": a.batch, "seconds": sec, "tokens_per_s": rows * a.seq / sec,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "blas": blas_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", required=True, choices=["generate"])
+    ap.add_argument("--case", required=True, choices=["generate", "sft", "dpo"])
+    ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--model", required=True)
     ap.add_argument("--batch", type=int, required=True)
-    ap.add_argument("--prompt-len", type=int, required=True)
-    ap.add_argument("--new-tokens", type=int, required=True)
+    ap.add_argument("--prompt-len", type=int, default=16)
+    ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.case in ("sft", "dpo"):
+        train_case(a)
+        return
     model = CachedLlama(a.model)
     g = torch.Generator().manual_seed(a.seed)
     vocab = model.cfg["vocab_size"]

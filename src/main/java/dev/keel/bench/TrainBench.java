@@ -1,0 +1,134 @@
+package dev.keel.bench;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AdamW;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import dev.keel.data.LmExample;
+import dev.keel.data.PreferencePair;
+import dev.keel.loss.DpoLossType;
+import dev.keel.model.CausalLM;
+import dev.keel.model.ModelInit;
+import dev.keel.model.io.ConfigFactory;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.tensor.Tensors;
+import dev.keel.train.DpoTask;
+import dev.keel.train.LmTask;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.Optimizers;
+import dev.keel.train.Task;
+
+/**
+ * Train-step throughput: one SFT step (forward, loss, backward, AdamW) or one DPO step (chosen and rejected
+ * through one forward, precomputed reference log-probs), on a GPT-2-shaped model with random weights and
+ * random tokens; median of repeated steps after a warm-up. Also the matmul peak of this machine, for MFU.
+ */
+public final class TrainBench {
+    /** A model shape of the performance issue. */
+    public record Shape(String name, int layers, int dim, int heads, int vocab, int seq, int batch) {
+        /** Parameters that count in 6·N·tokens: every weight but the position embedding. */
+        long params() {
+            long d = dim;
+            return (long) vocab * d + layers * (12 * d * d + 13 * d) + 2 * d;
+        }
+    }
+
+    public static final Shape TINY = new Shape("tiny", 4, 256, 4, 4096, 128, 16);
+    public static final Shape GPT2_SMALL = new Shape("gpt2-small", 12, 768, 12, 50257, 128, 4);
+
+    private TrainBench() {}
+
+    public record Result(double secondsPerStep, double tokensPerSecond, double mfu) {}
+
+    public static CausalLM writeModel(Shape s, Path dir) throws IOException {
+        CausalLM m = ModelInit.random(ConfigFactory.gpt2(s.vocab(), s.dim(), s.layers(), s.heads(), s.seq(), 0, 0), 5, null);
+        ModelFiles.save(m, dir);
+        return ModelFiles.load(dir, null, null);
+    }
+
+    /** Model FLOPs of one step: 6·N per token (forward and backward) plus attention, 12·L·T·d per token. */
+    static double flopsPerStep(Shape s, long sequences) {
+        double tokens = (double) sequences * s.seq();
+        return 6.0 * s.params() * tokens + 12.0 * s.layers() * s.seq() * s.dim() * tokens;
+    }
+
+    public static Result sft(CausalLM model, Shape s, int repeats, double peakFlops) {
+        Random r = new Random(1);
+        List<LmExample> batch = new ArrayList<>();
+        for (int i = 0; i < s.batch(); i++) {
+            long[] ids = random(r, s.seq(), s.vocab());
+            long[] mask = new long[ids.length];
+            Arrays.fill(mask, 1);
+            batch.add(new LmExample(0, ids, mask));
+        }
+        return time(model, new LmTask(model, 0), batch, s, s.batch(), repeats, peakFlops);
+    }
+
+    public static Result dpo(CausalLM model, Shape s, int repeats, double peakFlops) {
+        Random r = new Random(2);
+        List<PreferencePair> batch = new ArrayList<>();
+        int half = s.seq() / 2;
+        for (int i = 0; i < s.batch(); i++) {
+            PreferencePair p = new PreferencePair(i, random(r, half, s.vocab()), random(r, s.seq() - half, s.vocab()),
+                    random(r, s.seq() - half, s.vocab()), 0);
+            p.setReference(-400, -410);
+            batch.add(p);
+        }
+        return time(model, new DpoTask(model, 0, DpoLossType.SIGMOID, 0.1, 0), batch, s, 2L * s.batch(), repeats, peakFlops);
+    }
+
+    private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences, int repeats,
+                                   double peakFlops) {
+        model.parameters().forEach(t -> t.set_requires_grad(true));
+        AdamW opt = Optimizers.adamW(model.weights(), (n, t) -> t.dim() < 2, OptimConfig.defaults(1e-5));
+        double[] secs = new double[repeats];
+        for (int i = -1; i < repeats; i++) {
+            long t0 = System.nanoTime();
+            try (PointerScope scope = new PointerScope()) {
+                task.forward(batch).lossSum().div(Tensors.s(task.weight(batch))).backward();
+                Optimizers.step(opt, model.parameters(), 1e-5, 1.0);
+            }
+            if (i >= 0) {
+                secs[i] = (System.nanoTime() - t0) / 1e9;
+            }
+        }
+        Arrays.sort(secs);
+        double sec = secs[repeats / 2];
+        return new Result(sec, sequences * s.seq() / sec, flopsPerStep(s, sequences) / sec / peakFlops);
+    }
+
+    /** FLOP/s of a 768 x 768 x 3072 float32 matmul (the GPT-2-small MLP shape), median of 20. */
+    public static double matmulPeak() {
+        try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+            Tensor a = torch.randn(768, 768);
+            Tensor b = torch.randn(768, 3072);
+            double[] t = new double[20];
+            for (int i = -3; i < t.length; i++) {
+                long t0 = System.nanoTime();
+                torch.mm(a, b).close();
+                if (i >= 0) {
+                    t[i] = (System.nanoTime() - t0) / 1e9;
+                }
+            }
+            Arrays.sort(t);
+            return 2.0 * 768 * 768 * 3072 / t[t.length / 2];
+        }
+    }
+
+    private static long[] random(Random r, int n, int vocab) {
+        long[] a = new long[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = r.nextInt(vocab);
+        }
+        return a;
+    }
+}
