@@ -22,7 +22,7 @@ public final class PolicyEval {
     private PolicyEval() {}
 
     /** Samples for the eval prompts: token ids, decoded text, gold scores. */
-    public record Samples(List<long[]> tokens, List<String> texts, double[] gold) {}
+    public record Samples(List<long[]> tokens, List<String> texts, double[] gold, boolean[] ended) {}
 
     /** The numbers of one policy. */
     public record Result(double goldReward, double goldStd, double kl, double winRate, Samples samples) {}
@@ -35,16 +35,23 @@ public final class PolicyEval {
                                  long seed, Set<Long> eos, long pad, Decoder decoder, RewardSource gold, int batch) {
         SamplingConfig cfg = new SamplingConfig(maxNewTokens, 1.0, 0, 1.0, seed, eos, true);
         List<long[]> tokens = new ArrayList<>();
+        List<Boolean> endedList = new ArrayList<>();
         for (int s = 0; s < prompts.size(); s += batch) {
-            Generation g = BatchGenerator.generate(policy, prompts.subList(s, Math.min(prompts.size(), s + batch)), cfg,
-                    StopCriterion.NEVER, pad);
+            // a seed per batch: the same seed would repeat the draws of the rows of the first batch
+            Generation g = BatchGenerator.generate(policy, prompts.subList(s, Math.min(prompts.size(), s + batch)),
+                    cfg.withSeed(seed * 1_000_003L + s), StopCriterion.NEVER, pad);
             tokens.addAll(g.tokens());
+            g.finish().forEach(f -> endedList.add(f == Generation.Finish.EOS));
         }
         List<String> texts = new ArrayList<>();
         for (long[] t : tokens) {
             texts.add(decoder.decode(t));
         }
-        return new Samples(tokens, texts, gold.score(promptTexts, texts));
+        boolean[] ended = new boolean[endedList.size()];
+        for (int i = 0; i < ended.length; i++) {
+            ended[i] = endedList.get(i);
+        }
+        return new Samples(tokens, texts, gold.score(promptTexts, texts, ended), ended);
     }
 
     /** Mean over samples of Σ_t log π(y_t) − log π_sft(y_t), both at temperature 1. */

@@ -133,18 +133,24 @@ public final class SentimentExperiment {
             for (String s : train) {
                 addPrefix(s, r, trainPrompts, trainTexts);
             }
-            sftSamples = PolicyEval.sample(sft, evalPrompts, evalTexts, cfg.maxNewTokens(), cfg.seed() + 99, eos, pad,
+            // the baseline's samples are drawn with their own seed, independent of every policy's
+            sftSamples = PolicyEval.sample(sft, evalPrompts, evalTexts, cfg.maxNewTokens(), cfg.seed() + 98, eos, pad,
                     this::decode, gold, 64);
             methods.add(new MethodResult("SFT", "SFT", "-", new PolicyEval.Result(PolicyEval.mean(sftSamples.gold()),
                     PolicyEval.std(sftSamples.gold()), 0, 0.5, sftSamples), sftCost, sftCurve));
+            // the table's SFT win rate is 0.5 by definition (against itself)
 
             // 3. preference pairs sampled from the SFT model, labelled by the gold reward
             log.accept("2/6 sampling " + cfg.samplesPerPrompt() + " completions for " + cfg.pairPrompts()
                     + " prompts and labelling pairs with the gold reward");
             List<PreferencePair> pairs = pairs(trainPrompts.subList(0, Math.min(cfg.pairPrompts(), trainPrompts.size())),
                     trainTexts);
-            List<PreferencePair> rmTrain = pairs.subList(0, pairs.size() * 4 / 5);
-            List<PreferencePair> rmEval = pairs.subList(pairs.size() * 4 / 5, pairs.size());
+            // split by prompt, so no prompt is on both sides; every method learns from the same training pairs
+            List<PreferencePair> rmTrain = new ArrayList<>();
+            List<PreferencePair> rmEval = new ArrayList<>();
+            for (PreferencePair p : pairs) {
+                (p.line() % 5 == 4 ? rmEval : rmTrain).add(p);
+            }
 
             // 4. reward model
             log.accept("3/6 training a reward model on " + rmTrain.size() + " pairs (" + rmEval.size() + " held out)");
@@ -161,10 +167,10 @@ public final class SentimentExperiment {
             // 5. align
             log.accept("4/6 aligning: DPO, IPO, PPO, GRPO");
             for (double beta : cfg.dpoBetas()) {
-                methods.add(dpo(DpoLossType.SIGMOID, beta, pairs));
+                methods.add(dpo(DpoLossType.SIGMOID, beta, rmTrain));
             }
             if (cfg.ipoBeta() > 0) {
-                methods.add(dpo(DpoLossType.IPO, cfg.ipoBeta(), pairs));
+                methods.add(dpo(DpoLossType.IPO, cfg.ipoBeta(), rmTrain));
             }
             try (ModelReward learned = new ModelReward(rmDir, null, 32)) {
                 for (double kl : cfg.ppoKlCoefs()) {
@@ -262,7 +268,7 @@ public final class SentimentExperiment {
         }
         PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 7 * n, eos, pad,
                 this::decode, new ScoreOnly(), 64);
-        double[] r = learned.score(repText, s.texts());
+        double[] r = learned.score(repText, s.texts(), s.ended());
         for (int i = 0; i < evalPrompts.size(); i++) {
             int arg = i * n;
             for (int j = 1; j < n; j++) {
@@ -274,7 +280,8 @@ public final class SentimentExperiment {
             bestText.add(s.texts().get(arg));
         }
         double[] g = gold.score(evalTexts, bestText);
-        PolicyEval.Samples chosen = new PolicyEval.Samples(best, bestText, g);
+        // (the gold reward reads text only; whether a completion ended does not change it)
+        PolicyEval.Samples chosen = new PolicyEval.Samples(best, bestText, g, null);
         Cost.Spent spent = c.stop();
         // KL of best-of-N to its base policy: log N - (N - 1) / N (Stiennon et al. 2020, App. G; an upper bound)
         double kl = Math.log(n) - (n - 1.0) / n;

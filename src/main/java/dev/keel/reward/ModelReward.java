@@ -47,8 +47,17 @@ public final class ModelReward implements RewardSource {
         return dir.toString();
     }
 
+    /** Scores complete texts: every completion is taken to have ended (EOS appended), as in training pairs. */
     @Override
     public double[] score(List<String> prompts, List<String> completions) {
+        boolean[] ended = new boolean[completions.size()];
+        java.util.Arrays.fill(ended, true);
+        return score(prompts, completions, ended);
+    }
+
+    /** EOS is appended only to completions that ended; one cut by the length limit is scored as cut. */
+    @Override
+    public double[] score(List<String> prompts, List<String> completions, boolean[] ended) {
         int n = prompts.size();
         List<long[]> p = new ArrayList<>();
         List<long[]> c = new ArrayList<>();
@@ -59,7 +68,7 @@ public final class ModelReward implements RewardSource {
                 pi = new long[] {tok.bosId()};
             }
             long[] ci = tok.encode(completions.get(i), false);
-            if (eos != null) {
+            if (eos != null && ended[i]) {
                 ci = java.util.Arrays.copyOf(ci, ci.length + 1);
                 ci[ci.length - 1] = eos;
             }

@@ -12,6 +12,14 @@ public interface RewardSource extends AutoCloseable {
 
     double[] score(List<String> prompts, List<String> completions);
 
+    /**
+     * As {@link #score(List, List)}, knowing which completions ended with EOS and which were cut by the length
+     * limit (a reward model scores the two differently; text-only scorers ignore it).
+     */
+    default double[] score(List<String> prompts, List<String> completions, boolean[] ended) {
+        return score(prompts, completions);
+    }
+
     @Override
     default void close() {
     }

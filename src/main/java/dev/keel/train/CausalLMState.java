@@ -40,7 +40,10 @@ public final class CausalLMState implements ModelState {
 
     @Override
     public void load(Path dir) {
-        Map<String, Tensor> w = ModelFiles.readWeights(dir, model.config(), model.dtype(), null);
+        // the head of the model in memory decides what to read: a reward model started from a causal LM still
+        // carries the LM's config, but its checkpoints hold score.weight
+        Map<String, Tensor> w = ModelFiles.readWeights(dir, model.config(),
+                CausalLM.expectedShapes(model.config(), model.head()), model.dtype(), null);
         try (NoGradGuard ng = new NoGradGuard()) {
             for (Map.Entry<String, Tensor> e : model.weights().entrySet()) {
                 e.getValue().copy_(w.get(e.getKey()));

@@ -132,7 +132,7 @@ public final class RlTrainer {
                 try (PointerScope scope = new PointerScope()) {
                     Step step = rollout(idx, klCoef, m, it);
                     long t1 = System.nanoTime();
-                    updates = update(step, opt, updates, totalUpdates, m);
+                    updates = update(step, opt, updates, totalUpdates, m, klCoef);
                     long t2 = System.nanoTime();
                     episodes += cfg.rolloutSize();
                     m.put("time/rollout_s", (t1 - t0) / 1e9);
@@ -185,7 +185,7 @@ public final class RlTrainer {
         for (long[] resp : roll.responses) {
             completions.add(prompts.decode(resp));
         }
-        double[] scores = reward.score(texts, completions);
+        double[] scores = reward.score(texts, completions, roll.endedWithEos);
         int eosCount = 0;
         for (int i = 0; i < scores.length; i++) {
             if (!Double.isFinite(scores[i])) {
@@ -250,7 +250,7 @@ public final class RlTrainer {
         }
     }
 
-    private long update(Step st, AdamW opt, long updates, long totalUpdates, Map<String, Object> m) {
+    private long update(Step st, AdamW opt, long updates, long totalUpdates, Map<String, Object> m, double klCoef) {
         int n = cfg.rolloutSize();
         Random shuffle = new Random(cfg.seed() * 31 + updates);
         double sumPg = 0, sumVf = 0, sumClip = 0, sumVClip = 0, sumKl = 0, sumEnt = 0, sumRatio = 0;
@@ -304,11 +304,13 @@ public final class RlTrainer {
                         }
                         case GRPO: {
                             Grpo.Result gr = Grpo.loss(logpNew, logpOld, st.logpRef().index_select(0, index),
-                                    st.seqAdvantages().index_select(0, index), mask, cfg.clipRange(), cfg.klCoef());
+                                    st.seqAdvantages().index_select(0, index), mask, cfg.clipRange(), klCoef);
                             loss = gr.loss();
                             pgLoss = Tensors.item(gr.loss());
                             clipFrac = Tensors.item(gr.clipFrac());
-                            approxKl = Tensors.item(gr.kl());
+                            // as PPO's: half the mean squared log-ratio to the policy that sampled
+                            Tensor d = logpNew.detach().sub(logpOld).mul(mask);
+                            approxKl = 0.5 * Tensors.item(Masked.mean(d.mul(d), mask));
                             break;
                         }
                         default:

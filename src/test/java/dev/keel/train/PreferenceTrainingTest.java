@@ -127,6 +127,21 @@ class PreferenceTrainingTest {
     }
 
     @Test
+    void aRewardModelRunResumesFromItsCheckpoint() throws IOException {
+        Path base = TinyModels.llama(tmp.resolve("base"), 4);
+        Path out = tmp.resolve("rm-resume");
+        String[] args = {"reward", "--model", base.toString(), "--data", markerPairs().toString(), "--out", out.toString(),
+            "--max-steps", "4", "--save-every", "2", "--batch-size", "8", "--lr", "1e-3", "--log-every", "1"};
+        var first = SftTrainingTest.keel(args);
+        assertEquals(0, first.code(), first.err());
+        String[] resume = java.util.Arrays.copyOf(args, args.length + 1);
+        resume[args.length] = "--resume";
+        var second = SftTrainingTest.keel(resume);
+        assertEquals(0, second.code(), second.err());
+        assertTrue(second.err().contains("resuming from") && second.err().contains("checkpoint-2"), second.err());
+    }
+
+    @Test
     void theDpoGradientRaisesTheChosenAndLowersTheRejectedLogProb() throws IOException {
         Path base = TinyModels.llama(tmp.resolve("base"), 6);
         CausalLM m = ModelFiles.load(base, null, null);
