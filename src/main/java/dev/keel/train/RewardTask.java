@@ -54,15 +54,8 @@ public final class RewardTask implements Task<PreferencePair> {
             loss = loss.add(BradleyTerry.centering(chosen, rejected).sum().mul(Tensors.s(centerCoefficient)));
         }
         Map<String, Double> metrics = new LinkedHashMap<>(BradleyTerry.metricSums(chosen, rejected));
-        float[] all = Tensors.toFloats(r);
-        double min = Double.POSITIVE_INFINITY;
-        double max = Double.NEGATIVE_INFINITY;
-        for (float x : all) {
-            min = Math.min(min, x);
-            max = Math.max(max, x);
-        }
-        metrics.put("min_reward", min);
-        metrics.put("max_reward", max);
+        metrics.put("min_reward", BradleyTerry.minReward(chosen, rejected));
+        metrics.put("max_reward", BradleyTerry.maxReward(chosen, rejected));
         return new Output(loss, metrics);
     }
 }
