@@ -175,17 +175,10 @@ final class RlCommands {
         }
     }
 
-    @Command(name = "rloo", mixinStandardHelpOptions = true,
-            description = {"REINFORCE Leave-One-Out: k samples per prompt, the others' mean score as the baseline, "
-                    + "the KL penalty in the sequence reward; no value model."})
-    static final class RlooCmd extends Base {
+    /** The critic-free trainers sample k completions per prompt. */
+    abstract static class Grouped extends Base {
         @Option(names = "--num-generations", defaultValue = "4", description = "k. Default: ${DEFAULT-VALUE}.")
         int k;
-
-        @Override
-        RlConfig.Algorithm algorithm() {
-            return RlConfig.Algorithm.RLOO;
-        }
 
         @Override
         int samplesPerPrompt() {
@@ -193,21 +186,23 @@ final class RlCommands {
         }
     }
 
+    @Command(name = "rloo", mixinStandardHelpOptions = true,
+            description = {"REINFORCE Leave-One-Out: k samples per prompt, the others' mean score as the baseline, "
+                    + "the KL penalty in the sequence reward; no value model."})
+    static final class RlooCmd extends Grouped {
+        @Override
+        RlConfig.Algorithm algorithm() {
+            return RlConfig.Algorithm.RLOO;
+        }
+    }
+
     @Command(name = "grpo", mixinStandardHelpOptions = true,
             description = {"Group Relative Policy Optimization: k samples per prompt, scores normalised within the "
                     + "group as advantages, beta * k3 KL to the reference in the loss; no value model."})
-    static final class GrpoCmd extends Base {
-        @Option(names = "--num-generations", defaultValue = "4", description = "k. Default: ${DEFAULT-VALUE}.")
-        int k;
-
+    static final class GrpoCmd extends Grouped {
         @Override
         RlConfig.Algorithm algorithm() {
             return RlConfig.Algorithm.GRPO;
-        }
-
-        @Override
-        int samplesPerPrompt() {
-            return k;
         }
     }
 }
