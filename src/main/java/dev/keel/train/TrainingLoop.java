@@ -81,6 +81,11 @@ public final class TrainingLoop<T> {
         int epoch;
         int batchInEpoch;
         double numTokens;
+        // what the next metrics line averages over: steps since the last line (a checkpoint between two lines
+        // keeps them, so a resumed run logs the same numbers as an uninterrupted one)
+        double intervalLoss;
+        double intervalWeight;
+        Map<String, Double> intervalSums = new LinkedHashMap<>();
     }
 
     /** The outcome: steps taken and the last training and evaluation metrics. */
@@ -113,9 +118,6 @@ public final class TrainingLoop<T> {
         int nBatches = (trainSet.size() + train.batchSize() - 1) / train.batchSize();
         Map<String, Object> lastLog = new LinkedHashMap<>();
         Map<String, Double> evalMetrics = Map.of();
-        double intervalLoss = 0;
-        double intervalWeight = 0;
-        Map<String, Double> intervalSums = new LinkedHashMap<>();
         try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? pos.step : -1);
              ProgressBar bar = progressBar(total, pos.step)) {
             while (pos.step < total) {
@@ -143,8 +145,8 @@ public final class TrainingLoop<T> {
                                         : "No checkpoint was written."));
                             }
                             o.lossSum().div(Tensors.s(w)).backward();
-                            intervalLoss += loss;
-                            o.metricSums().forEach((m, v) -> intervalSums.merge(m, v, combiner(m)));
+                            pos.intervalLoss += loss;
+                            o.metricSums().forEach((m, v) -> pos.intervalSums.merge(m, v, combiner(m)));
                         }
                         for (Map.Entry<String, Double> e : task.totals(b).entrySet()) {
                             if (e.getKey().equals("num_tokens")) {
@@ -152,7 +154,7 @@ public final class TrainingLoop<T> {
                             }
                         }
                     }
-                    intervalWeight += w;
+                    pos.intervalWeight += w;
                     double lr = optim.lrAt(pos.step, total);
                     double gradNorm;
                     try (PointerScope scope = new PointerScope()) {
@@ -167,10 +169,10 @@ public final class TrainingLoop<T> {
                         m.put("step", pos.step);
                         m.put("epoch", pos.epoch + (double) pos.batchInEpoch / nBatches);
                         m.put("lr", lr);
-                        m.put("loss", intervalLoss / intervalWeight);
+                        m.put("loss", pos.intervalLoss / pos.intervalWeight);
                         m.put("grad_norm", gradNorm);
-                        for (Map.Entry<String, Double> e : intervalSums.entrySet()) {
-                            m.put(e.getKey(), average(e.getKey(), e.getValue(), intervalWeight));
+                        for (Map.Entry<String, Double> e : pos.intervalSums.entrySet()) {
+                            m.put(e.getKey(), average(e.getKey(), e.getValue(), pos.intervalWeight));
                         }
                         if (pos.numTokens > 0) {
                             m.put("num_tokens", (long) pos.numTokens);
@@ -178,10 +180,10 @@ public final class TrainingLoop<T> {
                         log.write(m);
                         listener.accept(m);
                         lastLog = m;
-                        bar.setExtraMessage(String.format(" loss %.4f", intervalLoss / intervalWeight));
-                        intervalLoss = 0;
-                        intervalWeight = 0;
-                        intervalSums.clear();
+                        bar.setExtraMessage(String.format(" loss %.4f", pos.intervalLoss / pos.intervalWeight));
+                        pos.intervalLoss = 0;
+                        pos.intervalWeight = 0;
+                        pos.intervalSums.clear();
                     }
                     if ((train.evalEvery() > 0 && pos.step % train.evalEvery() == 0 || last) && !evalSet.isEmpty()) {
                         evalMetrics = evaluate(evalSet);
@@ -296,6 +298,10 @@ public final class TrainingLoop<T> {
             s.put("batch_in_epoch", pos.batchInEpoch);
             s.put("num_tokens", pos.numTokens);
             s.put("seed", train.seed());
+            s.put("interval_loss", pos.intervalLoss);
+            s.put("interval_weight", pos.intervalWeight);
+            ObjectNode sums = s.putObject("interval_sums");
+            pos.intervalSums.forEach(sums::put);
             ModelFiles.writeJson(tmp.resolve(STATE_FILE), s);
             deleteTree(fin);
             Files.move(tmp, fin, StandardCopyOption.ATOMIC_MOVE);
@@ -326,6 +332,9 @@ public final class TrainingLoop<T> {
         pos.epoch = s.path("epoch").asInt();
         pos.batchInEpoch = s.path("batch_in_epoch").asInt();
         pos.numTokens = s.path("num_tokens").asDouble();
+        pos.intervalLoss = s.path("interval_loss").asDouble();
+        pos.intervalWeight = s.path("interval_weight").asDouble();
+        s.path("interval_sums").fields().forEachRemaining(e -> pos.intervalSums.put(e.getKey(), e.getValue().asDouble()));
         info.accept("keel: resuming from " + ckpt + " (step " + pos.step + ")");
     }
 
