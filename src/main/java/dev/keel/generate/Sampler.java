@@ -37,8 +37,8 @@ public final class Sampler {
         Tensor indices = sorted.get1();
         Tensor removeSorted = torch.zeros_like(values).to(ScalarType.Bool);
         if (useK) {
-            Tensor rank = torch.arange(s(logits.size(-1)), new org.bytedeco.pytorch.TensorOptions(ScalarType.Long))
-                    .view(1, -1);
+            Tensor rank = torch.arange(s(logits.size(-1)), new org.bytedeco.pytorch.TensorOptions(ScalarType.Long)
+                    .device(new org.bytedeco.pytorch.DeviceOptional(logits.device()))).view(1, -1);
             removeSorted = removeSorted.logical_or(rank.ge(s((long) topK)));
             values = values.masked_fill(removeSorted, s(Double.NEGATIVE_INFINITY));
         }

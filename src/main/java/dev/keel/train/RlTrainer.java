@@ -204,7 +204,7 @@ public final class RlTrainer {
         for (int i = 0; i < sf.length; i++) {
             sf[i] = (float) scores[i];
         }
-        Tensor score = Tensors.floats(sf, sf.length);
+        Tensor score = Tensors.floats(sf, sf.length).to(policy.device(), ScalarType.Float);
         Tensor mask = roll.respMask.to(ScalarType.Float);
         Tensor logpOld;
         Tensor logpRef;
