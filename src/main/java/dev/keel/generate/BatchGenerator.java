@@ -88,7 +88,7 @@ public final class BatchGenerator {
         Device device = model.device();
         Generator rng = torch.make_generator_cpu(cfg.seed());
         try (NoGradGuard ng = new NoGradGuard();
-             KvCache cache = cfg.useCache() ? new KvCache(model.config().numLayers()) : null;
+             KvCache cache = cfg.useCache() ? new KvCache(model.config().numLayers(), maxPrompt + cfg.maxNewTokens()) : null;
              State st = new State()) {
             try (PointerScope scope = new PointerScope()) {
                 long[][] ids = new long[n][maxPrompt];

@@ -1,41 +1,65 @@
 package dev.keel.model;
 
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 /**
  * Keys and values of the tokens seen so far, per layer, shape (B, n_kv_heads, S, head_dim). A forward pass
  * with a cache attends over the cached tokens plus its own and appends its own.
  *
- * <p>The cache owns its tensors: each one it keeps gets a native reference of its own, so it survives the
+ * <p>Each layer's keys and values live in a buffer with room for {@code capacity} positions; a step writes its
+ * new columns in place and attention reads a view of the filled part. Concatenating instead would copy the
+ * whole cache at every step (8 copies per step for 4 layers); the buffer grows, by doubling, only when full.
+ *
+ * <p>The cache owns its tensors: each buffer gets a native reference of its own, so it survives the
  * {@code PointerScope} of the step that made it, and is released when replaced or on {@link #close()}. Use
  * one scope per step and the cache across steps.
  */
 public final class KvCache implements AutoCloseable {
     private final Tensor[] keys;
     private final Tensor[] values;
+    private final long[] filled;
+    private final long capacity;
 
-    public KvCache(int numLayers) {
+    /** A cache that starts with room for {@code capacity} positions (prompt + new tokens) and grows if needed. */
+    public KvCache(int numLayers, long capacity) {
         keys = new Tensor[numLayers];
         values = new Tensor[numLayers];
+        filled = new long[numLayers];
+        this.capacity = Math.max(1, capacity);
+    }
+
+    public KvCache(int numLayers) {
+        this(numLayers, 256);
     }
 
     /** Number of cached positions (0 when empty). */
     public long length() {
-        return keys[0] == null ? 0 : keys[0].size(2);
+        return filled[0];
     }
 
-    /** Appends this step's keys and values of {@code layer} and returns all of them (cached + new). */
+    /** Appends this step's keys and values of {@code layer} and returns all of them (cached + new), as views. */
     public Tensor[] append(int layer, Tensor k, Tensor v) {
-        if (keys[layer] == null) {
-            keys[layer] = own(k, null);
-            values[layer] = own(v, null);
-        } else {
-            keys[layer] = own(torch.cat(new TensorVector(keys[layer], k), 2), keys[layer]);
-            values[layer] = own(torch.cat(new TensorVector(values[layer], v), 2), values[layer]);
+        long t = k.size(2);
+        long need = filled[layer] + t;
+        if (keys[layer] == null || need > keys[layer].size(2)) {
+            long cap = keys[layer] == null ? Math.max(capacity, need) : Math.max(2 * keys[layer].size(2), need);
+            keys[layer] = own(grow(keys[layer], k, cap, filled[layer]), keys[layer]);
+            values[layer] = own(grow(values[layer], v, cap, filled[layer]), values[layer]);
         }
-        return new Tensor[] {keys[layer], values[layer]};
+        keys[layer].narrow(2, filled[layer], t).copy_(k);
+        values[layer].narrow(2, filled[layer], t).copy_(v);
+        filled[layer] = need;
+        return new Tensor[] {keys[layer].narrow(2, 0, need), values[layer].narrow(2, 0, need)};
+    }
+
+    /** A buffer like {@code like} with {@code cap} positions, holding the first {@code keep} of {@code old}. */
+    private static Tensor grow(Tensor old, Tensor like, long cap, long keep) {
+        Tensor b = torch.zeros(new long[] {like.size(0), like.size(1), cap, like.size(3)}, like.options());
+        if (old != null && keep > 0) {
+            b.narrow(2, 0, keep).copy_(old.narrow(2, 0, keep));
+        }
+        return b;
     }
 
     /** Keeps only the batch rows in {@code index} (a 1-D int64 tensor), e.g. to drop finished sequences. */
@@ -65,6 +89,7 @@ public final class KvCache implements AutoCloseable {
             }
             keys[i] = null;
             values[i] = null;
+            filled[i] = 0;
         }
     }
 }
