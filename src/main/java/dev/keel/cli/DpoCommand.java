@@ -21,7 +21,6 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.KeelException;
 import dev.keel.data.PreferencePair;
-import dev.keel.data.ScoringRecord;
 import dev.keel.eval.SequenceScorer;
 import dev.keel.loss.DpoLossType;
 import dev.keel.model.CausalLM;
@@ -131,16 +130,10 @@ final class DpoCommand implements Callable<Integer> {
             return;
         }
         CausalLM ref = refModel == null ? policy : ModelFiles.load(refModel, DType.parseFloat(in.dtype), null);
-        List<ScoringRecord> recs = new ArrayList<>();
-        for (PreferencePair p : pairs) {
-            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.chosenIds()));
-            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.rejectedIds()));
-        }
-        List<SequenceScorer.Score> s = SequenceScorer.score(ref, recs, Math.max(2, 2 * opts.batchSize), pad);
+        SequenceScorer.setReference(ref, pairs, Math.max(2, 2 * opts.batchSize), pad);
         ArrayNode out = json.createArrayNode();
-        for (int i = 0; i < pairs.size(); i++) {
-            pairs.get(i).setReference(s.get(2 * i).logProb(), s.get(2 * i + 1).logProb());
-            out.addArray().add(s.get(2 * i).logProb()).add(s.get(2 * i + 1).logProb());
+        for (PreferencePair p : pairs) {
+            out.addArray().add(p.refChosen()).add(p.refRejected());
         }
         ModelFiles.writeJson(file, out);
     }

@@ -26,7 +26,14 @@ public final class Cost {
 
     /** What the work cost. */
     public record Spent(double seconds, double peakRssMb, long forwardSequences, long forwardTokens,
-                        long backwardSequences, long backwardTokens) {}
+                        long backwardSequences, long backwardTokens) {
+        /** This work plus {@code o}'s, run one after the other (the peak is the larger of the two). */
+        public Spent plus(Spent o) {
+            return new Spent(seconds + o.seconds, Math.max(peakRssMb, o.peakRssMb), forwardSequences + o.forwardSequences,
+                    forwardTokens + o.forwardTokens, backwardSequences + o.backwardSequences,
+                    backwardTokens + o.backwardTokens);
+        }
+    }
 
     public Spent stop() {
         Usage.Counts u = Usage.now().minus(usage);

@@ -23,7 +23,6 @@ import dev.keel.KeelException;
 import dev.keel.data.Ids;
 import dev.keel.data.LmExample;
 import dev.keel.data.PreferencePair;
-import dev.keel.data.ScoringRecord;
 import dev.keel.generate.BatchGenerator;
 import dev.keel.generate.Generation;
 import dev.keel.generate.SamplingConfig;
@@ -166,11 +165,16 @@ public final class SentimentExperiment {
 
             // 5. align
             log.accept("4/6 aligning: DPO, IPO, PPO, GRPO");
+            // every DPO-family run shares one reference pass (the SFT model over the same pairs); each run's cost
+            // still includes it, as a DPO run on its own would pay it
+            Cost refCost = Cost.start();
+            SequenceScorer.setReference(sft, rmTrain, 32, pad);
+            Cost.Spent referencePass = refCost.stop();
             for (double beta : cfg.dpoBetas()) {
-                methods.add(dpo(DpoLossType.SIGMOID, beta, rmTrain));
+                methods.add(dpo(DpoLossType.SIGMOID, beta, rmTrain, referencePass));
             }
             if (cfg.ipoBeta() > 0) {
-                methods.add(dpo(DpoLossType.IPO, cfg.ipoBeta(), rmTrain));
+                methods.add(dpo(DpoLossType.IPO, cfg.ipoBeta(), rmTrain, referencePass));
             }
             try (ModelReward learned = new ModelReward(rmDir, null, 32)) {
                 for (double kl : cfg.ppoKlCoefs()) {
@@ -198,25 +202,16 @@ public final class SentimentExperiment {
     private double rmAccuracy;
     private int pairCount;
 
-    private MethodResult dpo(DpoLossType type, double beta, List<PreferencePair> pairs) {
+    private MethodResult dpo(DpoLossType type, double beta, List<PreferencePair> pairs, Cost.Spent referencePass) {
         String name = (type == DpoLossType.IPO ? "IPO" : "DPO") + " \u03b2=" + beta;
         log.accept("   " + name);
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
-        List<ScoringRecord> recs = new ArrayList<>();
-        for (PreferencePair p : pairs) {
-            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.chosenIds()));
-            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.rejectedIds()));
-        }
-        List<SequenceScorer.Score> ref = SequenceScorer.score(sft, recs, 32, pad);
-        for (int i = 0; i < pairs.size(); i++) {
-            pairs.get(i).setReference(ref.get(2 * i).logProb(), ref.get(2 * i + 1).logProb());
-        }
         Path dir = out.resolve((type == DpoLossType.IPO ? "ipo-" : "dpo-") + beta);
         List<Map<String, Object>> curve = new ArrayList<>();
         loop(new CausalLMState(policy, sftDir), new DpoTask(policy, pad, type, beta, 0), 1e-4, cfg.dpoEpochs(), 16, dir,
                 curve).run(pairs, List.of(), false);
-        Cost.Spent spent = c.stop();
+        Cost.Spent spent = c.stop().plus(referencePass);
         return finish(name, type == DpoLossType.IPO ? "IPO" : "DPO", "\u03b2=" + beta, policy, spent, curve);
     }
 

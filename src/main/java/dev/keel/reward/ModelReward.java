@@ -38,10 +38,6 @@ public final class ModelReward implements RewardSource {
         this.batchSize = batchSize;
     }
 
-    public CausalLM model() {
-        return model;
-    }
-
     @Override
     public String name() {
         return dir.toString();
