@@ -47,7 +47,12 @@ public final class TrainBench {
 
     private TrainBench() {}
 
-    public record Result(double secondsPerStep, double tokensPerSecond, double mfu) {}
+    /**
+     * @param peakMb memory the case added at its peak: peak resident size during the steps minus the resident
+     *               size before them (gradients, optimizer state, activations, logits; the weights were loaded
+     *               before), NaN where the kernel cannot restart the peak count
+     */
+    public record Result(double secondsPerStep, double tokensPerSecond, double mfu, double peakMb) {}
 
     public static CausalLM writeModel(Shape s, Path dir) throws IOException {
         CausalLM m = ModelInit.random(ConfigFactory.gpt2(s.vocab(), s.dim(), s.layers(), s.heads(), s.seq(), 0, 0), 5, null);
@@ -73,7 +78,29 @@ public final class TrainBench {
         return time(model, new LmTask(model, 0), batch, s, s.batch(), repeats, peakFlops);
     }
 
+    /**
+     * SFT on exactly the token rows a DPO step of this shape processes (chosen and rejected of every pair, so
+     * 2 x batch sequences): the like-for-like base of the DPO memory comparison.
+     */
+    public static Result sftOnDpoRows(CausalLM model, Shape s, int repeats, double peakFlops) {
+        List<LmExample> batch = new ArrayList<>();
+        for (PreferencePair p : pairs(s)) {
+            for (long[] completion : List.of(p.chosenIds(), p.rejectedIds())) {
+                long[] ids = concat(p.promptIds(), completion);
+                long[] mask = new long[ids.length];
+                Arrays.fill(mask, 1);
+                batch.add(new LmExample(0, ids, mask));
+            }
+        }
+        return time(model, new LmTask(model, 0), batch, s, 2L * s.batch(), repeats, peakFlops);
+    }
     public static Result dpo(CausalLM model, Shape s, int repeats, double peakFlops) {
+        return time(model, new DpoTask(model, 0, DpoLossType.SIGMOID, 0.1, 0), pairs(s), s, 2L * s.batch(), repeats,
+                peakFlops);
+    }
+
+    /** Random pairs: a prompt of half the sequence, chosen and rejected of the other half; fixed reference log-probs. */
+    private static List<PreferencePair> pairs(Shape s) {
         Random r = new Random(2);
         List<PreferencePair> batch = new ArrayList<>();
         int half = s.seq() / 2;
@@ -83,12 +110,20 @@ public final class TrainBench {
             p.setReference(-400, -410);
             batch.add(p);
         }
-        return time(model, new DpoTask(model, 0, DpoLossType.SIGMOID, 0.1, 0), batch, s, 2L * s.batch(), repeats, peakFlops);
+        return batch;
+    }
+
+    private static long[] concat(long[] a, long[] b) {
+        long[] c = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
     }
 
     private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences, int repeats,
                                    double peakFlops) {
         model.parameters().forEach(t -> t.set_requires_grad(true));
+        boolean peakKnown = dev.keel.runtime.Proc.resetPeakRss();
+        double before = dev.keel.runtime.Proc.rssMb();
         AdamW opt = Optimizers.adamW(model.weights(), (n, t) -> t.dim() < 2, OptimConfig.defaults(1e-5));
         double[] secs = new double[repeats];
         for (int i = -1; i < repeats; i++) {
@@ -101,9 +136,11 @@ public final class TrainBench {
                 secs[i] = (System.nanoTime() - t0) / 1e9;
             }
         }
+        double peakMb = peakKnown ? dev.keel.runtime.Proc.peakRssMb() - before : Double.NaN;
+        opt.close();
         Arrays.sort(secs);
         double sec = secs[repeats / 2];
-        return new Result(sec, sequences * s.seq() / sec, flopsPerStep(s, sequences) / sec / peakFlops);
+        return new Result(sec, sequences * s.seq() / sec, flopsPerStep(s, sequences) / sec / peakFlops, peakMb);
     }
 
     /** FLOP/s of a 768 x 768 x 3072 float32 matmul (the GPT-2-small MLP shape), median of 20. */

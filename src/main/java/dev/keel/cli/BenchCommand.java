@@ -14,6 +14,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.bench.GenerateBench;
+import dev.keel.bench.PpoBench;
 import dev.keel.bench.TrainBench;
 import dev.keel.bench.TorchReference;
 import dev.keel.model.CausalLM;
@@ -23,17 +24,20 @@ import dev.keel.runtime.Natives;
         description = {"Benchmarks Keel against the same work in PyTorch eager (scripts/bench/torch_reference.py, "
                 + "run with Debian's python3-torch), one after the other, same threads, and prints the ratio "
                 + "(Keel / PyTorch, higher is better for Keel).",
-                "Cases: generate (KV-cache generation, batch 1 and 16, 64 new tokens, tiny Llama shape); sft and dpo "
+                "Cases: generate (KV-cache generation, batch 1, 16 and 64, 64 new tokens, tiny Llama shape); sft and dpo "
                 + "(one train step: forward, loss, backward, AdamW; GPT-2 architecture at the tiny shape, 4 layers, "
                 + "d=256, vocab 4,096, seq 128, batch 16, and the GPT-2-small shape, 12 layers, d=768, vocab 50,257, "
-                + "seq 128, batch 4), with model FLOPs utilisation against this machine's measured matmul peak.",
+                + "seq 128, batch 4), with model FLOPs utilisation against this machine's measured matmul peak and the "
+                + "memory each step adds (DPO's compared with SFT on the same token rows); ppo (one PPO iteration "
+                + "at the tiny shape with the embedded model: 16 prompts of 8 tokens, 64 sampled tokens, 4 epochs of "
+                + "minibatches of 8, split into rollout, scoring and update).",
                 "No ratio is printed against a PyTorch that runs on the reference BLAS: install "
                 + "libopenblas0-pthread."})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(arity = "0..*", defaultValue = "generate,sft,dpo", split = ",", description = "Cases to run: generate, sft, dpo (default: all).")
+    @Parameters(arity = "0..*", defaultValue = "generate,sft,dpo,ppo", split = ",", description = "Cases to run: generate, sft, dpo, ppo (default: all).")
     List<String> cases;
 
     @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per case; the median counts. Default: ${DEFAULT-VALUE}.")
@@ -89,11 +93,99 @@ final class BenchCommand implements Callable<Integer> {
         return refMissing;
     }
 
+    private String train(PrintWriter out, TorchReference ref, String refMissing, int threads, Path dir,
+                         List<String> train) throws Exception {
+        double peak = TrainBench.matmulPeak();
+        out.printf("%nmatmul peak (768x768x3072, float32, %d threads): %.1f GFLOP/s%n", threads, peak / 1e9);
+        out.printf("%-6s %-11s %12s %12s %8s %8s %10s%n", "case", "shape", "keel tok/s", "torch tok/s", "ratio", "MFU",
+                "keel +MB");
+        for (String shapeName : shapes) {
+            TrainBench.Shape shape = switch (shapeName) {
+                case "tiny" -> TrainBench.TINY;
+                case "gpt2-small" -> TrainBench.GPT2_SMALL;
+                default -> throw new IllegalArgumentException("unknown shape " + shapeName + " (tiny, gpt2-small)");
+            };
+            Path mdir = dir.resolve(shapeName);
+            Files.createDirectories(mdir);
+            for (String c : train) {
+                TrainBench.Result k = step(shape, mdir, c.equals("sft") ? TrainBench::sft : TrainBench::dpo, peak);
+                String torchCol = "-";
+                String ratio = refMissing == null ? "-" : "n/a";
+                if (refMissing == null) {
+                    JsonNode r = ref.run(threads, List.of("--case", c, "--model", mdir.toString(),
+                            "--batch", String.valueOf(shape.batch()), "--seq", String.valueOf(shape.seq()),
+                            "--repeats", String.valueOf(repeats)));
+                    refMissing = blasProblem(r);
+                    if (refMissing == null) {
+                        torchCol = String.format("%.0f", r.get("tokens_per_s").asDouble());
+                        ratio = String.format("%.2f", k.tokensPerSecond() / r.get("tokens_per_s").asDouble());
+                    }
+                }
+                out.printf("%-6s %-11s %12.0f %12s %8s %7.1f%% %10.0f%n", c, shapeName, k.tokensPerSecond(), torchCol,
+                        ratio, 100 * k.mfu(), k.peakMb());
+                if (c.equals("dpo")) {
+                    // the memory goal compares DPO with SFT on the same token rows (one step is enough for a peak)
+                    TrainBench.Result base = step(shape, mdir, TrainBench::sftOnDpoRows, peak);
+                    out.printf("       %-11s DPO memory / SFT on the same %d rows (%.0f MB): %.2f%n", shapeName,
+                            2 * shape.batch(), base.peakMb(), k.peakMb() / base.peakMb());
+                }
+                out.flush();
+            }
+        }
+        return refMissing;
+    }
+
+    private interface StepCase {
+        TrainBench.Result run(CausalLM m, TrainBench.Shape s, int repeats, double peak);
+    }
+
+    private TrainBench.Result step(TrainBench.Shape shape, Path mdir, StepCase c, double peak) throws Exception {
+        CausalLM m = TrainBench.writeModel(shape, mdir);
+        try {
+            return c.run(m, shape, repeats, peak);
+        } finally {
+            m.release();
+        }
+    }
+
+    private String ppo(PrintWriter out, TorchReference ref, String refMissing, int threads, Path dir) throws Exception {
+        PpoBench.prepare(dir);
+        PpoBench.Result k = PpoBench.run(dir, newTokens, repeats);
+        out.printf("%nppo: one iteration, tiny shape (embedded model), %d prompts of %d tokens, %d sampled tokens, "
+                        + "%d epochs of minibatches of %d, policy + reference + value + reward model, %d threads%n",
+                PpoBench.BATCH, PpoBench.PROMPT_LEN, newTokens, PpoBench.EPOCHS, PpoBench.MINI_BATCH, threads);
+        JsonNode r = null;
+        if (refMissing == null) {
+            r = ref.run(threads, List.of("--case", "ppo", "--model", dir.resolve("policy").toString(),
+                    "--reward-model", dir.resolve("reward").toString(), "--prompts", dir.resolve("prompts.json").toString(),
+                    "--new-tokens", String.valueOf(newTokens), "--mini-batch", String.valueOf(PpoBench.MINI_BATCH),
+                    "--ppo-epochs", String.valueOf(PpoBench.EPOCHS), "--temperature", String.valueOf(PpoBench.TEMPERATURE),
+                    "--kl-coef", String.valueOf(PpoBench.KL_COEF), "--lr", String.valueOf(PpoBench.LR),
+                    "--repeats", String.valueOf(repeats)));
+            refMissing = blasProblem(r);
+        }
+        out.printf("%-10s %10s %10s %8s%n", "phase", "keel s", "torch s", "ratio");
+        String[][] rows = {{"rollout", "rollout_s"}, {"scoring", "scoring_s"}, {"update", "update_s"}, {"total", "seconds"}};
+        double[] mine = {k.rollout(), k.scoring(), k.update(), k.seconds()};
+        for (int i = 0; i < rows.length; i++) {
+            String torchCol = "-";
+            String ratio = refMissing == null ? "-" : "n/a";
+            if (refMissing == null) {
+                double t = r.get(rows[i][1]).asDouble();
+                torchCol = String.format("%.3f", t);
+                ratio = String.format("%.2f", t / mine[i]);
+            }
+            out.printf("%-10s %10.3f %10s %8s%n", rows[i][0], mine[i], torchCol, ratio);
+        }
+        out.flush();
+        return refMissing;
+    }
+
     @Override
     public Integer call() throws Exception {
         for (String c : cases) {
-            if (!List.of("generate", "sft", "dpo").contains(c)) {
-                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo)");
+            if (!List.of("generate", "sft", "dpo", "ppo").contains(c)) {
+                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo, ppo)");
             }
         }
         if (repeats < 1) {
@@ -109,42 +201,12 @@ final class BenchCommand implements Callable<Integer> {
             if (cases.contains("generate")) {
                 refMissing = generate(out, ref, refMissing, threads, dir.resolve("generate"));
             }
-            List<String> train = cases.stream().filter(c -> !c.equals("generate")).toList();
+            List<String> train = cases.stream().filter(c -> c.equals("sft") || c.equals("dpo")).toList();
             if (!train.isEmpty()) {
-                double peak = TrainBench.matmulPeak();
-                out.printf("%nmatmul peak (768x768x3072, float32, %d threads): %.1f GFLOP/s%n", threads, peak / 1e9);
-                out.printf("%-6s %-11s %12s %12s %8s %8s%n", "case", "shape", "keel tok/s", "torch tok/s", "ratio", "MFU");
-                for (String shapeName : shapes) {
-                    TrainBench.Shape shape = switch (shapeName) {
-                        case "tiny" -> TrainBench.TINY;
-                        case "gpt2-small" -> TrainBench.GPT2_SMALL;
-                        default -> throw new IllegalArgumentException("unknown shape " + shapeName + " (tiny, gpt2-small)");
-                    };
-                    Path mdir = dir.resolve(shapeName);
-                    Files.createDirectories(mdir);
-                    for (String c : train) {
-                        CausalLM m = TrainBench.writeModel(shape, mdir);
-                        TrainBench.Result k = c.equals("sft") ? TrainBench.sft(m, shape, repeats, peak)
-                                : TrainBench.dpo(m, shape, repeats, peak);
-                        m = null;
-                        System.gc();
-                        String torchCol = "-";
-                        String ratio = refMissing == null ? "-" : "n/a";
-                        if (refMissing == null) {
-                            JsonNode r = ref.run(threads, List.of("--case", c, "--model", mdir.toString(),
-                                    "--batch", String.valueOf(shape.batch()), "--seq", String.valueOf(shape.seq()),
-                                    "--repeats", String.valueOf(repeats)));
-                            refMissing = blasProblem(r);
-                            if (refMissing == null) {
-                                torchCol = String.format("%.0f", r.get("tokens_per_s").asDouble());
-                                ratio = String.format("%.2f", k.tokensPerSecond() / r.get("tokens_per_s").asDouble());
-                            }
-                        }
-                        out.printf("%-6s %-11s %12.0f %12s %8s %7.1f%%%n", c, shapeName, k.tokensPerSecond(), torchCol,
-                                ratio, 100 * k.mfu());
-                        out.flush();
-                    }
-                }
+                refMissing = train(out, ref, refMissing, threads, dir, train);
+            }
+            if (cases.contains("ppo")) {
+                refMissing = ppo(out, ref, refMissing, threads, dir.resolve("ppo"));
             }
             out.printf("peak RSS (keel process): %.0f MB%n", dev.keel.runtime.Proc.peakRssMb());
             if (refMissing != null) {

@@ -59,6 +59,16 @@ public abstract class CausalLM {
         }
     }
 
+    /**
+     * Frees the weights (and their gradients) now rather than when the garbage collector finds them; the model
+     * must not be used afterwards. For callers that load one large model after another in one process.
+     */
+    public void release() {
+        for (Tensor t : weights.values()) {
+            t.close();
+        }
+    }
+
     /** The scalar head's weight (1, D), as transformers' {@code ...ForSequenceClassification} names it. */
     public static final String SCORE = "score.weight";
 

@@ -19,6 +19,21 @@ public final class Proc {
         return statusKb("VmRSS:") / 1024.0;
     }
 
+    /**
+     * Returns freed native memory to the system ({@code malloc_trim}) and restarts the peak-RSS count from the
+     * current resident size (Linux {@code /proc/self/clear_refs} 5), so {@link #peakRssMb} then covers only
+     * what follows. Returns false where the kernel does not offer that.
+     */
+    public static boolean resetPeakRss() {
+        org.bytedeco.javacpp.Pointer.trimMemory();
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+            return true;
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            return false;
+        }
+    }
+
     private static double statusKb(String field) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {

@@ -135,7 +135,9 @@ public final class RlTrainer {
                     updates = update(step, opt, updates, totalUpdates, m, klCoef);
                     long t2 = System.nanoTime();
                     episodes += cfg.rolloutSize();
+                    // rollout = sampling (time/generate_s) + scoring (time/score_s: reward, log-probs, values)
                     m.put("time/rollout_s", (t1 - t0) / 1e9);
+                    m.put("time/score_s", (t1 - t0) / 1e9 - (Double) m.get("time/generate_s"));
                     m.put("time/update_s", (t2 - t1) / 1e9);
                 }
                 double kl = (Double) m.get("objective/kl");
@@ -179,7 +181,9 @@ public final class RlTrainer {
         }
         SamplingConfig sc = new SamplingConfig(cfg.maxNewTokens(), cfg.temperature(), 0, 1.0,
                 cfg.seed() * 1_000_003L + iteration, eos, true);
+        long t0 = System.nanoTime();
         Generation g = BatchGenerator.generate(policy, queries, sc, StopCriterion.NEVER, padId);
+        m.put("time/generate_s", (System.nanoTime() - t0) / 1e9);
         Rollout roll = Rollout.of(queries, g, padId, policy.device());
         List<String> completions = new ArrayList<>();
         for (long[] resp : roll.responses) {

@@ -1,0 +1,143 @@
+package dev.keel.bench;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import dev.keel.KeelException;
+import dev.keel.loss.KlEstimator;
+import dev.keel.model.CausalLM;
+import dev.keel.model.EmbeddedModel;
+import dev.keel.model.Head;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.reward.ModelReward;
+import dev.keel.tokenizer.Tokenizer;
+import dev.keel.train.CausalLMState;
+import dev.keel.train.LrSchedule;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.RlConfig;
+import dev.keel.train.RlTrainer;
+
+/**
+ * One PPO iteration at the tiny shape, split into its three phases: rollout (sampling with the KV cache),
+ * scoring (reward model, policy and reference log-probs, values) and update (PPO epochs over minibatches of
+ * policy and value). The policy is the embedded keel-base model (exactly the tiny shape: 4 layers, d = 256,
+ * vocab 4,096); the reward model is keel-base with a new score head, and the value model starts from it, as
+ * {@code keel ppo} does. Prompts are the first {@link #PROMPT_LEN} tokens of review sentences. No row stops
+ * early (the end-of-sequence id is one the model cannot sample), so both sides do exactly the same work.
+ */
+public final class PpoBench {
+    public static final int BATCH = 16;
+    public static final int PROMPT_LEN = 8;
+    public static final int MINI_BATCH = 8;
+    public static final int EPOCHS = 4;
+    public static final double TEMPERATURE = 0.7;
+    public static final double KL_COEF = 0.05;
+    public static final double LR = 1e-6;
+
+    private PpoBench() {}
+
+    /** Median seconds of each phase over the timed iterations. */
+    public record Result(double rollout, double scoring, double update, int newTokens) {
+        public double seconds() {
+            return rollout + scoring + update;
+        }
+
+        public double tokensPerSecond() {
+            return BATCH * newTokens / seconds();
+        }
+    }
+
+    /** Writes the policy, the reward model and the prompts into {@code dir} for both sides. */
+    public static void prepare(Path dir) throws IOException {
+        Path base = EmbeddedModel.path();
+        Files.createDirectories(dir);
+        CausalLM policy = ModelFiles.load(base, null, null);
+        new CausalLMState(policy, base).save(dir.resolve("policy"));
+        CausalLM rm = ModelFiles.load(base, null, null, Head.SCORE); // a new score head, as keel reward starts
+        new CausalLMState(rm, base).save(dir.resolve("reward"));
+        List<List<Long>> prompts = new ArrayList<>();
+        try (Tokenizer tok = Tokenizer.load(base);
+             InputStream in = PpoBench.class.getResourceAsStream("/dev/keel/data/sentiment-sentences/imdb.json")) {
+            if (in == null) {
+                throw new KeelException("the review sentences are missing from the Keel build (imdb.json)");
+            }
+            for (JsonNode n : new ObjectMapper().readTree(in)) {
+                long[] ids = tok.encode(n.path("text").asText(""), true);
+                if (ids.length >= PROMPT_LEN && prompts.size() < BATCH) {
+                    prompts.add(Arrays.stream(ids, 0, PROMPT_LEN).boxed().toList());
+                }
+            }
+        }
+        new ObjectMapper().writeValue(dir.resolve("prompts.json").toFile(), prompts);
+    }
+
+    /** Runs one warm-up and {@code repeats} timed PPO iterations on the files {@link #prepare} wrote. */
+    public static Result run(Path dir, int newTokens, int repeats) throws IOException {
+        Path policyDir = dir.resolve("policy");
+        CausalLM policy = ModelFiles.load(policyDir, null, null);
+        CausalLM reference = ModelFiles.load(policyDir, null, null);
+        CausalLM value = ModelFiles.load(dir.resolve("reward"), null, null, Head.SCORE);
+        ModelReward reward = new ModelReward(dir.resolve("reward"), null, BATCH);
+        List<long[]> ids = new ArrayList<>();
+        for (JsonNode p : new ObjectMapper().readTree(dir.resolve("prompts.json").toFile())) {
+            long[] a = new long[p.size()];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = p.get(i).asLong();
+            }
+            ids.add(a);
+        }
+        try (Tokenizer tok = Tokenizer.load(policyDir)) {
+            List<String> texts = ids.stream().map(a -> tok.decode(a, true)).toList();
+            RlTrainer.PromptSource prompts = new RlTrainer.PromptSource() {
+                @Override
+                public List<long[]> ids() {
+                    return ids;
+                }
+
+                @Override
+                public List<String> texts() {
+                    return texts;
+                }
+
+                @Override
+                public String decode(long[] a) {
+                    return tok.decode(a, true);
+                }
+            };
+            RlConfig cfg = new RlConfig(RlConfig.Algorithm.PPO, 1 + repeats, BATCH, 1, MINI_BATCH, EPOCHS, newTokens,
+                    TEMPERATURE, KL_COEF, KlEstimator.K1, 0, 10000, 0.2, 0.2, 0.1, 1.0, 0.95, false, 0, Double.NaN,
+                    0, 1);
+            OptimConfig optim = new OptimConfig(LR, 0.0, 0.9, 0.999, 1e-8, LrSchedule.CONSTANT, 0, 0, 1.0);
+            // an id past the vocabulary: never sampled, so every response is newTokens long
+            Set<Long> neverSampled = Set.of((long) policy.config().vocabSize());
+            List<double[]> phases = new ArrayList<>();
+            Files.createDirectories(dir.resolve("run"));
+            new RlTrainer(cfg, optim, policy, reference, value, reward, prompts, 0, neverSampled, dir.resolve("run"))
+                    .onLog(m -> phases.add(new double[] {(Double) m.get("time/generate_s"), (Double) m.get("time/score_s"),
+                            (Double) m.get("time/update_s")}))
+                    .run(new CausalLMState(policy, policyDir));
+            double[][] byPhase = new double[3][repeats];
+            for (int i = 0; i < repeats; i++) {
+                for (int k = 0; k < 3; k++) {
+                    byPhase[k][i] = phases.get(i + 1)[k];
+                }
+            }
+            return new Result(median(byPhase[0]), median(byPhase[1]), median(byPhase[2]), newTokens);
+        }
+    }
+
+    private static double median(double[] a) {
+        double[] s = a.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+}
