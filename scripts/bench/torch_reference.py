@@ -6,6 +6,11 @@ run identical weights and shapes. The model code follows transformers' eager Lla
 (modeling_llama.py: LlamaRMSNorm, rotate_half, repeat_kv, eager_attention_forward, LlamaMLP) with a KV cache
 as transformers' DynamicCache (concatenation along the sequence).
 
+Cases: `generate` (greedy decoding with a KV cache), `sft` / `dpo` (one GPT-2 training step), and `ppo` (one
+iteration of TRL's PPOTrainer at a fixed shape: sampled rollout with a KV cache, scoring under the policy,
+reference, value and reward models with GAE, then the clipped-surrogate update over mini-batches; each phase is
+timed on its own).
+
 Prints one JSON object: the measurements and which BLAS torch is running on.
 """
 
@@ -36,6 +41,16 @@ def blas_in_use():
     if "mkl" in maps:
         return "mkl"
     return "unknown"
+
+
+def malloc_in_use():
+    """'tcmalloc', 'jemalloc' or 'glibc': the allocator mapped into this process (LD_PRELOAD changes it)."""
+    with open("/proc/self/maps") as f:
+        maps = f.read()
+    for name in ("tcmalloc", "jemalloc"):
+        if name in maps:
+            return name
+    return "glibc"
 
 
 class CachedLlama:
@@ -194,23 +209,273 @@ def train_case(a):
     print(json.dumps({
         "case": a.case, "batch": a.batch, "seconds": sec, "tokens_per_s": rows * a.seq / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }))
+
+
+def selective_log_softmax(logits, index):
+    """TRL's selective_log_softmax for float32: the picked logit minus logsumexp, no full log-softmax."""
+    return logits.gather(-1, index.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+class Llama(torch.nn.Module):
+    """Batched Llama (modeling_llama.py eager path) with trainable parameters and an optional KV cache.
+
+    forward returns the hidden states after the final RMSNorm; lm_logits (lm_head.weight, or the tied
+    embed_tokens.weight: one parameter) or score (LlamaForSequenceClassification's score.weight, one value per
+    position) goes on top. No padding: every row has the same length.
+    """
+
+    def __init__(self, directory, trainable=True):
+        super().__init__()
+        with open(os.path.join(directory, "config.json")) as f:
+            self.cfg = json.load(f)
+        c = self.cfg
+        self.H = c["num_attention_heads"]
+        self.KV = c.get("num_key_value_heads") or self.H
+        self.D = c.get("head_dim") or c["hidden_size"] // self.H
+        self.L = c["num_hidden_layers"]
+        self.eps = c.get("rms_norm_eps", 1e-6)
+        self.inv_freq = ref.rope_inv_freq(c, self.D)[0]
+        self.p = torch.nn.ParameterDict()
+        for name, v in ref.load_checkpoint(directory).items():
+            name = name[len("model."):] if name.startswith("model.") else name
+            if "rotary_emb" in name:
+                continue
+            self.p[name.replace(".", "__")] = torch.nn.Parameter(v.float().clone(), requires_grad=trainable)
+
+    def w(self, name):
+        return self.p[name.replace(".", "__")]
+
+    def _lin(self, x, name):
+        b = self.p[name.replace(".", "__") + "__bias"] if name.replace(".", "__") + "__bias" in self.p else None
+        return torch.nn.functional.linear(x, self.w(name + ".weight"), b)
+
+    def _rms(self, x, name):
+        var = x.pow(2).mean(-1, keepdim=True)
+        return self.w(name) * (x * torch.rsqrt(var + self.eps))
+
+    def forward(self, ids, start=0, cache=None):
+        """ids [B, T] at positions start..start+T-1 -> normed hidden states [B, T, d].
+
+        cache: None (full causal forward), or a list of (k, v) per layer (Nones at first) that is extended."""
+        B, T = ids.shape
+        H, KV, D = self.H, self.KV, self.D
+        pos = torch.arange(start, start + T, dtype=torch.int64).float()
+        freqs = torch.outer(pos, self.inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        S = start + T if cache is not None else T
+        causal = torch.ones(T, S, dtype=torch.bool).tril(S - T) if T > 1 else None
+        h = torch.nn.functional.embedding(ids, self.w("embed_tokens.weight"))
+        for i in range(self.L):
+            p = "layers.%d" % i
+            x = self._rms(h, p + ".input_layernorm.weight")
+            q = self._lin(x, p + ".self_attn.q_proj").view(B, T, H, D).transpose(1, 2)
+            k = self._lin(x, p + ".self_attn.k_proj").view(B, T, KV, D).transpose(1, 2)
+            v = self._lin(x, p + ".self_attn.v_proj").view(B, T, KV, D).transpose(1, 2)
+            q = q * cos + ref.rotate_half(q) * sin
+            k = k * cos + ref.rotate_half(k) * sin
+            if cache is not None:
+                if cache[i] is not None:
+                    k = torch.cat((cache[i][0], k), dim=2)
+                    v = torch.cat((cache[i][1], v), dim=2)
+                cache[i] = (k, v)
+            if H != KV:
+                k = k.repeat_interleave(H // KV, dim=1)
+                v = v.repeat_interleave(H // KV, dim=1)
+            a = torch.matmul(q, k.transpose(-1, -2)) * D ** -0.5
+            if causal is not None:
+                a = a.masked_fill(~causal, torch.finfo(torch.float32).min)
+            a = torch.softmax(a, dim=-1, dtype=torch.float32)
+            a = torch.matmul(a, v).transpose(1, 2).reshape(B, T, H * D)
+            h = h + self._lin(a, p + ".self_attn.o_proj")
+            x = self._rms(h, p + ".post_attention_layernorm.weight")
+            mm = torch.nn.functional.silu(self._lin(x, p + ".mlp.gate_proj")) * self._lin(x, p + ".mlp.up_proj")
+            h = h + self._lin(mm, p + ".mlp.down_proj")
+        return self._rms(h, "norm.weight")
+
+    def lm_logits(self, h):
+        if "lm_head__weight" not in self.p and not self.cfg.get("tie_word_embeddings", False):
+            raise ValueError("lm_head.weight missing and tie_word_embeddings is false")
+        head = self.w("lm_head.weight") if "lm_head__weight" in self.p else self.w("embed_tokens.weight")
+        return h @ head.t()
+
+    def score(self, h):
+        return (h @ self.w("score.weight").t()).squeeze(-1)
+
+
+class PPO:
+    """One PPO iteration as TRL's PPOTrainer (k1 KL penalty, GAE, whitened advantages, clipped surrogate and
+    clipped value loss), no padding and no EOS: equal-length prompts and responses of exactly R tokens.
+
+    policy and value are trainable (one AdamW over both); reference and reward are frozen. State carries over
+    between iterations, like a real run."""
+
+    gamma, lam, cliprange, cliprange_value, vf_coef = 1.0, 0.95, 0.2, 0.2, 0.1
+
+    def __init__(self, a, prompts):
+        self.a = a
+        self.prompts = prompts
+        self.policy = Llama(a.model, trainable=True)
+        self.ref_model = Llama(a.model, trainable=False)
+        self.value = Llama(a.reward_model, trainable=True)
+        self.reward = Llama(a.reward_model, trainable=False)
+        self.params = list(self.policy.parameters()) + list(self.value.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=a.lr, weight_decay=0.0)
+        self.sample_gen = torch.Generator().manual_seed(a.seed)
+        self.shuffle_gen = torch.Generator().manual_seed(a.seed + 1)
+
+    @torch.no_grad()
+    def rollout(self):
+        """R sampled tokens per prompt, KV cache, policy's current weights: softmax(logits / T), multinomial."""
+        pol, T = self.policy, self.a.temperature
+        cache = [None] * pol.L
+        h = pol(self.prompts, 0, cache)[:, -1]
+        start = self.prompts.shape[1]
+        out = []
+        for i in range(self.a.new_tokens):
+            probs = torch.softmax(pol.lm_logits(h) / T, dim=-1)
+            tok = torch.multinomial(probs, 1, generator=self.sample_gen)
+            out.append(tok)
+            if i + 1 < self.a.new_tokens:
+                h = pol(tok, start, cache)[:, -1]
+                start += 1
+        return torch.cat(out, dim=1)
+
+    def logprobs(self, model, seq, responses, P):
+        """(log-probs of the response tokens [B, R], the temperature-scaled logits they come from)."""
+        logits = model.lm_logits(model(seq)[:, P - 1:-1]) / self.a.temperature
+        return selective_log_softmax(logits, responses), logits
+
+    @torch.no_grad()
+    def scoring(self, responses):
+        P, R = self.prompts.shape[1], responses.shape[1]
+        seq = torch.cat((self.prompts, responses), dim=1)
+        logp = self.logprobs(self.policy, seq, responses, P)[0]
+        ref_logp = self.logprobs(self.ref_model, seq, responses, P)[0]
+        values = self.value.score(self.value(seq)[:, P - 1:-1])
+        score = self.reward.score(self.reward(seq)[:, -1])
+        kl = logp - ref_logp  # k1
+        non_score_reward = -self.a.kl_coef * kl
+        rewards = non_score_reward.clone()
+        rewards[:, R - 1] += score  # every response is full length
+        lastgaelam, rev = 0.0, []
+        for t in reversed(range(R)):
+            nextvalues = values[:, t + 1] if t < R - 1 else 0.0
+            delta = rewards[:, t] + self.gamma * nextvalues - values[:, t]
+            lastgaelam = delta + self.gamma * self.lam * lastgaelam
+            rev.append(lastgaelam)
+        advantages = torch.stack(rev[::-1], dim=1)
+        returns = advantages + values
+        # masked_whiten (all-true mask), unbiased variance, shift_mean=True
+        mean = advantages.mean()
+        var = (advantages - mean).pow(2).mean() * (advantages.numel() / (advantages.numel() - 1))
+        advantages = (advantages - mean) * torch.rsqrt(var + 1e-8)
+        stats = {"kl": kl.sum(1).mean().item(), "entropy": (-logp).sum(1).mean().item(),
+                 "score": score.mean().item()}
+        return {"seq": seq, "responses": responses, "logp": logp, "values": values,
+                "advantages": advantages, "returns": returns, "stats": stats}
+
+    def update(self, b):
+        """ppo-epochs passes over shuffled mini-batches; returns the per-mini-batch stats TRL logs."""
+        a, P, B = self.a, self.prompts.shape[1], b["seq"].shape[0]
+        out = []
+        for _ in range(a.ppo_epochs):
+            perm = torch.randperm(B, generator=self.shuffle_gen)
+            for s in range(0, B, a.mini_batch):
+                idx = perm[s:s + a.mini_batch]
+                seq, old, vold = b["seq"][idx], b["logp"][idx], b["values"][idx]
+                adv, ret = b["advantages"][idx], b["returns"][idx]
+                new, logits = self.logprobs(self.policy, seq, b["responses"][idx], P)
+                vpred = self.value.score(self.value(seq)[:, P - 1:-1])
+                vpredclipped = torch.clamp(vpred, vold - self.cliprange_value, vold + self.cliprange_value)
+                vf_loss = 0.5 * torch.max((vpred - ret) ** 2, (vpredclipped - ret) ** 2).mean()
+                diff = new - old
+                ratio = torch.exp(diff)
+                pg1 = -adv * ratio
+                pg2 = -adv * torch.clamp(ratio, 1.0 - self.cliprange, 1.0 + self.cliprange)
+                pg_loss = torch.max(pg1, pg2).mean()
+                loss = pg_loss + self.vf_coef * vf_loss
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+                self.opt.step()
+                with torch.no_grad():
+                    logits = logits.detach()
+                    prob = torch.softmax(logits, dim=-1)
+                    entropy = torch.logsumexp(logits, dim=-1) - (prob * logits).sum(-1)
+                    out.append({
+                        "entropy": entropy.mean().item(),
+                        "approxkl": (0.5 * diff.detach().pow(2).mean()).item(),
+                        "clipfrac": (pg2 > pg1).float().mean().item(),
+                        "ratio": ratio.detach().mean().item(),
+                        "loss": loss.detach(),  # no item(): kept for checks only
+                    })
+        return out
+
+    def iteration(self):
+        """(rollout_s, scoring_s, update_s, scoring stats, update stats)"""
+        t0 = time.perf_counter()
+        responses = self.rollout()
+        t1 = time.perf_counter()
+        b = self.scoring(responses)
+        t2 = time.perf_counter()
+        st = self.update(b)
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2, b["stats"], st
+
+
+def ppo_case(a):
+    with open(a.prompts) as f:
+        prompts = torch.tensor(json.load(f), dtype=torch.int64)
+    if prompts.dim() != 2:
+        raise ValueError("--prompts must be a JSON list of equal-length lists of token ids")
+    ppo = PPO(a, prompts)
+    limit = ppo.policy.cfg.get("max_position_embeddings")
+    if limit is not None and prompts.shape[1] + a.new_tokens > limit:
+        raise ValueError("prompt length + new tokens exceeds max_position_embeddings")
+    ppo.iteration()  # warm-up
+    runs = [ppo.iteration()[:3] for _ in range(a.repeats)]
+    roll, scoring, upd = (statistics.median(r[i] for r in runs) for i in range(3))
+    sec = roll + scoring + upd
+    B = prompts.shape[0]
+    print(json.dumps({
+        "case": "ppo", "batch": B, "rollout_s": roll, "scoring_s": scoring, "update_s": upd,
+        "seconds": sec, "tokens_per_s": B * a.new_tokens / sec,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", required=True, choices=["generate", "sft", "dpo"])
+    ap.add_argument("--case", required=True, choices=["generate", "sft", "dpo", "ppo"])
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("--batch", type=int, help="required except for ppo (batch = number of prompts)")
     ap.add_argument("--prompt-len", type=int, default=16)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    # ppo
+    ap.add_argument("--reward-model", help="ppo: LlamaForSequenceClassification dir (value model init + reward)")
+    ap.add_argument("--prompts", help="ppo: JSON list of equal-length lists of token ids")
+    ap.add_argument("--mini-batch", type=int, default=8)
+    ap.add_argument("--ppo-epochs", type=int, default=4)
+    ap.add_argument("--temperature", type=float, default=0.7)
+    ap.add_argument("--kl-coef", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=1e-6, help="ppo only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.case == "ppo":
+        if not a.reward_model or not a.prompts:
+            ap.error("--case ppo needs --reward-model and --prompts")
+        ppo_case(a)
+        return
+    if a.batch is None:
+        ap.error("--batch is required for --case " + a.case)
     if a.case in ("sft", "dpo"):
         train_case(a)
         return
@@ -229,7 +494,7 @@ def main():
         "case": a.case, "batch": a.batch, "seconds": sec,
         "tokens_per_s": a.batch * a.new_tokens / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
 

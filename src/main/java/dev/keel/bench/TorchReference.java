@@ -20,10 +20,16 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 public final class TorchReference {
     private final String python;
     private final Path script;
+    private final boolean sameMalloc;
 
-    public TorchReference(String python) {
+    /**
+     * @param sameMalloc run PyTorch with the allocator the Keel launcher preloaded (tcmalloc) too; by default it
+     *                   runs as Debian ships it, on glibc's malloc
+     */
+    public TorchReference(String python, boolean sameMalloc) {
         this.python = python;
         this.script = locateScript();
+        this.sameMalloc = sameMalloc;
     }
 
     /** Why the reference cannot run here, or null when it can. */
@@ -46,6 +52,18 @@ public final class TorchReference {
         pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
         pb.environment().put("OMP_NUM_THREADS", String.valueOf(threads));
         pb.environment().put("OPENBLAS_NUM_THREADS", String.valueOf(threads));
+        String keelMalloc = System.getenv("KEEL_MALLOC_LIB");
+        String preload = pb.environment().get("LD_PRELOAD");
+        if (!sameMalloc && keelMalloc != null && preload != null) {
+            // the launcher's allocator is Keel's choice, not the reference's: take it out again
+            String rest = java.util.Arrays.stream(preload.split(":")).filter(x -> !x.isEmpty() && !x.equals(keelMalloc))
+                    .collect(java.util.stream.Collectors.joining(":"));
+            if (rest.isEmpty()) {
+                pb.environment().remove("LD_PRELOAD");
+            } else {
+                pb.environment().put("LD_PRELOAD", rest);
+            }
+        }
         pb.redirectErrorStream(false);
         Process p = pb.start();
         byte[] out = p.getInputStream().readAllBytes();

@@ -60,6 +60,17 @@ final class BenchCommand implements Callable<Integer> {
             description = "Shapes of the sft and dpo cases. Default: ${DEFAULT-VALUE}.")
     List<String> shapes;
 
+    @Option(names = "--reference-malloc", defaultValue = "system",
+            description = "Allocator of the PyTorch reference: system (glibc, as Debian ships it) or same (the one "
+                    + "./keel preloads for Keel, tcmalloc when installed). Default: ${DEFAULT-VALUE}.")
+    String referenceMalloc;
+
+    @Option(names = "--memory-of", hidden = true, description = "Internal: measure one train case's memory in this fresh process.")
+    String memoryOf;
+
+    @Option(names = "--model-dir", hidden = true, description = "Internal: the model of --memory-of.")
+    Path modelDir;
+
     /** Null when the reference's BLAS is OpenBLAS, else why no ratio can be printed. */
     private static String blasProblem(JsonNode r) {
         return r.path("blas").asText().equals("openblas") ? null : "PyTorch runs on " + r.path("blas").asText()
@@ -100,15 +111,12 @@ final class BenchCommand implements Callable<Integer> {
         out.printf("%-6s %-11s %12s %12s %8s %8s %10s%n", "case", "shape", "keel tok/s", "torch tok/s", "ratio", "MFU",
                 "keel +MB");
         for (String shapeName : shapes) {
-            TrainBench.Shape shape = switch (shapeName) {
-                case "tiny" -> TrainBench.TINY;
-                case "gpt2-small" -> TrainBench.GPT2_SMALL;
-                default -> throw new IllegalArgumentException("unknown shape " + shapeName + " (tiny, gpt2-small)");
-            };
+            TrainBench.Shape shape = shape(shapeName);
             Path mdir = dir.resolve(shapeName);
             Files.createDirectories(mdir);
             for (String c : train) {
                 TrainBench.Result k = step(shape, mdir, c.equals("sft") ? TrainBench::sft : TrainBench::dpo, peak);
+                double mem = memoryProbe(c, shapeName, mdir);
                 String torchCol = "-";
                 String ratio = refMissing == null ? "-" : "n/a";
                 if (refMissing == null) {
@@ -122,17 +130,60 @@ final class BenchCommand implements Callable<Integer> {
                     }
                 }
                 out.printf("%-6s %-11s %12.0f %12s %8s %7.1f%% %10.0f%n", c, shapeName, k.tokensPerSecond(), torchCol,
-                        ratio, 100 * k.mfu(), k.peakMb());
+                        ratio, 100 * k.mfu(), mem);
                 if (c.equals("dpo")) {
-                    // the memory goal compares DPO with SFT on the same token rows (one step is enough for a peak)
-                    TrainBench.Result base = step(shape, mdir, TrainBench::sftOnDpoRows, peak);
+                    // the memory goal compares DPO with SFT on the same token rows
+                    double base = memoryProbe("sft-dpo-rows", shapeName, mdir);
                     out.printf("       %-11s DPO memory / SFT on the same %d rows (%.0f MB): %.2f%n", shapeName,
-                            2 * shape.batch(), base.peakMb(), k.peakMb() / base.peakMb());
+                            2 * shape.batch(), base, mem / base);
                 }
                 out.flush();
             }
         }
         return refMissing;
+    }
+
+    /**
+     * Memory a train step adds, measured in a fresh JVM (with the same allocator): peak resident size over a
+     * warm-up and one step, minus the resident size after loading the model. A fresh process because an
+     * allocator that keeps freed memory (tcmalloc) would otherwise lend one case's memory to the next.
+     */
+    private double memoryProbe(String c, String shapeName, Path mdir) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.add("-Dai.djl.offline=true");
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench",
+                "--memory-of", c, "--shapes", shapeName, "--model-dir", mdir.toString()));
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        if (p.waitFor() != 0 || text.isEmpty()) {
+            throw new IllegalStateException("the memory probe of " + c + " at " + shapeName + " failed (exit "
+                    + p.exitValue() + ")");
+        }
+        return Double.parseDouble(text.substring(text.lastIndexOf('\n') + 1).trim());
+    }
+
+    private static TrainBench.Shape shape(String name) {
+        return switch (name) {
+            case "tiny" -> TrainBench.TINY;
+            case "gpt2-small" -> TrainBench.GPT2_SMALL;
+            default -> throw new IllegalArgumentException("unknown shape " + name + " (tiny, gpt2-small)");
+        };
+    }
+
+    private Integer memoryOnly(PrintWriter out) {
+        Main.startNatives();
+        TrainBench.Shape shape = shape(shapes.get(0));
+        CausalLM m = dev.keel.model.io.ModelFiles.load(modelDir, null, null);
+        TrainBench.Result r = switch (memoryOf) {
+            case "sft" -> TrainBench.sft(m, shape, 1, 1);
+            case "dpo" -> TrainBench.dpo(m, shape, 1, 1);
+            case "sft-dpo-rows" -> TrainBench.sftOnDpoRows(m, shape, 1, 1);
+            default -> throw new IllegalArgumentException("--memory-of " + memoryOf);
+        };
+        out.println(r.peakMb());
+        out.flush();
+        return 0;
     }
 
     private interface StepCase {
@@ -183,6 +234,12 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (memoryOf != null) {
+            return memoryOnly(spec.commandLine().getOut());
+        }
+        if (!List.of("system", "same").contains(referenceMalloc)) {
+            throw new IllegalArgumentException("--reference-malloc must be system or same, got " + referenceMalloc);
+        }
         for (String c : cases) {
             if (!List.of("generate", "sft", "dpo", "ppo").contains(c)) {
                 throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo, ppo)");
@@ -194,7 +251,9 @@ final class BenchCommand implements Callable<Integer> {
         Main.startNatives();
         int threads = Natives.threadCount();
         PrintWriter out = spec.commandLine().getOut();
-        TorchReference ref = new TorchReference(python);
+        TorchReference ref = new TorchReference(python, referenceMalloc.equals("same"));
+        out.printf("keel: %d threads, malloc %s; reference: PyTorch eager with malloc %s%n", threads,
+                dev.keel.runtime.Proc.mallocName(), referenceMalloc.equals("same") ? dev.keel.runtime.Proc.mallocName() : "glibc");
         String refMissing = noReference ? "--no-reference" : ref.unavailableReason();
         Path dir = Files.createTempDirectory("keel-bench");
         try {

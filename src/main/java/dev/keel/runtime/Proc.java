@@ -34,6 +34,21 @@ public final class Proc {
         }
     }
 
+    /** The allocator mapped into this process: "tcmalloc" or "jemalloc" when preloaded, else "glibc". */
+    public static String mallocName() {
+        try {
+            String maps = Files.readString(Path.of("/proc/self/maps"));
+            for (String name : new String[] {"tcmalloc", "jemalloc"}) {
+                if (maps.contains(name)) {
+                    return name;
+                }
+            }
+        } catch (IOException e) {
+            return "unknown";
+        }
+        return "glibc";
+    }
+
     private static double statusKb(String field) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
