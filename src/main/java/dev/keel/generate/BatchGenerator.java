@@ -11,6 +11,7 @@ import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.model.AttentionMask;
 import dev.keel.model.CausalLM;
@@ -45,6 +46,12 @@ public final class BatchGenerator {
         }
 
         private static Tensor swap(Tensor old, Tensor fresh) {
+            if (fresh == null) {
+                if (old != null) {
+                    old.releaseReference();
+                }
+                return null;
+            }
             fresh.retainReference();
             if (old != null) {
                 old.releaseReference();
@@ -54,9 +61,7 @@ public final class BatchGenerator {
 
         @Override
         public void close() {
-            feed.releaseReference();
-            keep.releaseReference();
-            allIds.releaseReference();
+            set(null, null, null);
         }
     }
 
@@ -77,6 +82,9 @@ public final class BatchGenerator {
         }
         boolean padded = minPrompt < maxPrompt;
         int window = model.config().slidingWindow();
+        // the padding mask is needed only for padded batches and sliding windows; otherwise positions are
+        // simply past..past+T-1 and attention is plain causal
+        boolean trackKeep = padded || window > 0;
         if (maxPrompt + cfg.maxNewTokens() > model.config().maxPositions()) {
             throw new IllegalArgumentException("prompt (" + maxPrompt + " tokens) + max new tokens ("
                     + cfg.maxNewTokens() + ") exceeds the model's " + model.config().maxPositions() + " positions");
@@ -100,7 +108,7 @@ public final class BatchGenerator {
                     Arrays.fill(keepRows[i], maxPrompt - p.length, maxPrompt, 1);
                 }
                 Tensor idsT = Tensors.longs(ids, device);
-                st.set(idsT, Tensors.longs(keepRows, device), idsT);
+                st.set(idsT, trackKeep ? Tensors.longs(keepRows, device) : null, idsT);
                 st.live = new int[n];
                 for (int i = 0; i < n; i++) {
                     st.live[i] = i;
@@ -110,11 +118,20 @@ public final class BatchGenerator {
                 try (PointerScope scope = new PointerScope()) {
                     Tensor feed = cache != null ? st.feed : st.allIds;
                     long newLen = feed.size(1);
-                    Tensor pos = AttentionMask.positionIds(st.keep);
-                    // without padding or a binding window, attention is plain causal: no mask to build or apply
-                    boolean plain = !padded && (window == 0 || st.keep.size(1) <= window);
-                    Tensor mask = plain ? null : AttentionMask.causal(st.keep, newLen, window);
-                    Tensor hidden = model.hidden(feed, pos.narrow(1, pos.size(1) - newLen, newLen), mask, cache);
+                    long cols = maxPrompt + step;                                            // columns so far
+                    Tensor pos;
+                    Tensor mask = null;
+                    if (trackKeep) {
+                        Tensor all = AttentionMask.positionIds(st.keep);
+                        pos = all.narrow(1, all.size(1) - newLen, newLen);
+                        // without padding or a binding window, attention is plain causal: no mask to build or apply
+                        boolean plain = !padded && cols <= window;
+                        mask = plain ? null : AttentionMask.causal(st.keep, newLen, window);
+                    } else {
+                        pos = torch.arange(Tensors.s(cols - newLen), Tensors.s(cols), new org.bytedeco.pytorch.TensorOptions(ScalarType.Long)
+                                .device(new org.bytedeco.pytorch.DeviceOptional(device))).view(1, -1);
+                    }
+                    Tensor hidden = model.hidden(feed, pos, mask, cache);
                     Tensor logits = model.logits(hidden.narrow(1, newLen - 1, 1).squeeze(1));   // (B, V)
                     Tensor next = Sampler.next(logits, cfg, rng);                                // (B)
                     long[] tok = Tensors.toLongs(next);
@@ -136,12 +153,12 @@ public final class BatchGenerator {
                         }
                     }
                     Tensor col = next.view(-1, 1);
-                    Tensor keep = torch.cat(new TensorVector(st.keep, torch.ones_like(col)), 1);
+                    Tensor keep = trackKeep ? torch.cat(new TensorVector(st.keep, torch.ones_like(col)), 1) : null;
                     Tensor allIds = cache != null ? st.allIds : torch.cat(new TensorVector(st.allIds, col), 1);
                     if (stay.size() < st.live.length) {
                         Tensor index = Tensors.longs(stay.stream().mapToLong(Integer::longValue).toArray(), device);
                         col = col.index_select(0, index);
-                        keep = keep.index_select(0, index);
+                        keep = keep == null ? null : keep.index_select(0, index);
                         allIds = allIds.index_select(0, index);
                         if (cache != null && !stay.isEmpty()) {
                             cache.select(index);

@@ -20,6 +20,7 @@ public final class KvCache implements AutoCloseable {
     private final Tensor[] values;
     private final long[] filled;
     private final long capacity;
+    private final java.util.Map<String, Tensor> derived = new java.util.HashMap<>();
 
     /** A cache that starts with room for {@code capacity} positions (prompt + new tokens) and grows if needed. */
     public KvCache(int numLayers, long capacity) {
@@ -31,6 +32,21 @@ public final class KvCache implements AutoCloseable {
 
     public KvCache(int numLayers) {
         this(numLayers, 256);
+    }
+
+    /**
+     * A tensor derived from the model's weights for this generation only (e.g. the q, k and v projections
+     * stacked into one), made by {@code make} on first use and kept, like the buffers, until {@link #close()}.
+     * Weights change between generations in RL training, so nothing derived outlives the cache.
+     */
+    public Tensor derived(String key, java.util.function.Supplier<Tensor> make) {
+        Tensor t = derived.get(key);
+        if (t == null) {
+            t = make.get();
+            t.retainReference();
+            derived.put(key, t);
+        }
+        return t;
     }
 
     /** Number of cached positions (0 when empty). */
@@ -91,5 +107,7 @@ public final class KvCache implements AutoCloseable {
             values[i] = null;
             filled[i] = 0;
         }
+        derived.values().forEach(Tensor::releaseReference);
+        derived.clear();
     }
 }

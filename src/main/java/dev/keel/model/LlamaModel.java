@@ -20,11 +20,17 @@ import dev.keel.model.io.ModelConfig;
  */
 final class LlamaModel extends CausalLM {
     private static final String P = "model.";
+    /** Largest size of the stacked q/k/v and gate/up copies made for decoding (the weights stay as they are). */
+    private static final long FUSE_BUDGET_BYTES = 256L << 20;
     private final RotaryEmbedding rope;
+    private final boolean fuseForDecoding;
 
     LlamaModel(ModelConfig config, Map<String, Tensor> weights) {
         super(config, weights);
         this.rope = new RotaryEmbedding(config.headDim(), config.ropeTheta(), config.ropeScaling());
+        long rows = (long) (config.numHeads() + 2L * config.numKvHeads()) * config.headDim() + 2L * config.intermediateSize();
+        long bytes = rows * config.hiddenSize() * config.numLayers() * weights.values().iterator().next().element_size();
+        this.fuseForDecoding = bytes <= FUSE_BUDGET_BYTES;
     }
 
     static Map<String, long[]> shapes(ModelConfig c) {
@@ -66,12 +72,31 @@ final class LlamaModel extends CausalLM {
         Usage.forward(inputIds.size(0), inputIds.numel(), org.bytedeco.pytorch.GradMode.is_enabled());
         Tensor h = torch.embedding(w(P + "embed_tokens.weight"), inputIds);          // (B, T, D)
         Tensor[] cs = rope.cosSin(positionIds, computeType());                      // (B, 1, T, hd) each
+        // Decoding with a cache runs a few small products per token, where each kernel launch counts: stack
+        // q/k/v and gate/up into one product each, for this generation (the cache holds the stacked copies).
+        boolean fused = cache != null && fuseForDecoding && !org.bytedeco.pytorch.GradMode.is_enabled();
+        long qDim = config.numHeads() * hd;
+        long kvDim = config.numKvHeads() * hd;
+        long ff = config.intermediateSize();
         for (int i = 0; i < config.numLayers(); i++) {
             String p = P + "layers." + i + ".";
             Tensor a = rmsNorm(h, p + "input_layernorm.weight");
-            Tensor q = Attention.splitHeads(linear(a, p + "self_attn.q_proj"), config.numHeads(), hd);
-            Tensor k = Attention.splitHeads(linear(a, p + "self_attn.k_proj"), config.numKvHeads(), hd);
-            Tensor v = Attention.splitHeads(linear(a, p + "self_attn.v_proj"), config.numKvHeads(), hd);
+            Tensor q;
+            Tensor k;
+            Tensor v;
+            if (fused) {
+                Tensor qkv = stackedLinear(a, cache, p + "self_attn.", "q_proj", "k_proj", "v_proj");
+                q = qkv.narrow(-1, 0, qDim);
+                k = qkv.narrow(-1, qDim, kvDim);
+                v = qkv.narrow(-1, qDim + kvDim, kvDim);
+            } else {
+                q = linear(a, p + "self_attn.q_proj");
+                k = linear(a, p + "self_attn.k_proj");
+                v = linear(a, p + "self_attn.v_proj");
+            }
+            q = Attention.splitHeads(q, config.numHeads(), hd);
+            k = Attention.splitHeads(k, config.numKvHeads(), hd);
+            v = Attention.splitHeads(v, config.numKvHeads(), hd);
             q = RotaryEmbedding.apply(q, cs[0], cs[1]);
             k = RotaryEmbedding.apply(k, cs[0], cs[1]);
             if (cache != null) {
@@ -81,7 +106,13 @@ final class LlamaModel extends CausalLM {
             }
             h = h.add(linear(Attention.attend(q, k, v, mask), p + "self_attn.o_proj"));
             Tensor m = rmsNorm(h, p + "post_attention_layernorm.weight");
-            Tensor gated = torch.silu(linear(m, p + "mlp.gate_proj")).mul(linear(m, p + "mlp.up_proj"));
+            Tensor gated;
+            if (fused) {
+                Tensor gu = stackedLinear(m, cache, p + "mlp.", "gate_proj", "up_proj");
+                gated = torch.silu(gu.narrow(-1, 0, ff)).mul(gu.narrow(-1, ff, ff));
+            } else {
+                gated = torch.silu(linear(m, p + "mlp.gate_proj")).mul(linear(m, p + "mlp.up_proj"));
+            }
             h = h.add(linear(gated, p + "mlp.down_proj"));
         }
         return rmsNorm(h, P + "norm.weight");
@@ -103,6 +134,22 @@ final class LlamaModel extends CausalLM {
         Tensor var = x32.pow(s(2.0)).mean(new long[] {-1}, true, new org.bytedeco.pytorch.ScalarTypeOptional());
         Tensor normed = x32.mul(torch.rsqrt(var.add(s(config.normEps()))));
         return w(name).mul(normed.to(x.scalar_type()));
+    }
+
+    /** x through the projections {@code prefix + names[i]} stacked into one (outputs concatenated in order). */
+    private Tensor stackedLinear(Tensor x, KvCache cache, String prefix, String... names) {
+        Tensor weight = cache.derived(prefix + String.join("+", names) + ".weight", () -> stack(prefix, names, ".weight"));
+        Tensor bias = wOrNull(prefix + names[0] + ".bias") == null ? null
+                : cache.derived(prefix + String.join("+", names) + ".bias", () -> stack(prefix, names, ".bias"));
+        return Ops.linear(x, weight, bias);
+    }
+
+    private Tensor stack(String prefix, String[] names, String suffix) {
+        Tensor[] parts = new Tensor[names.length];
+        for (int i = 0; i < names.length; i++) {
+            parts[i] = w(prefix + names[i] + suffix);
+        }
+        return torch.cat(new org.bytedeco.pytorch.TensorVector(parts), 0);
     }
 
     private Tensor linear(Tensor x, String name) {

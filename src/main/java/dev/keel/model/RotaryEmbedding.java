@@ -75,21 +75,27 @@ public final class RotaryEmbedding {
 
     /**
      * cos and sin of position x frequency, each (B, 1, T, head_dim) in {@code dtype}, for position ids (B, T).
-     * Computed in float32 like transformers, then cast.
+     * Computed in float32 like transformers, then cast. The sine comes with the sign of rotate_half folded in:
+     * its first half is negated (see {@link #apply}).
      */
     public Tensor[] cosSin(Tensor positionIds, ScalarType dtype) {
         Tensor inv = invFreq.to(positionIds.device(), ScalarType.Float);
         Tensor freqs = positionIds.to(ScalarType.Float).unsqueeze(-1).mul(inv);      // (B, T, d/2)
         Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1).unsqueeze(1);    // (B, 1, T, d)
-        return new Tensor[] {emb.cos().to(dtype), emb.sin().to(dtype)};
+        Tensor sin = emb.sin();
+        long half = sin.size(-1) / 2;
+        sin.narrow(-1, 0, half).neg_();
+        return new Tensor[] {emb.cos().to(dtype), sin.to(dtype)};
     }
 
-    /** x * cos + rotate_half(x) * sin, with rotate_half(x) = cat(-x2, x1) over the last dimension. */
-    public static Tensor apply(Tensor x, Tensor cos, Tensor sin) {
+    /**
+     * x * cos + rotate_half(x) * sin, with rotate_half(x) = cat(-x2, x1) over the last dimension. With the sign
+     * already in {@code signedSin} (from {@link #cosSin}), rotate_half(x) * sin = roll(x, d/2) * signedSin: three
+     * kernels (mul, roll, addcmul) instead of seven, which matters when decoding one token at a time.
+     */
+    public static Tensor apply(Tensor x, Tensor cos, Tensor signedSin) {
         long half = x.size(-1) / 2;
-        Tensor x1 = x.narrow(-1, 0, half);
-        Tensor x2 = x.narrow(-1, half, half);
-        Tensor rotated = torch.cat(new TensorVector(x2.neg(), x1), -1);
-        return x.mul(cos).add(rotated.mul(sin));
+        Tensor rolled = torch.roll(x, new long[] {half}, new long[] {-1});
+        return torch.addcmul(x.mul(cos), rolled, signedSin);
     }
 }

@@ -2,7 +2,12 @@ package dev.keel.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
+
+import dev.keel.runtime.Natives;
+import dev.keel.tensor.Tensors;
 
 import dev.keel.model.io.ModelConfig.RopeScaling;
 
@@ -32,5 +37,21 @@ class RotaryEmbeddingTest {
         double[] got = RotaryEmbedding.inverseFrequencies(8, 10000, new RopeScaling("llama3", 8, 1, 4, 64));
         assertArrayEquals(want, got, 1e-15);
         assertArrayEquals(new double[] {1, 0.0130423, 0.00125, 0.000125}, got, 1e-7);
+    }
+
+    @Test
+    void rotatesEachPairOfHalvesByPositionTimesFrequency() {
+        Natives.init();
+        // head_dim 4, theta 10000: frequencies 1 and 0.01; position 1. rotate_half([1, 2, 3, 4]) = [-3, -4, 1, 2],
+        // so x cos + rotate_half(x) sin = [cos 1 - 3 sin 1, 2 cos .01 - 4 sin .01, 3 cos 1 + sin 1, 4 cos .01 + 2 sin .01]
+        try (PointerScope scope = new PointerScope()) {
+            RotaryEmbedding rope = new RotaryEmbedding(4, 10000, null);
+            var cs = rope.cosSin(Tensors.longs(new long[][] {{1}}, null), ScalarType.Float);
+            var x = Tensors.floats(new float[] {1, 2, 3, 4}, 1, 1, 1, 4);
+            float[] got = Tensors.toFloats(RotaryEmbedding.apply(x, cs[0], cs[1]));
+            double c1 = Math.cos(1), s1 = Math.sin(1), c2 = Math.cos(0.01), s2 = Math.sin(0.01);
+            assertArrayEquals(new float[] {(float) (c1 - 3 * s1), (float) (2 * c2 - 4 * s2), (float) (3 * c1 + s1),
+                    (float) (4 * c2 + 2 * s2)}, got, 1e-6f);
+        }
     }
 }
