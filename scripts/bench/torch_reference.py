@@ -53,6 +53,21 @@ def malloc_in_use():
     return "glibc"
 
 
+def openblas_core():
+    """The kernel set OpenBLAS chose (openblas_get_corename), or 'unknown'."""
+    import ctypes
+    with open("/proc/self/maps") as f:
+        paths = sorted({line.split()[-1] for line in f if "openblas" in line and line.split()[-1].startswith("/")})
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return "unknown"
+
+
 class CachedLlama:
     """Batched Llama forward with a KV cache; float32; no padding (all prompts the same length)."""
 
@@ -209,7 +224,7 @@ def train_case(a):
     print(json.dumps({
         "case": a.case, "batch": a.batch, "seconds": sec, "tokens_per_s": rows * a.seq / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
 
@@ -444,7 +459,7 @@ def ppo_case(a):
         "case": "ppo", "batch": B, "rollout_s": roll, "scoring_s": scoring, "update_s": upd,
         "seconds": sec, "tokens_per_s": B * a.new_tokens / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
 
@@ -496,7 +511,7 @@ def main():
         "case": a.case, "batch": a.batch, "seconds": sec,
         "tokens_per_s": a.batch * a.new_tokens / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
 

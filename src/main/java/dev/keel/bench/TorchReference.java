@@ -20,16 +20,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 public final class TorchReference {
     private final String python;
     private final Path script;
-    private final boolean sameMalloc;
+    private final boolean keelSetup;
 
     /**
-     * @param sameMalloc run PyTorch with the allocator the Keel launcher preloaded (tcmalloc) too; by default it
-     *                   runs as Debian ships it, on glibc's malloc
+     * @param keelSetup run PyTorch with what the Keel launcher chose for Keel too (tcmalloc, OpenBLAS's AVX-512
+     *                  kernels); by default it runs as Debian ships it, on glibc's malloc and the kernels
+     *                  OpenBLAS picks by itself
      */
-    public TorchReference(String python, boolean sameMalloc) {
+    public TorchReference(String python, boolean keelSetup) {
         this.python = python;
         this.script = locateScript();
-        this.sameMalloc = sameMalloc;
+        this.keelSetup = keelSetup;
     }
 
     /** Why the reference cannot run here, or null when it can. */
@@ -54,7 +55,10 @@ public final class TorchReference {
         pb.environment().put("OPENBLAS_NUM_THREADS", String.valueOf(threads));
         String keelMalloc = System.getenv("KEEL_MALLOC_LIB");
         String preload = pb.environment().get("LD_PRELOAD");
-        if (!sameMalloc && keelMalloc != null && preload != null) {
+        if (!keelSetup && "1".equals(System.getenv("KEEL_SET_CORETYPE"))) {
+            pb.environment().remove("OPENBLAS_CORETYPE");
+        }
+        if (!keelSetup && keelMalloc != null && preload != null) {
             // the launcher's allocator is Keel's choice, not the reference's: take it out again
             String rest = java.util.Arrays.stream(preload.split(":")).filter(x -> !x.isEmpty() && !x.equals(keelMalloc))
                     .collect(java.util.stream.Collectors.joining(":"));

@@ -69,16 +69,29 @@ final class BenchCommand implements Callable<Integer> {
             description = "Shapes of the sft and dpo cases. Default: ${DEFAULT-VALUE}.")
     List<String> shapes;
 
-    @Option(names = "--reference-malloc", defaultValue = "system",
-            description = "Allocator of the PyTorch reference: system (glibc, as Debian ships it) or same (the one "
-                    + "./keel preloads for Keel, tcmalloc when installed). Default: ${DEFAULT-VALUE}.")
-    String referenceMalloc;
+    @Option(names = "--reference-setup", defaultValue = "debian",
+            description = "How the PyTorch reference runs: debian (as Debian ships it: glibc's malloc, the OpenBLAS "
+                    + "kernels OpenBLAS picks) or keel (with what ./keel sets up for Keel: tcmalloc when installed, "
+                    + "OpenBLAS's AVX-512 kernels on AMD CPUs it does not recognise). Default: ${DEFAULT-VALUE}.")
+    String referenceSetup;
 
     @Option(names = "--memory-of", hidden = true, description = "Internal: measure one train case's memory in this fresh process.")
     String memoryOf;
 
     @Option(names = "--model-dir", hidden = true, description = "Internal: the model of --memory-of.")
     Path modelDir;
+
+    /** What the reference reported about itself on its first run (torch version, malloc, OpenBLAS kernels). */
+    private String referenceSelf;
+
+    private JsonNode runReference(TorchReference ref, int threads, List<String> args) throws Exception {
+        JsonNode r = ref.run(threads, args);
+        if (referenceSelf == null) {
+            referenceSelf = String.format("PyTorch %s, malloc %s, OpenBLAS kernels %s", r.path("torch").asText(),
+                    r.path("malloc").asText(), r.path("openblas_core").asText());
+        }
+        return r;
+    }
 
     /** Null when the reference's BLAS is OpenBLAS, else why no ratio can be printed. */
     private static String blasProblem(JsonNode r) {
@@ -100,7 +113,7 @@ final class BenchCommand implements Callable<Integer> {
             for (int round = 0; round < rounds; round++) {
                 keel = Math.max(keel, GenerateBench.run(model, b, newTokens, repeats, warmup).tokensPerSecond());
                 if (refMissing == null) {
-                    JsonNode r = ref.run(threads, List.of("--case", "generate", "--model", dir.toString(),
+                    JsonNode r = runReference(ref, threads, List.of("--case", "generate", "--model", dir.toString(),
                             "--batch", String.valueOf(b), "--prompt-len", String.valueOf(GenerateBench.PROMPT_LEN),
                             "--new-tokens", String.valueOf(newTokens), "--repeats", String.valueOf(repeats),
                             "--warmup", String.valueOf(warmup)));
@@ -136,7 +149,7 @@ final class BenchCommand implements Callable<Integer> {
                 String torchCol = "-";
                 String ratio = refMissing == null ? "-" : "n/a";
                 if (refMissing == null) {
-                    JsonNode r = ref.run(threads, List.of("--case", c, "--model", mdir.toString(),
+                    JsonNode r = runReference(ref, threads, List.of("--case", c, "--model", mdir.toString(),
                             "--batch", String.valueOf(shape.batch()), "--seq", String.valueOf(shape.seq()),
                             "--repeats", String.valueOf(repeats)));
                     refMissing = blasProblem(r);
@@ -223,7 +236,7 @@ final class BenchCommand implements Callable<Integer> {
                 PpoBench.BATCH, PpoBench.PROMPT_LEN, newTokens, PpoBench.EPOCHS, PpoBench.MINI_BATCH, threads);
         JsonNode r = null;
         if (refMissing == null) {
-            r = ref.run(threads, List.of("--case", "ppo", "--model", dir.resolve("policy").toString(),
+            r = runReference(ref, threads, List.of("--case", "ppo", "--model", dir.resolve("policy").toString(),
                     "--reward-model", dir.resolve("reward").toString(), "--prompts", dir.resolve("prompts.json").toString(),
                     "--new-tokens", String.valueOf(newTokens), "--mini-batch", String.valueOf(PpoBench.MINI_BATCH),
                     "--ppo-epochs", String.valueOf(PpoBench.EPOCHS), "--temperature", String.valueOf(PpoBench.TEMPERATURE),
@@ -253,8 +266,8 @@ final class BenchCommand implements Callable<Integer> {
         if (memoryOf != null) {
             return memoryOnly(spec.commandLine().getOut());
         }
-        if (!List.of("system", "same").contains(referenceMalloc)) {
-            throw new IllegalArgumentException("--reference-malloc must be system or same, got " + referenceMalloc);
+        if (!List.of("debian", "keel").contains(referenceSetup)) {
+            throw new IllegalArgumentException("--reference-setup must be debian or keel, got " + referenceSetup);
         }
         for (String c : cases) {
             if (!List.of("generate", "sft", "dpo", "ppo").contains(c)) {
@@ -267,9 +280,11 @@ final class BenchCommand implements Callable<Integer> {
         Main.startNatives();
         int threads = Natives.threadCount();
         PrintWriter out = spec.commandLine().getOut();
-        TorchReference ref = new TorchReference(python, referenceMalloc.equals("same"));
-        out.printf("keel: %d threads, malloc %s; reference: PyTorch eager with malloc %s%n", threads,
-                dev.keel.runtime.Proc.mallocName(), referenceMalloc.equals("same") ? dev.keel.runtime.Proc.mallocName() : "glibc");
+        boolean same = referenceSetup.equals("keel");
+        TorchReference ref = new TorchReference(python, same);
+        String core = System.getenv("OPENBLAS_CORETYPE") == null ? "chosen by OpenBLAS" : System.getenv("OPENBLAS_CORETYPE");
+        out.printf("keel: %d threads, malloc %s, OpenBLAS kernels %s; reference setup: %s%n", threads,
+                dev.keel.runtime.Proc.mallocName(), core, referenceSetup);
         String refMissing = noReference ? "--no-reference" : ref.unavailableReason();
         Path dir = Files.createTempDirectory("keel-bench");
         try {
@@ -284,6 +299,9 @@ final class BenchCommand implements Callable<Integer> {
                 refMissing = ppo(out, ref, refMissing, threads, dir.resolve("ppo"));
             }
             out.printf("peak RSS (keel process): %.0f MB%n", dev.keel.runtime.Proc.peakRssMb());
+            if (referenceSelf != null) {
+                out.println("reference ran on: " + referenceSelf);
+            }
             if (refMissing != null) {
                 out.println("reference: " + refMissing);
             }
