@@ -23,9 +23,8 @@ public final class TorchReference {
     private final boolean keelSetup;
 
     /**
-     * @param keelSetup run PyTorch with what the Keel launcher chose for Keel too (tcmalloc, OpenBLAS's AVX-512
-     *                  kernels); by default it runs as Debian ships it, on glibc's malloc and the kernels
-     *                  OpenBLAS picks by itself
+     * @param keelSetup run PyTorch with the allocator the Keel launcher preloads for Keel too (tcmalloc); by
+     *                  default it runs as Debian ships it, on glibc's malloc
      */
     public TorchReference(String python, boolean keelSetup) {
         this.python = python;
@@ -55,9 +54,6 @@ public final class TorchReference {
         pb.environment().put("OPENBLAS_NUM_THREADS", String.valueOf(threads));
         String keelMalloc = System.getenv("KEEL_MALLOC_LIB");
         String preload = pb.environment().get("LD_PRELOAD");
-        if (!keelSetup && "1".equals(System.getenv("KEEL_SET_CORETYPE"))) {
-            pb.environment().remove("OPENBLAS_CORETYPE");
-        }
         if (!keelSetup && keelMalloc != null && preload != null) {
             // the launcher's allocator is Keel's choice, not the reference's: take it out again
             String rest = java.util.Arrays.stream(preload.split(":")).filter(x -> !x.isEmpty() && !x.equals(keelMalloc))
