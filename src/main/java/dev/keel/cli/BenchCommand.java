@@ -142,6 +142,8 @@ final class BenchCommand implements Callable<Integer> {
                 threads, peak / 1e9);
         out.printf("%-6s %-11s %12s %12s %8s %8s %10s%n", "case", "shape", "keel tok/s", "torch tok/s", "ratio", "MFU",
                 "keel +MB");
+        List<String> labels = new java.util.ArrayList<>();
+        List<TrainBench.Result> results = new java.util.ArrayList<>();
         for (String shapeName : shapes) {
             TrainBench.Shape shape = shape(shapeName);
             Path mdir = dir.resolve(shapeName);
@@ -151,6 +153,8 @@ final class BenchCommand implements Callable<Integer> {
                 TrainBench.Result k = step(shape, mdir, c.equals("sft") ? TrainBench::sft : TrainBench::dpo, peak);
                 peak = Math.max(peak, TrainBench.matmulPeak());
                 k = k.withPeak(peak);
+                labels.add(c + " " + shapeName);
+                results.add(k);
                 double mem = memoryProbe(c, shapeName, mdir);
                 String torchCol = "-";
                 String ratio = refMissing == null ? "-" : "n/a";
@@ -175,7 +179,12 @@ final class BenchCommand implements Callable<Integer> {
                 out.flush();
             }
         }
-        out.printf("matmul peak, highest seen over the cases (MFU is against it): %.1f GFLOP/s%n", peak / 1e9);
+        StringBuilder mfu = new StringBuilder();
+        for (int i = 0; i < results.size(); i++) {
+            mfu.append(i == 0 ? "" : ", ").append(String.format("%s %.1f%%", labels.get(i),
+                    100 * results.get(i).withPeak(peak).mfu()));
+        }
+        out.printf("matmul peak, highest seen around the cases: %.1f GFLOP/s; MFU against it: %s%n", peak / 1e9, mfu);
         return refMissing;
     }
 

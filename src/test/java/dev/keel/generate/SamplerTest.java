@@ -60,6 +60,29 @@ class SamplerTest {
     }
 
     @Test
+    void drawsNeverPickAZeroProbabilityEntryAndNeedNoNormalisation() {
+        // rows of (0, 1, 0, 0.6, 0.4): twice a distribution, with zeros first, between and never last;
+        // 20,000 draws: index 1 half the time (sd 71), 3 and 4 at 0.3 and 0.2, 0 and 2 never
+        int rows = 20_000;
+        float[] p = new float[rows * 5];
+        for (int r = 0; r < rows; r++) {
+            p[5 * r + 1] = 1f;
+            p[5 * r + 3] = 0.6f;
+            p[5 * r + 4] = 0.4f;
+        }
+        long[] draws = Tensors.toLongs(Sampler.draw(Tensors.floats(p, rows, 5), torch.make_generator_cpu(3)));
+        int[] counts = new int[5];
+        for (long d : draws) {
+            counts[(int) d]++;
+        }
+        assertEquals(0, counts[0]);
+        assertEquals(0, counts[2]);
+        assertEquals(10_000, counts[1], 4 * 71);
+        assertEquals(6_000, counts[3], 4 * 65);
+        assertEquals(4_000, counts[4], 4 * 57);
+    }
+
+    @Test
     void logProbsUseTheSamplingTemperature() {
         // logits (0, ln 3) at T = 1: log 3/4 = -0.287682; at T = 2: logits (0, ln 3 / 2), p = sqrt3/(1+sqrt3)
         // = 0.633975, log = -0.455746
