@@ -55,7 +55,7 @@ public final class GenerateBench {
             }
             prompts.add(p);
         }
-        SamplingConfig cfg = SamplingConfig.greedy(newTokens, Set.of());
+        SamplingConfig cfg = SamplingConfig.greedy(newTokens, Set.of()).withoutLogProbs(); // as the reference: tokens only
         for (int i = 0; i < warmup; i++) {
             BatchGenerator.generate(model, prompts, cfg, StopCriterion.NEVER, 0);
         }

@@ -33,7 +33,7 @@ public final class PolicyEval {
 
     public static Samples sample(CausalLM policy, List<long[]> prompts, List<String> promptTexts, int maxNewTokens,
                                  long seed, Set<Long> eos, long pad, Decoder decoder, RewardSource gold, int batch) {
-        SamplingConfig cfg = new SamplingConfig(maxNewTokens, 1.0, 0, 1.0, seed, eos, true);
+        SamplingConfig cfg = new SamplingConfig(maxNewTokens, 1.0, 0, 1.0, seed, eos, true).withoutLogProbs();
         List<long[]> tokens = new ArrayList<>();
         List<Boolean> endedList = new ArrayList<>();
         for (int s = 0; s < prompts.size(); s += batch) {

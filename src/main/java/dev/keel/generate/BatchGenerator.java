@@ -90,7 +90,7 @@ public final class BatchGenerator {
                     + cfg.maxNewTokens() + ") exceeds the model's " + model.config().maxPositions() + " positions");
         }
         long[][] out = new long[n][cfg.maxNewTokens()];
-        float[][] lps = new float[n][cfg.maxNewTokens()];
+        float[][] lps = new float[n][cfg.logProbs() ? cfg.maxNewTokens() : 0];
         int[] len = new int[n];
         Generation.Finish[] finish = new Generation.Finish[n];
         Device device = model.device();
@@ -135,12 +135,16 @@ public final class BatchGenerator {
                     Tensor logits = model.logits(hidden.narrow(1, newLen - 1, 1).squeeze(1));   // (B, V)
                     Tensor next = Sampler.next(logits, cfg, rng);                                // (B)
                     long[] tok = Tensors.toLongs(next);
-                    float[] lp = Tensors.toFloats(Sampler.logProbs(logits, next, cfg.isGreedy() ? 1.0 : cfg.temperature()));
+                    float[] lp = cfg.logProbs()
+                            ? Tensors.toFloats(Sampler.logProbs(logits, next, cfg.isGreedy() ? 1.0 : cfg.temperature()))
+                            : null;
                     List<Integer> stay = new ArrayList<>();
                     for (int r = 0; r < st.live.length; r++) {
                         int i = st.live[r];
                         out[i][len[i]] = tok[r];
-                        lps[i][len[i]] = lp[r];
+                        if (lp != null) {
+                            lps[i][len[i]] = lp[r];
+                        }
                         len[i]++;
                         if (cfg.eosTokenIds().contains(tok[r])) {
                             finish[i] = Generation.Finish.EOS;
@@ -173,7 +177,9 @@ public final class BatchGenerator {
         List<float[]> logProbs = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             tokens.add(Arrays.copyOf(out[i], len[i]));
-            logProbs.add(Arrays.copyOf(lps[i], len[i]));
+            if (cfg.logProbs()) {
+                logProbs.add(Arrays.copyOf(lps[i], len[i]));
+            }
         }
         return new Generation(tokens, logProbs, List.of(finish));
     }

@@ -14,9 +14,12 @@ import java.util.Set;
  * @param eosTokenIds  a sequence ends after emitting any of these (the token is kept)
  * @param useCache     reuse keys and values of earlier tokens (KV cache); false recomputes the whole
  *                     sequence at each step (slow; a reference for tests)
+ * @param logProbs     also return each new token's log-probability ({@link Generation#logProbs}); callers that
+ *                     score the tokens again anyway (RL rollouts, evaluation) save a vocabulary-wide
+ *                     reduction and a host copy per step without it
  */
 public record SamplingConfig(int maxNewTokens, double temperature, int topK, double topP, long seed,
-                             Set<Long> eosTokenIds, boolean useCache) {
+                             Set<Long> eosTokenIds, boolean useCache, boolean logProbs) {
     public SamplingConfig {
         if (maxNewTokens < 1) {
             throw new IllegalArgumentException("--max-new-tokens must be at least 1, got " + maxNewTokens);
@@ -33,6 +36,12 @@ public record SamplingConfig(int maxNewTokens, double temperature, int topK, dou
         eosTokenIds = eosTokenIds == null ? Set.of() : Set.copyOf(eosTokenIds);
     }
 
+    /** A configuration that returns log-probabilities. */
+    public SamplingConfig(int maxNewTokens, double temperature, int topK, double topP, long seed,
+                          Set<Long> eosTokenIds, boolean useCache) {
+        this(maxNewTokens, temperature, topK, topP, seed, eosTokenIds, useCache, true);
+    }
+
     /** Greedy decoding of up to {@code maxNewTokens}, stopping at {@code eos}. */
     public static SamplingConfig greedy(int maxNewTokens, Set<Long> eos) {
         return new SamplingConfig(maxNewTokens, 0, 0, 1, 0, eos, true);
@@ -43,10 +52,15 @@ public record SamplingConfig(int maxNewTokens, double temperature, int topK, dou
     }
 
     public SamplingConfig withCache(boolean on) {
-        return new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, eosTokenIds, on);
+        return new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, eosTokenIds, on, logProbs);
+    }
+
+    /** The same without log-probabilities. */
+    public SamplingConfig withoutLogProbs() {
+        return new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, eosTokenIds, useCache, false);
     }
 
     public SamplingConfig withSeed(long s) {
-        return new SamplingConfig(maxNewTokens, temperature, topK, topP, s, eosTokenIds, useCache);
+        return new SamplingConfig(maxNewTokens, temperature, topK, topP, s, eosTokenIds, useCache, logProbs);
     }
 }

@@ -180,7 +180,7 @@ public final class RlTrainer {
             }
         }
         SamplingConfig sc = new SamplingConfig(cfg.maxNewTokens(), cfg.temperature(), 0, 1.0,
-                cfg.seed() * 1_000_003L + iteration, eos, true);
+                cfg.seed() * 1_000_003L + iteration, eos, true).withoutLogProbs(); // scored again below, as TRL does
         long t0 = System.nanoTime();
         Generation g = BatchGenerator.generate(policy, queries, sc, StopCriterion.NEVER, padId);
         m.put("time/generate_s", (System.nanoTime() - t0) / 1e9);

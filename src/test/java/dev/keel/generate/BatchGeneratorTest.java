@@ -119,6 +119,13 @@ class BatchGeneratorTest {
             anyDiff |= !java.util.Arrays.equals(a.tokens().get(i), c.tokens().get(i));
         }
         assertTrue(anyDiff, "a different seed should give different samples");
+        // without log-probabilities: the same draws (the log-probs take nothing from the generator), none returned
+        Generation d = BatchGenerator.generate(m, p, cfg.withoutLogProbs(), StopCriterion.NEVER, 0);
+        for (int i = 0; i < p.size(); i++) {
+            assertArrayEquals(a.tokens().get(i), d.tokens().get(i));
+        }
+        assertTrue(d.logProbs().isEmpty());
+        assertEquals(p.size(), a.logProbs().size());
     }
 
     @Test
