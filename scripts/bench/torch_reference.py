@@ -68,78 +68,6 @@ def openblas_core():
     return "unknown"
 
 
-class CachedLlama:
-    """Batched Llama forward with a KV cache; float32; no padding (all prompts the same length)."""
-
-    def __init__(self, directory):
-        with open(os.path.join(directory, "config.json")) as f:
-            self.cfg = json.load(f)
-        m = ref.LlamaFamily(self.cfg, ref.load_checkpoint(directory))
-        self.m = m
-        self.w = m.w
-
-    def _lin(self, x, name):
-        w = self.w[name + ".weight"]
-        b = self.w.get(name + ".bias")
-        return torch.nn.functional.linear(x, w, b)
-
-    def _rms(self, x, name):
-        var = x.pow(2).mean(-1, keepdim=True)
-        return self.w[name] * (x * torch.rsqrt(var + self.m.eps))
-
-    def forward(self, ids, start, cache):
-        """ids [B, T] at positions start..start+T-1; cache: list of (k, v) per layer, or Nones."""
-        m = self.m
-        B, T = ids.shape
-        H, KV, D = m.H, m.KV, m.D
-        pos = torch.arange(start, start + T, dtype=torch.int64).float()
-        freqs = torch.outer(pos, m.inv_freq)
-        emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos(), emb.sin()
-        h = torch.nn.functional.embedding(ids, self.w["embed_tokens.weight"])
-        for i in range(m.L):
-            p = "layers.%d" % i
-            x = self._rms(h, p + ".input_layernorm.weight")
-            q = self._lin(x, p + ".self_attn.q_proj").view(B, T, H, D).transpose(1, 2)
-            k = self._lin(x, p + ".self_attn.k_proj").view(B, T, KV, D).transpose(1, 2)
-            v = self._lin(x, p + ".self_attn.v_proj").view(B, T, KV, D).transpose(1, 2)
-            q = q * cos + ref.rotate_half(q) * sin
-            k = k * cos + ref.rotate_half(k) * sin
-            if cache[i] is not None:
-                k = torch.cat((cache[i][0], k), dim=2)
-                v = torch.cat((cache[i][1], v), dim=2)
-            cache[i] = (k, v)
-            if H != KV:
-                k = k.repeat_interleave(H // KV, dim=1)
-                v = v.repeat_interleave(H // KV, dim=1)
-            w = torch.matmul(q, k.transpose(-1, -2)) * D ** -0.5
-            S = k.shape[2]
-            if T > 1:
-                causal = torch.ones(T, S, dtype=torch.bool).tril(S - T)
-                w = w.masked_fill(~causal, torch.finfo(torch.float32).min)
-            w = torch.softmax(w, dim=-1, dtype=torch.float32)
-            a = torch.matmul(w, v).transpose(1, 2).reshape(B, T, H * D)
-            h = h + self._lin(a, p + ".self_attn.o_proj")
-            x = self._rms(h, p + ".post_attention_layernorm.weight")
-            mm = torch.nn.functional.silu(self._lin(x, p + ".mlp.gate_proj")) * self._lin(x, p + ".mlp.up_proj")
-            h = h + self._lin(mm, p + ".mlp.down_proj")
-        h = self._rms(h[:, -1:, :], "norm.weight")
-        return (h @ m.lm_head.t())[:, -1, :]
-
-    @torch.no_grad()
-    def generate(self, prompts, new_tokens):
-        cache = [None] * self.m.L
-        logits = self.forward(prompts, 0, cache)
-        start = prompts.shape[1]
-        out = []
-        for _ in range(new_tokens):
-            tok = logits.argmax(-1, keepdim=True)
-            out.append(tok)
-            logits = self.forward(tok, start, cache)
-            start += 1
-        return torch.cat(out, dim=1)
-
-
 class BatchedGPT2(torch.nn.Module):
     """GPT-2 (transformers' modeling_gpt2.py, eager path) over a batch, with trainable parameters."""
 
@@ -320,6 +248,23 @@ class Llama(torch.nn.Module):
         return (h @ self.w("score.weight").t()).squeeze(-1)
 
 
+@torch.no_grad()
+def greedy(model, prompts, new_tokens):
+    """Greedy decoding with the KV cache: argmax of the logits, new_tokens per prompt, no EOS; like Keel, no
+    forward pass after the last token."""
+    cache = [None] * model.L
+    h = model(prompts, 0, cache)[:, -1]
+    start = prompts.shape[1]
+    out = []
+    for i in range(new_tokens):
+        tok = model.lm_logits(h).argmax(-1, keepdim=True)
+        out.append(tok)
+        if i + 1 < new_tokens:
+            h = model(tok, start, cache)[:, -1]
+            start += 1
+    return torch.cat(out, dim=1)
+
+
 class PPO:
     """One PPO iteration as TRL's PPOTrainer (k1 KL penalty, GAE, whitened advantages, clipped surrogate and
     clipped value loss), no padding and no EOS: equal-length prompts and responses of exactly R tokens.
@@ -495,16 +440,16 @@ def main():
     if a.case in ("sft", "dpo"):
         train_case(a)
         return
-    model = CachedLlama(a.model)
+    model = Llama(a.model, trainable=False)
     g = torch.Generator().manual_seed(a.seed)
     vocab = model.cfg["vocab_size"]
     prompts = torch.randint(3, vocab, (a.batch, a.prompt_len), generator=g)
     for _ in range(a.warmup):
-        model.generate(prompts, a.new_tokens)
+        greedy(model, prompts, a.new_tokens)
     times = []
     for _ in range(a.repeats):
         t0 = time.perf_counter()
-        model.generate(prompts, a.new_tokens)
+        greedy(model, prompts, a.new_tokens)
         times.append(time.perf_counter() - t0)
     sec = min(times)  # the fastest run, as Keel reports for generation
     print(json.dumps({

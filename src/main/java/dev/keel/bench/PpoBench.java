@@ -97,22 +97,7 @@ public final class PpoBench {
         }
         try (Tokenizer tok = Tokenizer.load(policyDir)) {
             List<String> texts = ids.stream().map(a -> tok.decode(a, true)).toList();
-            RlTrainer.PromptSource prompts = new RlTrainer.PromptSource() {
-                @Override
-                public List<long[]> ids() {
-                    return ids;
-                }
-
-                @Override
-                public List<String> texts() {
-                    return texts;
-                }
-
-                @Override
-                public String decode(long[] a) {
-                    return tok.decode(a, true);
-                }
-            };
+            RlTrainer.PromptSource prompts = new RlTrainer.TokenizedPrompts(ids, texts, tok);
             RlConfig cfg = new RlConfig(RlConfig.Algorithm.PPO, 1 + repeats, BATCH, 1, MINI_BATCH, EPOCHS, newTokens,
                     TEMPERATURE, KL_COEF, KlEstimator.K1, 0, 10000, 0.2, 0.2, 0.1, 1.0, 0.95, false, 0, Double.NaN,
                     0, 1);

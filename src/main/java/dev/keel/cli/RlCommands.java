@@ -84,7 +84,7 @@ final class RlCommands {
             CausalLM reference = ModelFiles.load(rl.refModel != null ? rl.refModel : rl.policy, dt, null);
             try (Tokenizer tok = Tokenizer.load(rl.policy);
                  RewardSource reward = Rewards.open(rl.reward, 16)) {
-                Prompts prompts = readPrompts(tok, policy.config().vocabSize());
+                RlTrainer.TokenizedPrompts prompts = readPrompts(tok, policy.config().vocabSize());
                 CausalLM value = algorithm() == RlConfig.Algorithm.PPO ? valueModel(reward, dt) : null;
                 Set<Long> eos = new LinkedHashSet<>();
                 policy.config().eosTokenIds().forEach(i -> eos.add((long) i));
@@ -134,7 +134,7 @@ final class RlCommands {
             return Files.isRegularFile(ta) && Files.isRegularFile(tb) && Files.mismatch(ta, tb) == -1;
         }
 
-        private Prompts readPrompts(Tokenizer tok, long vocab) {
+        private RlTrainer.TokenizedPrompts readPrompts(Tokenizer tok, long vocab) {
             ChatEncoder chat = null;
             if (rl.chat) {
                 var t = TrainCommands.chatTemplateOrNull(rl.policy, tok);
@@ -151,14 +151,7 @@ final class RlCommands {
                 ids.add(p);
                 texts.add(l.node().path("prompt").isTextual() ? l.node().get("prompt").asText() : tok.decode(p, true));
             }
-            return new Prompts(ids, texts, tok);
-        }
-    }
-
-    record Prompts(List<long[]> ids, List<String> texts, Tokenizer tok) implements RlTrainer.PromptSource {
-        @Override
-        public String decode(long[] ids) {
-            return tok.decode(ids, true);
+            return new RlTrainer.TokenizedPrompts(ids, texts, tok);
         }
     }
 

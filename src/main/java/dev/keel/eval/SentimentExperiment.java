@@ -243,7 +243,7 @@ public final class SentimentExperiment {
             throw new KeelException(dir + ": " + e.getMessage(), e);
         }
         new RlTrainer(rc, new OptimConfig(5e-5, 0, 0.9, 0.999, 1e-5, LrSchedule.CONSTANT, 0, 0, 0.5), policy, sft,
-                value, reward, new PromptList(prompts, texts), pad, eos, dir).onLog(curve::add)
+                value, reward, new RlTrainer.TokenizedPrompts(prompts, texts, tok), pad, eos, dir).onLog(curve::add)
                 .run(new CausalLMState(policy, sftDir));
         Cost.Spent spent = c.stop();
         return finish(name, family, "\u03b2=" + kl, policy, spent, curve);
@@ -388,32 +388,6 @@ public final class SentimentExperiment {
         return new ArrayList<>(new LinkedHashSet<>(out));
     }
 
-
-    /** Prompts for the RL trainers. */
-    private final class PromptList implements RlTrainer.PromptSource {
-        private final List<long[]> ids;
-        private final List<String> texts;
-
-        PromptList(List<long[]> ids, List<String> texts) {
-            this.ids = ids;
-            this.texts = texts;
-        }
-
-        @Override
-        public List<long[]> ids() {
-            return ids;
-        }
-
-        @Override
-        public List<String> texts() {
-            return texts;
-        }
-
-        @Override
-        public String decode(long[] t) {
-            return SentimentExperiment.this.decode(t);
-        }
-    }
 
     /** A placeholder reward when only samples are wanted. */
     private static final class ScoreOnly implements RewardSource {

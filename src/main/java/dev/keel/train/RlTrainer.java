@@ -69,6 +69,15 @@ public final class RlTrainer {
         String decode(long[] ids);
     }
 
+    /** Prompts with the tokenizer that made them, which also turns completions back into text. */
+    public record TokenizedPrompts(List<long[]> ids, List<String> texts, dev.keel.tokenizer.Tokenizer tok)
+            implements PromptSource {
+        @Override
+        public String decode(long[] ids) {
+            return tok.decode(ids, true);
+        }
+    }
+
     public RlTrainer(RlConfig cfg, OptimConfig optim, CausalLM policy, CausalLM reference, CausalLM value,
                      RewardSource reward, PromptSource prompts, long padId, java.util.Set<Long> eos, Path out) {
         if (cfg.algorithm() == RlConfig.Algorithm.PPO && value == null) {
