@@ -1,0 +1,55 @@
+package dev.keel.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.keel.TestSupport;
+
+/** keel bench end to end at its smallest settings, Keel only (the PyTorch side is a benchmark reference). */
+class BenchCommandTest {
+    @BeforeAll
+    static void natives() {
+        TestSupport.init();
+    }
+
+    @Test
+    void theCasesRunAndReportThroughputMemoryAndThePpoPhases() {
+        // (sft runs the same code as dpo's memory base, which this checks)
+        LogprobsCommandTest.Result r = LogprobsCommandTest.run("bench", "generate", "dpo", "ppo", "--shapes", "tiny",
+                "--batches", "2", "--new-tokens", "4", "--repeats", "1", "--rounds", "1", "--warmup", "0",
+                "--no-reference");
+        assertEquals(0, r.code(), r.err());
+        String out = r.out();
+        assertTrue(Pattern.compile("(?m)^2\\s+[0-9.]+\\s+-\\s+n/a$").matcher(out).find(), out);
+        // train rows: positive tokens/s, an MFU and the memory the step added (measured in a fresh JVM)
+        for (String c : new String[] {"dpo"}) {
+            Matcher m = Pattern.compile("(?m)^" + c + "\\s+tiny\\s+(\\d+)\\s+-\\s+n/a\\s+[0-9.]+%\\s+(\\d+)$").matcher(out);
+            assertTrue(m.find(), out);
+            assertTrue(Long.parseLong(m.group(1)) > 0);
+            assertTrue(Long.parseLong(m.group(2)) > 10, "a train step adds gradients and optimizer state: " + out);
+        }
+        Matcher ratio = Pattern.compile("DPO memory / SFT on the same 32 rows \\((\\d+) MB\\): ([0-9.]+)").matcher(out);
+        assertTrue(ratio.find(), out);
+        double dpoOverSft = Double.parseDouble(ratio.group(2));
+        assertTrue(dpoOverSft > 0.5 && dpoOverSft < 2, out);
+        for (String phase : new String[] {"rollout", "scoring", "update", "total"}) {
+            Matcher m = Pattern.compile("(?m)^" + phase + "\\s+([0-9.]+)\\s+-\\s+n/a$").matcher(out);
+            assertTrue(m.find(), out);
+            assertTrue(Double.parseDouble(m.group(1)) > 0, out);
+        }
+    }
+
+    @Test
+    void anUnknownCaseIsRefused() {
+        LogprobsCommandTest.Result r = LogprobsCommandTest.run("bench", "train", "--no-reference");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("unknown bench case 'train'"), r.err());
+    }
+}
