@@ -22,7 +22,7 @@ import dev.keel.runtime.Natives;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Benchmarks Keel against the same work in PyTorch eager (scripts/bench/torch_reference.py, "
-                + "run with Debian's python3-torch), one after the other, same threads, and prints the ratio "
+                + "run with Debian's python3-torch), same threads, and prints the ratio "
                 + "(Keel / PyTorch, higher is better for Keel).",
                 "Cases: generate (KV-cache generation, batch 1, 16 and 64, 64 new tokens, tiny Llama shape); sft and dpo "
                 + "(one train step: forward, loss, backward, AdamW; GPT-2 architecture at the tiny shape, 4 layers, "
@@ -40,7 +40,9 @@ final class BenchCommand implements Callable<Integer> {
     @Parameters(arity = "0..*", defaultValue = "generate,sft,dpo,ppo", split = ",", description = "Cases to run: generate, sft, dpo, ppo (default: all).")
     List<String> cases;
 
-    @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per case; the median counts. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--repeats", defaultValue = "3",
+            description = "Timed runs per case: the median counts for train steps and PPO, the fastest for "
+                    + "generation (see --rounds). Default: ${DEFAULT-VALUE}.")
     int repeats;
 
     @Option(names = "--warmup", defaultValue = "3",
@@ -52,7 +54,8 @@ final class BenchCommand implements Callable<Integer> {
                     + "Default: ${DEFAULT-VALUE}.")
     int rounds;
 
-    @Option(names = "--new-tokens", defaultValue = "64", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--new-tokens", defaultValue = "64",
+            description = "Tokens generated per sequence in the generate and ppo cases. Default: ${DEFAULT-VALUE}.")
     int newTokens;
 
     @Option(names = "--batches", split = ",", defaultValue = "1,16,64", description = "Generation batch sizes. Default: ${DEFAULT-VALUE}.")
