@@ -29,11 +29,16 @@ import torch  # noqa: E402
 import hf_reference as ref  # noqa: E402
 
 
+def mapped_files():
+    """The text of /proc/self/maps: which shared libraries this process has loaded."""
+    with open("/proc/self/maps") as f:
+        return f.read()
+
+
 def blas_in_use():
     """'openblas', 'reference' (netlib libblas) or 'unknown', from the libraries mapped into this process."""
     torch.matmul(torch.ones(64, 64), torch.ones(64, 64))
-    with open("/proc/self/maps") as f:
-        maps = f.read()
+    maps = mapped_files()
     if "openblas" in maps:
         return "openblas"
     if "libblas.so" in maps or "/blas/" in maps:
@@ -45,8 +50,7 @@ def blas_in_use():
 
 def malloc_in_use():
     """'tcmalloc', 'jemalloc' or 'glibc': the allocator mapped into this process (LD_PRELOAD changes it)."""
-    with open("/proc/self/maps") as f:
-        maps = f.read()
+    maps = mapped_files()
     for name in ("tcmalloc", "jemalloc"):
         if name in maps:
             return name
@@ -56,8 +60,8 @@ def malloc_in_use():
 def openblas_core():
     """The kernel set OpenBLAS chose (openblas_get_corename), or 'unknown'."""
     import ctypes
-    with open("/proc/self/maps") as f:
-        paths = sorted({line.split()[-1] for line in f if "openblas" in line and line.split()[-1].startswith("/")})
+    paths = sorted({line.split()[-1] for line in mapped_files().splitlines()
+                    if "openblas" in line and line.split()[-1].startswith("/")})
     for path in paths:
         try:
             lib = ctypes.CDLL(path)

@@ -1,7 +1,6 @@
 package dev.keel.bench;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -12,11 +11,11 @@ import java.util.Set;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import dev.keel.KeelException;
 import dev.keel.loss.KlEstimator;
 import dev.keel.model.CausalLM;
 import dev.keel.model.EmbeddedModel;
 import dev.keel.model.Head;
+import dev.keel.eval.SentimentExperiment;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.reward.ModelReward;
 import dev.keel.tokenizer.Tokenizer;
@@ -65,15 +64,14 @@ public final class PpoBench {
         CausalLM rm = ModelFiles.load(base, null, null, Head.SCORE); // a new score head, as keel reward starts
         new CausalLMState(rm, base).save(dir.resolve("reward"));
         List<List<Long>> prompts = new ArrayList<>();
-        try (Tokenizer tok = Tokenizer.load(base);
-             InputStream in = PpoBench.class.getResourceAsStream("/dev/keel/data/sentiment-sentences/imdb.json")) {
-            if (in == null) {
-                throw new KeelException("the review sentences are missing from the Keel build (imdb.json)");
-            }
-            for (JsonNode n : new ObjectMapper().readTree(in)) {
-                long[] ids = tok.encode(n.path("text").asText(""), true);
-                if (ids.length >= PROMPT_LEN && prompts.size() < BATCH) {
+        try (Tokenizer tok = Tokenizer.load(base)) {
+            for (String sentence : SentimentExperiment.reviewSentences()) {
+                long[] ids = tok.encode(sentence, true);
+                if (ids.length >= PROMPT_LEN) {
                     prompts.add(Arrays.stream(ids, 0, PROMPT_LEN).boxed().toList());
+                    if (prompts.size() == BATCH) {
+                        break;
+                    }
                 }
             }
         }

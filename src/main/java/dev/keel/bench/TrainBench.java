@@ -13,6 +13,7 @@ import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
+import dev.keel.data.Ids;
 import dev.keel.data.LmExample;
 import dev.keel.data.PreferencePair;
 import dev.keel.loss.DpoLossType;
@@ -47,15 +48,10 @@ public final class TrainBench {
 
     private TrainBench() {}
 
-    /**
-     * @param peakMb memory the case added at its peak: peak resident size during the steps minus the resident
-     *               size before them (gradients, optimizer state, activations, logits; the weights were loaded
-     *               before), NaN where the kernel cannot restart the peak count
-     */
-    public record Result(double secondsPerStep, double tokensPerSecond, double mfu, double peakMb, double flops) {
+    public record Result(double secondsPerStep, double tokensPerSecond, double mfu, double flops) {
         /** This result with its MFU against {@code peakFlops}. */
         public Result withPeak(double peakFlops) {
-            return new Result(secondsPerStep, tokensPerSecond, flops / secondsPerStep / peakFlops, peakMb, flops);
+            return new Result(secondsPerStep, tokensPerSecond, flops / secondsPerStep / peakFlops, flops);
         }
     }
 
@@ -91,7 +87,7 @@ public final class TrainBench {
         List<LmExample> batch = new ArrayList<>();
         for (PreferencePair p : pairs(s)) {
             for (long[] completion : List.of(p.chosenIds(), p.rejectedIds())) {
-                long[] ids = concat(p.promptIds(), completion);
+                long[] ids = Ids.concat(p.promptIds(), completion);
                 long[] mask = new long[ids.length];
                 Arrays.fill(mask, 1);
                 batch.add(new LmExample(0, ids, mask));
@@ -118,17 +114,10 @@ public final class TrainBench {
         return batch;
     }
 
-    private static long[] concat(long[] a, long[] b) {
-        long[] c = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, c, a.length, b.length);
-        return c;
-    }
 
     private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences, int repeats,
                                    double peakFlops) {
         model.parameters().forEach(t -> t.set_requires_grad(true));
-        boolean peakKnown = dev.keel.runtime.Proc.resetPeakRss();
-        double before = dev.keel.runtime.Proc.rssMb();
         AdamW opt = Optimizers.adamW(model.weights(), (n, t) -> t.dim() < 2, OptimConfig.defaults(1e-5));
         double[] secs = new double[repeats];
         for (int i = -1; i < repeats; i++) {
@@ -141,12 +130,11 @@ public final class TrainBench {
                 secs[i] = (System.nanoTime() - t0) / 1e9;
             }
         }
-        double peakMb = peakKnown ? dev.keel.runtime.Proc.peakRssMb() - before : Double.NaN;
         opt.close();
         Arrays.sort(secs);
         double sec = secs[repeats / 2];
         double flops = flopsPerStep(s, sequences);
-        return new Result(sec, sequences * s.seq() / sec, flops / sec / peakFlops, peakMb, flops);
+        return new Result(sec, sequences * s.seq() / sec, flops / sec / peakFlops, flops);
     }
 
     /**

@@ -219,17 +219,24 @@ final class BenchCommand implements Callable<Integer> {
         };
     }
 
+    /**
+     * The child side of {@link #memoryProbe}: loads the model, then prints the peak resident size over a warm-up
+     * and one step minus the resident size before them (NaN where the kernel cannot restart the peak count).
+     */
     private Integer memoryOnly(PrintWriter out) {
         Main.startNatives();
         TrainBench.Shape shape = shape(shapes.get(0));
         CausalLM m = dev.keel.model.io.ModelFiles.load(modelDir, null, null);
-        TrainBench.Result r = switch (memoryOf) {
-            case "sft" -> TrainBench.sft(m, shape, 1, 1);
-            case "dpo" -> TrainBench.dpo(m, shape, 1, 1);
-            case "sft-dpo-rows" -> TrainBench.sftOnDpoRows(m, shape, 1, 1);
+        StepCase c = switch (memoryOf) {
+            case "sft" -> TrainBench::sft;
+            case "dpo" -> TrainBench::dpo;
+            case "sft-dpo-rows" -> TrainBench::sftOnDpoRows;
             default -> throw new IllegalArgumentException("--memory-of " + memoryOf);
         };
-        out.println(r.peakMb());
+        boolean peakKnown = dev.keel.runtime.Proc.resetPeakRss();
+        double before = dev.keel.runtime.Proc.rssMb();
+        c.run(m, shape, 1, 1);
+        out.println(peakKnown ? dev.keel.runtime.Proc.peakRssMb() - before : Double.NaN);
         out.flush();
         return 0;
     }

@@ -59,7 +59,6 @@ public final class SentimentExperiment {
     private final Path out;
     private final RewardSource gold;
     private final Consumer<String> log;
-    private final ObjectMapper json = new ObjectMapper();
 
     public SentimentExperiment(ExperimentConfig cfg, Path out, RewardSource gold, Consumer<String> log) {
         this.cfg = cfg;
@@ -95,7 +94,7 @@ public final class SentimentExperiment {
             tok = t;
             pad = tok.padId();
             eos = Set.of(tok.eosId());
-            List<String> sentences = sentences();
+            List<String> sentences = reviewSentences();
             Collections.shuffle(sentences, new Random(cfg.seed()));
             int nEval = Math.min(cfg.evalPrompts(), sentences.size() / 5);
             List<String> held = sentences.subList(0, nEval);
@@ -370,7 +369,9 @@ public final class SentimentExperiment {
         m.parameters().forEach(t -> t.set_requires_grad(false));
     }
 
-    private List<String> sentences() throws IOException {
+    /** The review sentences shipped with Keel (IMDb, Yelp, Amazon in that order), stripped, without repeats. */
+    public static List<String> reviewSentences() throws IOException {
+        ObjectMapper json = new ObjectMapper();
         List<String> out = new ArrayList<>();
         for (String f : List.of("imdb", "yelp", "amazon")) {
             try (InputStream in = SentimentExperiment.class.getResourceAsStream("/dev/keel/data/sentiment-sentences/" + f + ".json")) {
