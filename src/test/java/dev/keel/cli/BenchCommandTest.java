@@ -22,7 +22,7 @@ class BenchCommandTest {
     @Test
     void theCasesRunAndReportThroughputMemoryAndThePpoPhases() {
         // (sft runs the same code as dpo's memory base, which this checks)
-        LogprobsCommandTest.Result r = LogprobsCommandTest.run("bench", "generate", "dpo", "ppo", "--shapes", "tiny",
+        TestSupport.Run r = TestSupport.keel("bench", "generate", "dpo", "ppo", "--shapes", "tiny",
                 "--batches", "2", "--new-tokens", "4", "--repeats", "1", "--rounds", "1", "--warmup", "0",
                 "--no-reference");
         assertEquals(0, r.code(), r.err());
@@ -48,7 +48,7 @@ class BenchCommandTest {
 
     @Test
     void anUnknownCaseIsRefused() {
-        LogprobsCommandTest.Result r = LogprobsCommandTest.run("bench", "train", "--no-reference");
+        TestSupport.Run r = TestSupport.keel("bench", "train", "--no-reference");
         assertNotEquals(0, r.code());
         assertTrue(r.err().contains("unknown bench case 'train'"), r.err());
     }
