@@ -52,11 +52,17 @@ public final class TorchReference {
         pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
         pb.environment().put("OMP_NUM_THREADS", String.valueOf(threads));
         pb.environment().put("OPENBLAS_NUM_THREADS", String.valueOf(threads));
-        String keelMalloc = System.getenv("KEEL_MALLOC_LIB");
         String preload = pb.environment().get("LD_PRELOAD");
-        if (!keelSetup && keelMalloc != null && preload != null) {
-            // the launcher's allocator is Keel's choice, not the reference's: take it out again
-            String rest = java.util.Arrays.stream(preload.split(":")).filter(x -> !x.isEmpty() && !x.equals(keelMalloc))
+        if (!keelSetup && preload != null) {
+            // the launcher's allocator (and OpenBLAS, with KEEL_BLAS=system) are Keel's choices, not the
+            // reference's: take them out again
+            java.util.Set<String> keels = new java.util.HashSet<>();
+            for (String name : new String[] {"KEEL_MALLOC_LIB", "KEEL_BLAS_LIB"}) {
+                if (System.getenv(name) != null) {
+                    keels.add(System.getenv(name));
+                }
+            }
+            String rest = java.util.Arrays.stream(preload.split(":")).filter(x -> !x.isEmpty() && !keels.contains(x))
                     .collect(java.util.stream.Collectors.joining(":"));
             if (rest.isEmpty()) {
                 pb.environment().remove("LD_PRELOAD");

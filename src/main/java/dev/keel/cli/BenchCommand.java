@@ -310,8 +310,8 @@ final class BenchCommand implements Callable<Integer> {
         TorchReference ref = new TorchReference(python, same);
         String core = System.getenv("OPENBLAS_CORETYPE") == null ? "chosen by OpenBLAS"
                 : System.getenv("OPENBLAS_CORETYPE") + " (OPENBLAS_CORETYPE)";
-        out.printf("keel: %d threads, malloc %s, OpenBLAS kernels %s; reference setup: %s%n", threads,
-                dev.keel.runtime.Proc.mallocName(), core, referenceSetup);
+        out.printf("keel: %d threads, malloc %s, OpenBLAS %s, kernels %s; reference setup: %s%n", threads,
+                dev.keel.runtime.Proc.mallocName(), dev.keel.runtime.Proc.blasName(), core, referenceSetup);
         String refMissing = noReference ? "--no-reference" : ref.unavailableReason();
         Path dir = Files.createTempDirectory("keel-bench");
         try {

@@ -49,6 +49,27 @@ public final class Proc {
         return "glibc";
     }
 
+    /**
+     * Which OpenBLAS libtorch runs on: "bundled" (the copy in the PyTorch presets' jars, extracted to the
+     * JavaCPP cache), or "system" and the file when another one is mapped first (the launcher's
+     * {@code KEEL_BLAS=system} preloads it).
+     */
+    public static String blasName() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/maps"))) {
+                int slash = line.indexOf('/');
+                String file = slash < 0 ? "" : line.substring(slash);
+                String base = file.substring(file.lastIndexOf('/') + 1);
+                if (base.startsWith("libopenblas") && !file.contains("/org/bytedeco/")) {
+                    return "system (" + file + ")";
+                }
+            }
+        } catch (IOException e) {
+            return "unknown";
+        }
+        return "bundled";
+    }
+
     private static double statusKb(String field) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
