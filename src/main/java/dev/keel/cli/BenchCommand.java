@@ -32,7 +32,9 @@ import dev.keel.runtime.Natives;
                 + "at the tiny shape with the embedded model: 16 prompts of 8 tokens, 64 sampled tokens, 4 epochs of "
                 + "minibatches of 8, split into rollout, scoring and update).",
                 "No ratio is printed against a PyTorch that runs on the reference BLAS: install "
-                + "libopenblas0-pthread."})
+                + "libopenblas0-pthread.",
+                "The first line says which OpenBLAS Keel ran on: the one bundled in the jars, or the system's "
+                + "when the launcher runs with KEEL_BLAS=system (README, \"Threads and memory\")."})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
