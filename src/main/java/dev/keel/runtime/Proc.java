@@ -51,8 +51,9 @@ public final class Proc {
 
     /**
      * Which OpenBLAS libtorch runs on: "bundled" (the copy in the PyTorch presets' jars, extracted to the
-     * JavaCPP cache), or "system" and the file when another one is mapped first (the launcher's
-     * {@code KEEL_BLAS=system} preloads it).
+     * JavaCPP cache), or "system" and the file when a libopenblas from outside that cache is mapped too: the
+     * launcher's {@code KEEL_BLAS=system} preloads one, and the dynamic linker then resolves libtorch's BLAS
+     * calls to it before the bundled copy.
      */
     public static String blasName() {
         try {
