@@ -128,8 +128,8 @@ public final class BatchGenerator {
                         boolean plain = !padded && cols <= window;
                         mask = plain ? null : AttentionMask.causal(st.keep, newLen, window);
                     } else {
-                        pos = torch.arange(Tensors.s(cols - newLen), Tensors.s(cols), new org.bytedeco.pytorch.TensorOptions(ScalarType.Long)
-                                .device(new org.bytedeco.pytorch.DeviceOptional(device))).view(1, -1);
+                        pos = torch.arange(Tensors.s(cols - newLen), Tensors.s(cols), Tensors.options(ScalarType.Long, device))
+                                .view(1, -1);
                     }
                     Tensor hidden = model.hidden(feed, pos, mask, cache);
                     Tensor logits = model.logits(hidden.narrow(1, newLen - 1, 1).squeeze(1));   // (B, V)

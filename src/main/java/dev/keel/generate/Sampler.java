@@ -10,6 +10,8 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
+import dev.keel.tensor.Tensors;
+
 /**
  * Picks next tokens from logits, in transformers' order of logits warpers: temperature, then top-k, then
  * top-p.
@@ -37,8 +39,7 @@ public final class Sampler {
         Tensor indices = sorted.get1();
         Tensor removeSorted = torch.zeros_like(values).to(ScalarType.Bool);
         if (useK) {
-            Tensor rank = torch.arange(s(logits.size(-1)), new org.bytedeco.pytorch.TensorOptions(ScalarType.Long)
-                    .device(new org.bytedeco.pytorch.DeviceOptional(logits.device()))).view(1, -1);
+            Tensor rank = torch.arange(s(logits.size(-1)), Tensors.options(ScalarType.Long, logits.device())).view(1, -1);
             removeSorted = removeSorted.logical_or(rank.ge(s((long) topK)));
             values = values.masked_fill(removeSorted, s(Double.NEGATIVE_INFINITY));
         }
@@ -79,8 +80,7 @@ public final class Sampler {
         Tensor cdf = probs.to(ScalarType.Double).cumsum(-1);                          // (B, V)
         Tensor total = cdf.narrow(-1, cdf.size(-1) - 1, 1);                             // (B, 1)
         Tensor u = torch.rand(new long[] {probs.size(0), 1}, new GeneratorOptional(rng),
-                new org.bytedeco.pytorch.TensorOptions(ScalarType.Double)
-                        .device(new org.bytedeco.pytorch.DeviceOptional(probs.device())));
+                Tensors.options(ScalarType.Double, probs.device()));
         Tensor target = torch.ones_like(u).sub(u).mul(total);                           // in (0, total]
         return cdf.lt(target).sum(new long[] {-1}, false, new org.bytedeco.pytorch.ScalarTypeOptional(ScalarType.Long));
     }

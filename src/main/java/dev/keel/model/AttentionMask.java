@@ -40,7 +40,7 @@ public final class AttentionMask {
     public static Tensor causal(Tensor keep, long newLen, int window) {
         long total = keep.size(1);
         long past = total - newLen;
-        TensorOptions longOpts = new TensorOptions(ScalarType.Long).device(new org.bytedeco.pytorch.DeviceOptional(keep.device()));
+        TensorOptions longOpts = dev.keel.tensor.Tensors.options(ScalarType.Long, keep.device());
         Tensor q = torch.arange(s(past), s(total), longOpts).view(newLen, 1);   // (T, 1) query columns
         Tensor k = torch.arange(s(0L), s(total), longOpts).view(1, total);      // (1, S) key columns
         Tensor allowed = k.le(q);                                              // (T, S) causal

@@ -141,8 +141,7 @@ public abstract class CausalLM {
     /** hidden (B, T, D) at the last position where keep is 1, per row: (B, D). */
     public static Tensor lastReal(Tensor hidden, Tensor keep) {
         Tensor idx = org.bytedeco.pytorch.global.torch.arange(dev.keel.tensor.Tensors.s(keep.size(1)),
-                new org.bytedeco.pytorch.TensorOptions(org.bytedeco.pytorch.global.torch.ScalarType.Long)
-                        .device(new org.bytedeco.pytorch.DeviceOptional(keep.device())))
+                dev.keel.tensor.Tensors.options(org.bytedeco.pytorch.global.torch.ScalarType.Long, keep.device()))
                 .mul(keep.to(org.bytedeco.pytorch.global.torch.ScalarType.Long))
                 .argmax(new org.bytedeco.pytorch.LongOptional(1), false);                     // (B)
         Tensor gather = idx.view(-1, 1, 1).expand(hidden.size(0), 1, hidden.size(2));

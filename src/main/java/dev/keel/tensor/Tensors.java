@@ -22,6 +22,11 @@ public final class Tensors {
         return new Scalar(v);
     }
 
+    /** Options for a new tensor of {@code type} on {@code device} (e.g. to put an {@code arange} next to its input). */
+    public static TensorOptions options(ScalarType type, Device device) {
+        return new TensorOptions(type).device(new org.bytedeco.pytorch.DeviceOptional(device));
+    }
+
     /** An uninitialised CPU tensor. */
     public static Tensor empty(long[] shape, ScalarType type) {
         return torch.empty(shape, new TensorOptions(type), new MemoryFormatOptional());
