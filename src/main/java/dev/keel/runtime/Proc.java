@@ -3,7 +3,9 @@ package dev.keel.runtime;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
 
 /** Facts about this process and small file-system chores, in one place. */
 public final class Proc {
@@ -37,10 +39,11 @@ public final class Proc {
     /** The allocator mapped into this process: "tcmalloc" or "jemalloc" when preloaded, else "glibc". */
     public static String mallocName() {
         try {
-            String maps = Files.readString(Path.of("/proc/self/maps"));
-            for (String name : new String[] {"tcmalloc", "jemalloc"}) {
-                if (maps.contains(name)) {
-                    return name;
+            for (String file : mappedFiles()) {
+                for (String name : new String[] {"tcmalloc", "jemalloc"}) {
+                    if (file.contains(name)) {
+                        return name;
+                    }
                 }
             }
         } catch (IOException e) {
@@ -57,11 +60,8 @@ public final class Proc {
      */
     public static String blasName() {
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/maps"))) {
-                int slash = line.indexOf('/');
-                String file = slash < 0 ? "" : line.substring(slash);
-                String base = file.substring(file.lastIndexOf('/') + 1);
-                if (base.startsWith("libopenblas") && !file.contains("/org/bytedeco/")) {
+            for (String file : mappedFiles()) {
+                if (file.substring(file.lastIndexOf('/') + 1).startsWith("libopenblas") && !file.contains("/org/bytedeco/")) {
                     return "system (" + file + ")";
                 }
             }
@@ -69,6 +69,18 @@ public final class Proc {
             return "unknown";
         }
         return "bundled";
+    }
+
+    /** The files mapped into this process (shared libraries among them), from /proc/self/maps, in its order. */
+    private static List<String> mappedFiles() throws IOException {
+        List<String> files = new ArrayList<>();
+        for (String line : Files.readAllLines(Path.of("/proc/self/maps"))) {
+            int slash = line.indexOf('/');
+            if (slash >= 0) {
+                files.add(line.substring(slash));
+            }
+        }
+        return files;
     }
 
     private static double statusKb(String field) {
