@@ -45,13 +45,9 @@ public final class PpoBench {
     private PpoBench() {}
 
     /** Median seconds of each phase over the timed iterations. */
-    public record Result(double rollout, double scoring, double update, int newTokens) {
+    public record Result(double rollout, double scoring, double update) {
         public double seconds() {
             return rollout + scoring + update;
-        }
-
-        public double tokensPerSecond() {
-            return BATCH * newTokens / seconds();
         }
     }
 
@@ -114,7 +110,7 @@ public final class PpoBench {
                     byPhase[k][i] = phases.get(i + 1)[k];
                 }
             }
-            return new Result(median(byPhase[0]), median(byPhase[1]), median(byPhase[2]), newTokens);
+            return new Result(median(byPhase[0]), median(byPhase[1]), median(byPhase[2]));
         }
     }
 

@@ -95,6 +95,7 @@ public final class TrainBench {
         }
         return time(model, new LmTask(model, 0), batch, s, 2L * s.batch(), repeats, peakFlops);
     }
+
     public static Result dpo(CausalLM model, Shape s, int repeats, double peakFlops) {
         return time(model, new DpoTask(model, 0, DpoLossType.SIGMOID, 0.1, 0), pairs(s), s, 2L * s.batch(), repeats,
                 peakFlops);
@@ -113,7 +114,6 @@ public final class TrainBench {
         }
         return batch;
     }
-
 
     private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences, int repeats,
                                    double peakFlops) {
