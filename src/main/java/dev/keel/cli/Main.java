@@ -9,7 +9,7 @@ import dev.keel.KeelException;
 import dev.keel.runtime.Natives;
 
 /** The {@code keel} command line: one subcommand per job; logic lives in the layers below. */
-@Command(name = "keel", mixinStandardHelpOptions = true, version = "keel 0.1.0",
+@Command(name = "keel", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Align causal language models with human preferences on the JVM.",
         subcommands = {DemoCommand.class, ExperimentCommand.class, PretrainCommand.class, SftCommand.class, RewardCommand.class, DpoCommand.class,
                 RlCommands.Ppo.class, RlCommands.RlooCmd.class, RlCommands.GrpoCmd.class,
@@ -54,5 +54,13 @@ public final class Main implements Runnable {
     /** Shared start-up for commands that use libtorch. */
     static void startNatives() {
         Natives.init();
+    }
+
+    /** {@code keel --version}: the version, and what the native side runs with (threads, malloc, OpenBLAS). */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"keel 0.1.0", "runtime: " + Natives.summary()};
+        }
     }
 }

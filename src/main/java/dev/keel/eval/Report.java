@@ -160,7 +160,7 @@ public final class Report {
         h.append("<p>Command: <code>").append(esc(command)).append("</code>. Held-out prompts: ").append(r.evalPromptTexts().size())
                 .append(". Preference pairs: ").append(r.pairs()).append(". Reward model held-out accuracy: ")
                 .append(fmt(r.rmHeldOutAccuracy())).append(". Total time: ").append(String.format(Locale.ROOT, "%.0f s", r.totalSeconds()))
-                .append(".</p>");
+                .append(" (").append(esc(dev.keel.runtime.Natives.summary())).append(").</p>");
         h.append("<h2>What was measured</h2>").append(verdict(r));
         h.append("<h2>Reward against KL</h2><div class=\"charts\">").append(svg(frontier(r, 900, 560))).append("</div>");
         h.append("<p>Higher at the same KL is more efficient. Best-of-N's KL is the analytic bound log N &minus; (N&minus;1)/N ")

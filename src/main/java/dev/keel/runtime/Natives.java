@@ -66,4 +66,14 @@ public final class Natives {
         }
         return Runtime.getRuntime().availableProcessors();
     }
+
+    /**
+     * What the native side runs with, for a report's first line: "2 threads, malloc tcmalloc, OpenBLAS bundled,
+     * kernels Haswell (OPENBLAS_CORETYPE)". Reads the environment and /proc only; loads nothing.
+     */
+    public static String summary() {
+        String core = System.getenv("OPENBLAS_CORETYPE");
+        return String.format("%d threads, malloc %s, OpenBLAS %s, kernels %s", threadCount(), Proc.mallocName(),
+                Proc.blasName(), core == null ? "chosen by OpenBLAS" : core + " (OPENBLAS_CORETYPE)");
+    }
 }
