@@ -33,8 +33,9 @@ import dev.keel.runtime.Natives;
                 + "minibatches of 8, split into rollout, scoring and update).",
                 "No ratio is printed against a PyTorch that runs on the reference BLAS: install "
                 + "libopenblas0-pthread.",
-                "The first line says which OpenBLAS Keel ran on: the one bundled in the jars, or the system's "
-                + "when the launcher runs with KEEL_BLAS=system (README, \"Threads and memory\")."})
+                "The first line says which OpenBLAS Keel ran on: the system's, which the launcher preloads when "
+                + "one (0.3.21 or later) is installed, or the one bundled in the jars (KEEL_BLAS=bundled; README, "
+                + "\"Threads and memory\")."})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -310,10 +311,7 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         boolean same = referenceSetup.equals("keel");
         TorchReference ref = new TorchReference(python, same);
-        String core = System.getenv("OPENBLAS_CORETYPE") == null ? "chosen by OpenBLAS"
-                : System.getenv("OPENBLAS_CORETYPE") + " (OPENBLAS_CORETYPE)";
-        out.printf("keel: %d threads, malloc %s, OpenBLAS %s, kernels %s; reference setup: %s%n", threads,
-                dev.keel.runtime.Proc.mallocName(), dev.keel.runtime.Proc.blasName(), core, referenceSetup);
+        out.printf("keel: %s; reference setup: %s%n", Natives.summary(), referenceSetup);
         String refMissing = noReference ? "--no-reference" : ref.unavailableReason();
         Path dir = Files.createTempDirectory("keel-bench");
         try {
