@@ -54,7 +54,7 @@ public final class TorchReference {
         pb.environment().put("OPENBLAS_NUM_THREADS", String.valueOf(threads));
         String preload = pb.environment().get("LD_PRELOAD");
         if (!keelSetup && preload != null) {
-            // the launcher's allocator (and OpenBLAS, with KEEL_BLAS=system) are Keel's choices, not the
+            // the launcher's allocator (and the system OpenBLAS it preloads) are Keel's choices, not the
             // reference's: take them out again
             java.util.Set<String> keels = new java.util.HashSet<>();
             for (String name : new String[] {"KEEL_MALLOC_LIB", "KEEL_BLAS_LIB"}) {

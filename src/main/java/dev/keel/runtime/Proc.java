@@ -55,8 +55,8 @@ public final class Proc {
     /**
      * Which OpenBLAS libtorch runs on: "bundled" (the copy in the PyTorch presets' jars, extracted to the
      * JavaCPP cache), or "system" and the file when a libopenblas from outside that cache is mapped too: the
-     * launcher's {@code KEEL_BLAS=system} preloads one, and the dynamic linker then resolves libtorch's BLAS
-     * calls to it before the bundled copy.
+     * launcher preloads the system's when one is installed (unless {@code KEEL_BLAS=bundled}), and the dynamic
+     * linker then resolves libtorch's BLAS calls to it before the bundled copy.
      */
     public static String blasName() {
         try {
