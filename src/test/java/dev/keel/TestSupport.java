@@ -87,4 +87,38 @@ public final class TestSupport {
         arr.forEach(r -> out.add(longs(r)));
         return out;
     }
+
+    /**
+     * Runs keel's {@code Main} in a new JVM on this test's class path (OMP_WAIT_POLICY=PASSIVE, 2 threads,
+     * offline), as a user's process would start: {@code jvmFlags} go before the class name, {@code env} is
+     * added to the environment (a null value removes the variable), and output is captured through files in
+     * {@code dir}. Fails when it runs longer than 300 s.
+     */
+    public static Run freshJvm(Path dir, List<String> jvmFlags, java.util.Map<String, String> env, String... args)
+            throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(jvmFlags);
+        cmd.addAll(List.of("-Dai.djl.offline=true", "-cp", System.getProperty("java.class.path"),
+                dev.keel.cli.Main.class.getName()));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
+        pb.environment().put("OMP_NUM_THREADS", "2");
+        env.forEach((k, v) -> {
+            if (v == null) {
+                pb.environment().remove(k);
+            } else {
+                pb.environment().put(k, v);
+            }
+        });
+        Path out = dir.resolve("fresh-jvm-out.txt");
+        Path err = dir.resolve("fresh-jvm-err.txt");
+        pb.redirectOutput(out.toFile()).redirectError(err.toFile());
+        Process p = pb.start();
+        if (!p.waitFor(300, java.util.concurrent.TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("keel did not finish in 300 s: " + String.join(" ", args));
+        }
+        return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
+    }
 }

@@ -178,6 +178,13 @@ class LauncherTest {
         assertEquals("", line(r, "LD_PRELOAD"));
     }
 
+    /** keel's real {@code Main} in a new JVM, with {@code preload} (or nothing) as LD_PRELOAD. */
+    private static TestSupport.Run freshJvm(Path preload, String... args) throws IOException, InterruptedException {
+        Map<String, String> env = new java.util.HashMap<>();
+        env.put("LD_PRELOAD", preload == null ? null : preload.toString());
+        return TestSupport.freshJvm(tmp, List.of(REAPER_FLAG), env, args);
+    }
+
     /**
      * The real Keel in a new JVM, with and without the system OpenBLAS preloaded as the launcher does: the same
      * log-probabilities (to float32 rounding), and {@code --version} names the library it ran on. Needs the
@@ -196,8 +203,8 @@ class LauncherTest {
                 """);
         for (String model : List.of("parity/llama3-rope-sharded", "parity/gpt2-tiny")) {
             String m = TestSupport.fixture(model).toString();
-            FreshJvm.Run bundled = FreshJvm.keel(tmp, null, "logprobs", "--model", m, "--data", data.toString());
-            FreshJvm.Run system = FreshJvm.keel(tmp, sys, "logprobs", "--model", m, "--data", data.toString());
+            TestSupport.Run bundled = freshJvm(null, "logprobs", "--model", m, "--data", data.toString());
+            TestSupport.Run system = freshJvm(sys, "logprobs", "--model", m, "--data", data.toString());
             assertEquals(0, bundled.code(), bundled.err());
             assertEquals(0, system.code(), system.err());
             List<JsonNode> a = bundled.out().lines().map(TestSupport::parse).toList();
@@ -210,35 +217,9 @@ class LauncherTest {
                 assertEquals(x, y, 1e-4 * Math.max(1, Math.abs(x)), model + " record " + (i + 1));
             }
         }
-        FreshJvm.Run version = FreshJvm.keel(tmp, sys, "--version");
+        TestSupport.Run version = freshJvm(sys, "--version");
         assertTrue(version.out().contains("OpenBLAS system (" + sys.toRealPath()), version.out());
-        FreshJvm.Run plain = FreshJvm.keel(tmp, null, "--version");
+        TestSupport.Run plain = freshJvm(null, "--version");
         assertTrue(plain.out().contains("OpenBLAS bundled"), plain.out());
-    }
-
-    /** keel's real {@code Main} in a new JVM on this test's class path, optionally with an OpenBLAS preloaded. */
-    private static final class FreshJvm {
-        record Run(int code, String out, String err) {}
-
-        static Run keel(Path dir, Path preload, String... args) throws IOException, InterruptedException {
-            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    REAPER_FLAG, "-Dai.djl.offline=true", "-cp", System.getProperty("java.class.path"),
-                    Main.class.getName()));
-            cmd.addAll(List.of(args));
-            ProcessBuilder pb = new ProcessBuilder(cmd);
-            pb.environment().put("OMP_WAIT_POLICY", "PASSIVE");
-            pb.environment().put("OMP_NUM_THREADS", "2");
-            pb.environment().remove("LD_PRELOAD");
-            if (preload != null) {
-                pb.environment().put("LD_PRELOAD", preload.toString());
-            }
-            Path out = dir.resolve("jvm-out.txt");
-            Path err = dir.resolve("jvm-err.txt");
-            pb.redirectOutput(out.toFile()).redirectError(err.toFile());
-            Process p = pb.start();
-            assertTrue(p.waitFor(300, TimeUnit.SECONDS), "keel did not finish in 300 s");
-            return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8),
-                    Files.readString(err, StandardCharsets.UTF_8));
-        }
     }
 }
