@@ -72,8 +72,17 @@ public final class Natives {
      * kernels Haswell (OPENBLAS_CORETYPE)". Reads the environment and /proc only; loads nothing.
      */
     public static String summary() {
+        String malloc = "unknown";
+        String blas = "unknown";
+        try {
+            java.util.List<String> mapped = Proc.mappedFiles();
+            malloc = Proc.mallocName(mapped);
+            blas = Proc.blasName(mapped);
+        } catch (IOException e) {
+            // no /proc/self/maps: both stay unknown
+        }
         String core = System.getenv("OPENBLAS_CORETYPE");
-        return String.format("%d threads, malloc %s, OpenBLAS %s, kernels %s", threadCount(), Proc.mallocName(),
-                Proc.blasName(), core == null ? "chosen by OpenBLAS" : core + " (OPENBLAS_CORETYPE)");
+        return String.format("%d threads, malloc %s, OpenBLAS %s, kernels %s", threadCount(), malloc, blas,
+                core == null ? "chosen by OpenBLAS" : core + " (OPENBLAS_CORETYPE)");
     }
 }

@@ -36,43 +36,36 @@ public final class Proc {
         }
     }
 
-    /** The allocator mapped into this process: "tcmalloc" or "jemalloc" when preloaded, else "glibc". */
-    public static String mallocName() {
-        try {
-            for (String file : mappedFiles()) {
-                for (String name : new String[] {"tcmalloc", "jemalloc"}) {
-                    if (file.contains(name)) {
-                        return name;
-                    }
+    /** The allocator among {@code mapped} ({@link #mappedFiles}): "tcmalloc" or "jemalloc" when preloaded, else "glibc". */
+    public static String mallocName(List<String> mapped) {
+        for (String file : mapped) {
+            for (String name : new String[] {"tcmalloc", "jemalloc"}) {
+                if (file.contains(name)) {
+                    return name;
                 }
             }
-        } catch (IOException e) {
-            return "unknown";
         }
         return "glibc";
     }
 
     /**
-     * Which OpenBLAS libtorch runs on: "bundled" (the copy in the PyTorch presets' jars, extracted to the
-     * JavaCPP cache), or "system" and the file when a libopenblas from outside that cache is mapped too: the
-     * launcher preloads the system's when one is installed (unless {@code KEEL_BLAS=bundled}), and the dynamic
-     * linker then resolves libtorch's BLAS calls to it before the bundled copy.
+     * Which OpenBLAS libtorch runs on, from {@code mapped} ({@link #mappedFiles}): "bundled" (the copy in the
+     * PyTorch presets' jars, extracted to the JavaCPP cache), or "system" and the file when a libopenblas from
+     * outside that cache is mapped too: the launcher preloads the system's when one is installed (unless
+     * {@code KEEL_BLAS=bundled}), and the dynamic linker then resolves libtorch's BLAS calls to it before the
+     * bundled copy.
      */
-    public static String blasName() {
-        try {
-            for (String file : mappedFiles()) {
-                if (file.substring(file.lastIndexOf('/') + 1).startsWith("libopenblas") && !file.contains("/org/bytedeco/")) {
-                    return "system (" + file + ")";
-                }
+    public static String blasName(List<String> mapped) {
+        for (String file : mapped) {
+            if (file.substring(file.lastIndexOf('/') + 1).startsWith("libopenblas") && !file.contains("/org/bytedeco/")) {
+                return "system (" + file + ")";
             }
-        } catch (IOException e) {
-            return "unknown";
         }
         return "bundled";
     }
 
     /** The files mapped into this process (shared libraries among them), from /proc/self/maps, in its order. */
-    private static List<String> mappedFiles() throws IOException {
+    public static List<String> mappedFiles() throws IOException {
         List<String> files = new ArrayList<>();
         for (String line : Files.readAllLines(Path.of("/proc/self/maps"))) {
             int slash = line.indexOf('/');
