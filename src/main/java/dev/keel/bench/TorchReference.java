@@ -58,8 +58,9 @@ public final class TorchReference {
             // reference's: take them out again
             java.util.Set<String> keels = new java.util.HashSet<>();
             for (String name : new String[] {"KEEL_MALLOC_LIB", "KEEL_BLAS_LIB"}) {
-                if (System.getenv(name) != null) {
-                    keels.add(System.getenv(name));
+                String lib = System.getenv(name);
+                if (lib != null) {
+                    keels.add(lib);
                 }
             }
             String rest = java.util.Arrays.stream(preload.split(":")).filter(x -> !x.isEmpty() && !keels.contains(x))
