@@ -82,7 +82,7 @@ public final class Sampler {
         Tensor u = torch.rand(new long[] {probs.size(0), 1}, new GeneratorOptional(rng),
                 Tensors.options(ScalarType.Double, probs.device()));
         Tensor target = torch.ones_like(u).sub(u).mul(total);                           // in (0, total]
-        return cdf.lt(target).sum(new long[] {-1}, false, new org.bytedeco.pytorch.ScalarTypeOptional(ScalarType.Long));
+        return Tensors.sum(cdf.lt(target), -1, false, ScalarType.Long);
     }
 
     /**

@@ -7,6 +7,7 @@ import java.util.Map;
 
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.tensor.Tensors;
 
@@ -71,6 +72,36 @@ public final class DpoLoss {
         };
         return new Result(losses, c.detach().mul(s(beta)), r.detach().mul(s(beta)));
     }
+
+    /**
+     * The losses of a batch of B pairs laid out as one (2B) batch, chosen rows first: {@link #compute} on the
+     * two halves, after the length averaging that {@link DpoLossType#IPO} needs (policy and reference sums
+     * divided by each completion's token count, as TRL's {@code concatenated_forward} does for
+     * {@code loss_type == "ipo"}); the other types use the sums as they are.
+     *
+     * @param policy    (2B) policy log-prob sums and (2B) completion token counts ({@link LogProbs#sequence})
+     * @param reference (2B) reference log-prob sums, same layout; zeros for reference-free training
+     * @return the result, and the policy log-probs as the loss saw them (per token for IPO), for
+     *         {@link #metricSums}
+     */
+    public static Pairs ofPairs(DpoLossType type, LogProbs.Sums policy, Tensor reference, double beta,
+            double labelSmoothing) {
+        Tensor lp = policy.logProbs();                                                // (2B)
+        Tensor ref = reference;
+        if (type == DpoLossType.IPO) {
+            Tensor counts = policy.counts().to(ScalarType.Float).clamp_min(s(1.0));
+            lp = lp.div(counts);
+            ref = ref.div(counts);
+        }
+        long n = lp.size(0) / 2;
+        Tensor pc = lp.narrow(0, 0, n);
+        Tensor pr = lp.narrow(0, n, n);
+        Result r = compute(type, pc, pr, ref.narrow(0, 0, n), ref.narrow(0, n, n), beta, labelSmoothing);
+        return new Pairs(r, pc, pr);
+    }
+
+    /** {@link #ofPairs}' result with the (B) policy log-probs of each half as the loss saw them. */
+    public record Pairs(Result result, Tensor policyChosen, Tensor policyRejected) {}
 
     /**
      * DPO, Rafailov et al. 2023 Eq. 7, with conservative label smoothing (cDPO, Mitchell 2023 note Eq. 3):

@@ -35,6 +35,7 @@ public enum DpoLossType {
     }
 
     /** The name TRL uses for this loss ({@code loss_type="..."}). */
+    @com.fasterxml.jackson.annotation.JsonValue
     public String trlName() {
         return trlName;
     }

@@ -151,4 +151,20 @@ public final class Grpo {
             throw new IllegalArgumentException("GRPO with --kl-coef " + beta + " > 0 needs the reference log-probs");
         }
     }
+
+    /**
+     * GRPO's logged approximate KL to the sampling policy, defined as PPO's: ½ · masked_mean((log π_θ −
+     * log π_old)²) over the response tokens (docs/ALGORITHMS.md §4.5). Unlike {@link PpoLoss#policy}, the mean
+     * is over response tokens only.
+     *
+     * @param logpNew (B, T) token log-probs under the policy being trained (detached here)
+     * @param logpOld (B, T) the same under the sampling policy
+     * @param mask    (B, T) 1 for response tokens
+     * @return 0-dim tensor
+     */
+    public static Tensor approxKl(Tensor logpNew, Tensor logpOld, Tensor mask) {
+        Tensor m = Masked.like(mask, logpNew);
+        Tensor d = logpNew.detach().sub(logpOld).mul(m);
+        return Masked.mean(d.mul(d), m).mul(s(0.5));
+    }
 }

@@ -32,6 +32,7 @@ public enum KlEstimator {
     }
 
     /** The name TRL uses ({@code kl_estimator="k1"} or {@code "k3"}). */
+    @com.fasterxml.jackson.annotation.JsonValue
     public String trlName() {
         return trlName;
     }

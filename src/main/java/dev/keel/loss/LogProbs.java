@@ -4,6 +4,8 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
+import dev.keel.tensor.Tensors;
+
 /** Log-probabilities of given tokens under next-token logits. */
 public final class LogProbs {
     private LogProbs() {}
@@ -39,8 +41,20 @@ public final class LogProbs {
         long t = ids.size(1);
         Tensor lp = tokenLogProbs(logits.narrow(1, 0, t - 1), ids.narrow(1, 1, t - 1));   // (B, T-1)
         Tensor m = mask.narrow(1, 1, t - 1);
-        Tensor sums = lp.mul(m.to(ScalarType.Float)).sum(new long[] {1}, false, new org.bytedeco.pytorch.ScalarTypeOptional());
-        Tensor counts = m.to(ScalarType.Long).sum(new long[] {1}, false, new org.bytedeco.pytorch.ScalarTypeOptional());
+        Tensor sums = Tensors.sum(lp.mul(m.to(ScalarType.Float)), 1, false);
+        Tensor counts = Tensors.sum(m.to(ScalarType.Long), 1, false);
         return new Sums(sums, counts);
+    }
+
+    /**
+     * Entropy of the next-token distribution at every position, H = −Σ_v p_v log p_v, computed from the logits
+     * as logsumexp(z) − Σ_v softmax(z)_v · z_v (TRL's {@code entropy_from_logits}; docs/ALGORITHMS.md §4.5).
+     *
+     * @param logits (..., V)
+     * @return (...) entropies in nats, in the logits' dtype
+     */
+    public static Tensor entropy(Tensor logits) {
+        return torch.logsumexp(logits, new long[] {-1}, false)
+                .sub(Tensors.sum(torch.softmax(logits, -1).mul(logits), -1, false));
     }
 }

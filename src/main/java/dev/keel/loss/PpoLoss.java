@@ -110,6 +110,18 @@ public final class PpoLoss {
         return new Value(loss, clipFrac);
     }
 
+    /**
+     * The mean probability ratio over response tokens, masked_mean(exp(log π_θ − log π_old)) (TRL's logged
+     * {@code val/ratio}); detached.
+     *
+     * @param logpNew (B, T) log-probs under the policy being trained
+     * @param logpOld (B, T) log-probs under the sampling policy
+     * @param mask    (B, T) 1 for response tokens
+     */
+    public static Tensor meanRatio(Tensor logpNew, Tensor logpOld, Tensor mask) {
+        return Masked.mean(logpNew.detach().sub(logpOld).exp(), mask);
+    }
+
     static void checkPositive(String option, double value) {
         if (!(value > 0) || Double.isInfinite(value)) {
             throw new IllegalArgumentException(option + " must be a finite number > 0, got " + value);

@@ -4,7 +4,6 @@ import static dev.keel.tensor.Tensors.s;
 
 import java.util.Arrays;
 
-import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -36,7 +35,7 @@ public final class Rloo {
      */
     public static Tensor advantages(Tensor scores, int k) {
         Tensor g = grouped(scores, k, "RLOO");                                        // (N, k)
-        Tensor sum = g.sum(new long[] {1}, true, new ScalarTypeOptional());           // (N, 1)
+        Tensor sum = Tensors.sum(g, 1, true);           // (N, 1)
         Tensor baseline = sum.sub(g).div(s((double) (k - 1)));                        // (N, k)
         return g.sub(baseline).view(-1);
     }
@@ -65,7 +64,7 @@ public final class Rloo {
         }
         Tensor kl = klPerToken.detach();
         Tensor masked = torch.where(Masked.like(mask, kl).gt(s(0.0)), kl, s(0.0));   // (B, T)
-        Tensor klSum = masked.sum(new long[] {1}, false, new ScalarTypeOptional());   // (B)
+        Tensor klSum = Tensors.sum(masked, 1, false);   // (B)
         return score.detach().to(kl.scalar_type()).sub(klSum.mul(s(beta)));
     }
 
@@ -79,5 +78,25 @@ public final class Rloo {
                     + " samples per prompt, got shape " + Arrays.toString(Tensors.shape(scores)));
         }
         return scores.detach().reshape(-1, k);
+    }
+
+    /**
+     * RLOO's policy loss, TRL's {@code RLOOTrainer}: the clipped surrogate of {@link PpoLoss#policy} on
+     * sequence-level log-probabilities, ρ = exp(Σ_t m_t log π_θ(y_t) − Σ_t m_t log π_old(y_t)), with one
+     * advantage per sequence (docs/ALGORITHMS.md §5).
+     *
+     * @param logpNew    (B, T) token log-probs under the policy being trained, with a graph
+     * @param logpOld    (B, T) the same under the sampling policy
+     * @param advantages (B) leave-one-out advantages ({@link #advantages})
+     * @param mask       (B, T) 1 for response tokens
+     * @param clipRange  ε &gt; 0
+     * @return the loss, clip fraction and approximate KL over the B sequences
+     */
+    public static PpoLoss.Policy policyLoss(Tensor logpNew, Tensor logpOld, Tensor advantages, Tensor mask,
+            double clipRange) {
+        Tensor m = Masked.like(mask, logpNew);
+        Tensor newSeq = Tensors.sum(logpNew.mul(m), 1, true);                        // (B, 1)
+        Tensor oldSeq = Tensors.sum(logpOld.mul(m), 1, true);                        // (B, 1)
+        return PpoLoss.policy(newSeq, oldSeq, advantages.view(-1, 1), torch.ones_like(newSeq), clipRange);
     }
 }

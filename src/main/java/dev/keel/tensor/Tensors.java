@@ -27,6 +27,16 @@ public final class Tensors {
         return new TensorOptions(type).device(new org.bytedeco.pytorch.DeviceOptional(device));
     }
 
+    /** Σ over dimension {@code dim} in the input's dtype, as {@code x.sum(dim, keepdim)}. */
+    public static Tensor sum(Tensor x, long dim, boolean keepdim) {
+        return x.sum(new long[] {dim}, keepdim, new org.bytedeco.pytorch.ScalarTypeOptional());
+    }
+
+    /** Σ over dimension {@code dim}, accumulated and returned in {@code type}. */
+    public static Tensor sum(Tensor x, long dim, boolean keepdim, ScalarType type) {
+        return x.sum(new long[] {dim}, keepdim, new org.bytedeco.pytorch.ScalarTypeOptional(type));
+    }
+
     /** An uninitialised CPU tensor. */
     public static Tensor empty(long[] shape, ScalarType type) {
         return torch.empty(shape, new TensorOptions(type), new MemoryFormatOptional());

@@ -289,4 +289,20 @@ class DpoLossTest {
         assertThrows(IllegalArgumentException.class,
                 () -> DpoLoss.compute(DpoLossType.SIGMOID, twoD, twoD, twoD, twoD, 0.1, 0.0));
     }
+
+    @Test
+    void ofPairsAveragesPerTokenForIpoOnly() {
+        // one pair: policy sums (−4 chosen over 2 tokens, −6 rejected over 3), reference sums (−2, −3)
+        // IPO, per token: policy (−2, −2), reference (−1, −1): c = −1, r = −1, Δ = 0; β = 0.5: (0 − 1)² = 1
+        LogProbs.Sums policy = new LogProbs.Sums(Tensors.floats(new float[] {-4, -6}, 2),
+                Tensors.longs(new long[] {2, 3}, null));
+        Tensor ref = Tensors.floats(new float[] {-2, -3}, 2);
+        DpoLoss.Pairs ipo = DpoLoss.ofPairs(DpoLossType.IPO, policy, ref, 0.5, 0);
+        assertEquals(1.0, Tensors.item(ipo.result().losses()), 1e-6);
+        assertEquals(-2.0, Tensors.item(ipo.policyChosen()), 1e-6);
+        // sigmoid, sums as they are: c = −2, r = −3, Δ = 1; β = 1: −log σ(1) = 0.313262
+        DpoLoss.Pairs dpo = DpoLoss.ofPairs(DpoLossType.SIGMOID, policy, ref, 1.0, 0);
+        assertEquals(0.313262, Tensors.item(dpo.result().losses()), 1e-6);
+        assertEquals(-4.0, Tensors.item(dpo.policyChosen()), 1e-6);
+    }
 }

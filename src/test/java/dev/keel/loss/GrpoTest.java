@@ -167,4 +167,13 @@ class GrpoTest {
         assertThrows(IllegalArgumentException.class, () -> Grpo.loss(logp, logp, logp, t(1, 0), MASK, 0.0, 0.1));
         assertThrows(IllegalArgumentException.class, () -> Grpo.loss(logp, logp, logp, t(1, 0), MASK, 0.2, -1));
     }
+
+    @Test
+    void approxKlIsHalfTheMaskedMeanSquaredLogRatio() {
+        // d = (−1 − (−1.5), masked) = (0.5, ·): ½ · mean(0.25) over the one response token = 0.125
+        Tensor logpNew = Tensors.floats(new float[] {-1, -2}, 1, 2);
+        Tensor logpOld = Tensors.floats(new float[] {-1.5f, -2.2f}, 1, 2);
+        Tensor mask = Tensors.floats(new float[] {1, 0}, 1, 2);
+        assertEquals(0.125, Tensors.item(Grpo.approxKl(logpNew, logpOld, mask)), 1e-6);
+    }
 }

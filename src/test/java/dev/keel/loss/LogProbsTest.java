@@ -52,4 +52,20 @@ class LogProbsTest {
         assertEquals(-1.673976, Tensors.toFloats(s.logProbs())[0], 1e-6);
         assertEquals(2, Tensors.toLongs(s.counts())[0]);
     }
+
+    @Test
+    void entropyOfAQuarterAndThreeQuarters() {
+        // logits (0, ln 3): p = (1/4, 3/4); H = ¼ ln 4 + ¾ ln(4/3) = 0.346574 + 0.215762 = 0.562335
+        Tensor logits = Tensors.floats(new float[] {0, (float) Math.log(3)}, 1, 2);
+        assertEquals(0.562335, Tensors.item(LogProbs.entropy(logits)), 1e-5);
+    }
+
+    @Test
+    void entropyOfAUniformDistributionIsLnV() {
+        // four equal logits: H = ln 4 = 1.386294, at every position
+        Tensor logits = Tensors.floats(new float[] {3, 3, 3, 3, -1, -1, -1, -1}, 2, 4);
+        float[] h = Tensors.toFloats(LogProbs.entropy(logits));
+        assertEquals(1.386294, h[0], 1e-5);
+        assertEquals(1.386294, h[1], 1e-5);
+    }
 }

@@ -189,4 +189,13 @@ class PpoLossTest {
                 Tensors.floats(new float[] {0}, 1), Tensors.floats(new float[] {1}, 1),
                 Tensors.floats(new float[] {1}, 1), 0.2));
     }
+
+    @Test
+    void meanRatioIsTheMaskedMeanOfExpLogRatio() {
+        // ratios e^0 = 1 and e^ln 2 = 2 on the two response tokens, the padded third ignored: 1.5
+        Tensor logpNew = Tensors.floats(new float[] {0, (float) Math.log(2), 9}, 1, 3);
+        Tensor logpOld = Tensors.floats(new float[] {0, 0, 0}, 1, 3);
+        Tensor mask = Tensors.floats(new float[] {1, 1, 0}, 1, 3);
+        assertEquals(1.5, Tensors.item(PpoLoss.meanRatio(logpNew, logpOld, mask)), 1e-6);
+    }
 }

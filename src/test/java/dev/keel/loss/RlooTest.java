@@ -87,4 +87,27 @@ class RlooTest {
         assertThrows(IllegalArgumentException.class, () -> Rloo.sequenceReward(t(1, 2), kl, mask, 0.1));
         assertThrows(IllegalArgumentException.class, () -> Rloo.sequenceReward(t(1), kl, mask, -0.1));
     }
+
+    @Test
+    void policyLossUsesTheRatioOfMaskedSequenceSums() {
+        // new Σ = −1 − 2 = −3, old Σ = −1.5 − 2 = −3.5 (the third token is masked out, whatever it holds);
+        // ρ = e^0.5 = 1.648721 > 1.2, A = 1: max(−ρ, −1.2) = −1.2, clipped; approx KL = ½ · 0.5² = 0.125
+        Tensor logpNew = Tensors.floats(new float[] {-1, -2, -50}, 1, 3);
+        Tensor logpOld = Tensors.floats(new float[] {-1.5f, -2, -70}, 1, 3);
+        Tensor mask = Tensors.floats(new float[] {1, 1, 0}, 1, 3);
+        PpoLoss.Policy p = Rloo.policyLoss(logpNew, logpOld, t(1), mask, 0.2);
+        assertEquals(-1.2, Tensors.item(p.loss()), 1e-6);
+        assertEquals(1.0, Tensors.item(p.clipFrac()), 1e-6);
+        assertEquals(0.125, Tensors.item(p.approxKl()), 1e-6);
+    }
+
+    @Test
+    void policyLossAtRatioOneIsMinusTheMeanAdvantage() {
+        // ρ = 1 for every sequence: loss = mean(−A) = −(1 − 1 + 2)/3 = −2/3, nothing clipped
+        Tensor logp = Tensors.floats(new float[] {-1, -2, -3, -4, -5, -6}, 3, 2);
+        Tensor mask = Tensors.floats(new float[] {1, 1, 1, 0, 1, 1}, 3, 2);
+        PpoLoss.Policy p = Rloo.policyLoss(logp, logp, t(1, -1, 2), mask, 0.2);
+        assertEquals(-2.0 / 3, Tensors.item(p.loss()), 1e-6);
+        assertEquals(0.0, Tensors.item(p.clipFrac()), 1e-6);
+    }
 }
