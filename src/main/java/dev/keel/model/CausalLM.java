@@ -98,7 +98,8 @@ public abstract class CausalLM {
     }
 
     /**
-     * Final hidden states (B, T, D) for {@code inputIds} (B, T).
+     * Final hidden states (B, T, D) for {@code inputIds} (B, T). Every pass is counted in {@link Usage} here,
+     * once for every architecture.
      *
      * @param positionIds (B, T) int64 positions of the new tokens
      * @param mask        (B, 1, T, S) bool, true where a query may attend to a key (S = cached + T); null when
@@ -106,14 +107,20 @@ public abstract class CausalLM {
      *                    attention is plain causal
      * @param cache       cached keys and values, appended to; null for none
      */
-    public abstract Tensor hidden(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache);
+    public final Tensor hidden(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
+        Usage.forward(inputIds.size(0), inputIds.numel(), org.bytedeco.pytorch.GradMode.is_enabled());
+        return decode(inputIds, positionIds, mask, cache);
+    }
 
-    /** Next-token logits (..., vocab) from final hidden states (..., D). */
+    /** The architecture's decoder: {@link #hidden} without the counting. */
+    protected abstract Tensor decode(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache);
+
+    /**
+     * The head's outputs from final hidden states (..., D), as transformers names them {@code logits}:
+     * next-token logits (..., vocab) for a language-model head, the scalar (..., 1) for a scalar head.
+     */
     public Tensor logits(Tensor hidden) {
-        if (head != Head.LM) {
-            throw new IllegalStateException("this model has a scalar head, not a language-model head");
-        }
-        return Ops.linear(hidden, lmHead(), null);
+        return head == Head.LM ? Ops.linear(hidden, lmHead(), null) : Ops.linear(hidden, w(SCORE), null);
     }
 
     /** Scalar head outputs (...) from final hidden states (..., D). */
@@ -121,7 +128,7 @@ public abstract class CausalLM {
         if (head != Head.SCORE) {
             throw new IllegalStateException("this model has a language-model head, not a scalar head");
         }
-        return Ops.linear(hidden, w(SCORE), null).squeeze(-1);
+        return logits(hidden).squeeze(-1);
     }
 
     /**
@@ -156,7 +163,7 @@ public abstract class CausalLM {
     protected abstract Tensor lmHead();
 
     /**
-     * Logits (B, T, vocab) of a padded batch without a cache: positions and the causal mask come from
+     * {@link #logits} (B, T, vocab) — or (B, T, 1) for a scalar head — of a padded batch without a cache: positions and the causal mask come from
      * {@code keep} (B, T), 1 for real tokens and 0 for padding on either side.
      */
     public Tensor forward(Tensor inputIds, Tensor keep) {

@@ -55,10 +55,9 @@ final class Gpt2Model extends CausalLM {
     }
 
     @Override
-    public Tensor hidden(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
+    protected Tensor decode(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
         long heads = config.numHeads();
         long hd = config.headDim();
-        Usage.forward(inputIds.size(0), inputIds.numel(), org.bytedeco.pytorch.GradMode.is_enabled());
         Tensor h = torch.embedding(w(P + "wte.weight"), inputIds)
                 .add(torch.embedding(w(P + "wpe.weight"), positionIds));            // (B, T, D)
         for (int i = 0; i < config.numLayers(); i++) {

@@ -67,9 +67,8 @@ final class LlamaModel extends CausalLM {
     }
 
     @Override
-    public Tensor hidden(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
+    protected Tensor decode(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
         long hd = config.headDim();
-        Usage.forward(inputIds.size(0), inputIds.numel(), org.bytedeco.pytorch.GradMode.is_enabled());
         Tensor h = torch.embedding(w(P + "embed_tokens.weight"), inputIds);          // (B, T, D)
         Tensor[] cs = rope.cosSin(positionIds, computeType());                      // (B, 1, T, hd) each
         // Decoding with a cache runs a few small products per token, where each kernel launch counts: stack
