@@ -11,7 +11,6 @@ import java.util.Set;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import dev.keel.loss.KlEstimator;
 import dev.keel.model.CausalLM;
 import dev.keel.model.EmbeddedModel;
 import dev.keel.model.Head;
@@ -22,8 +21,11 @@ import dev.keel.tokenizer.Tokenizer;
 import dev.keel.train.CausalLMState;
 import dev.keel.train.LrSchedule;
 import dev.keel.train.OptimConfig;
-import dev.keel.train.RlConfig;
-import dev.keel.train.RlTrainer;
+import dev.keel.train.rl.Critic;
+import dev.keel.train.rl.Ppo;
+import dev.keel.train.rl.Prompts;
+import dev.keel.train.rl.RlConfig;
+import dev.keel.train.rl.RlTrainer;
 
 /**
  * One PPO iteration at the tiny shape, split into its three phases: rollout (sampling with the KV cache),
@@ -91,16 +93,17 @@ public final class PpoBench {
         }
         try (Tokenizer tok = Tokenizer.load(policyDir)) {
             List<String> texts = ids.stream().map(a -> tok.decode(a, true)).toList();
-            RlTrainer.PromptSource prompts = new RlTrainer.TokenizedPrompts(ids, texts, tok);
-            RlConfig cfg = new RlConfig(RlConfig.Algorithm.PPO, 1 + repeats, BATCH, 1, MINI_BATCH, EPOCHS, newTokens,
-                    TEMPERATURE, KL_COEF, KlEstimator.K1, 0, 10000, 0.2, 0.2, 0.1, 1.0, 0.95, false, 0, Double.NaN,
-                    0, 1);
-            OptimConfig optim = new OptimConfig(LR, 0.0, 0.9, 0.999, 1e-8, LrSchedule.CONSTANT, 0, 0, 1.0);
+            Prompts prompts = new Prompts(ids, texts, tok);
+            RlConfig cfg = RlConfig.defaults(Ppo.defaults()).withSeed(1)
+                    .withSampling(x -> new RlConfig.Sampling(1 + repeats, BATCH, newTokens, TEMPERATURE))
+                    .withUpdates(x -> new RlConfig.Updates(EPOCHS, MINI_BATCH, 0.2))
+                    .withKl(x -> x.withCoef(KL_COEF));
+            OptimConfig optim = OptimConfig.defaults(LR).withSchedule(LrSchedule.CONSTANT);
             // an id past the vocabulary: never sampled, so every response is newTokens long
             Set<Long> neverSampled = Set.of((long) policy.config().vocabSize());
             List<double[]> phases = new ArrayList<>();
             Files.createDirectories(dir.resolve("run"));
-            new RlTrainer(cfg, optim, policy, reference, value, reward, prompts, 0, neverSampled, dir.resolve("run"))
+            new RlTrainer(cfg, optim, policy, reference, new Critic(value), reward, prompts, 0, neverSampled, dir.resolve("run"))
                     .onLog(m -> phases.add(new double[] {(Double) m.get("time/generate_s"), (Double) m.get("time/score_s"),
                             (Double) m.get("time/update_s")}))
                     .run(new CausalLMState(policy, policyDir));

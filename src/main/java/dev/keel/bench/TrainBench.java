@@ -16,13 +16,14 @@ import org.bytedeco.pytorch.global.torch;
 import dev.keel.data.Ids;
 import dev.keel.data.LmExample;
 import dev.keel.data.PreferencePair;
-import dev.keel.loss.DpoLossType;
 import dev.keel.model.CausalLM;
 import dev.keel.model.ModelInit;
 import dev.keel.model.io.ConfigFactory;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tensor.Tensors;
+import dev.keel.train.DpoConfig;
 import dev.keel.train.DpoTask;
+import dev.keel.train.ReferenceLogps;
 import dev.keel.train.LmTask;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.Optimizers;
@@ -97,8 +98,13 @@ public final class TrainBench {
     }
 
     public static Result dpo(CausalLM model, Shape s, int repeats, double peakFlops) {
-        return time(model, new DpoTask(model, 0, DpoLossType.SIGMOID, 0.1, 0), pairs(s), s, 2L * s.batch(), repeats,
-                peakFlops);
+        List<PreferencePair> pairs = pairs(s);
+        double[] chosen = new double[pairs.size()];
+        double[] rejected = new double[pairs.size()];
+        java.util.Arrays.fill(chosen, -400);
+        java.util.Arrays.fill(rejected, -410);
+        return time(model, new DpoTask(model, 0, DpoConfig.defaults(), ReferenceLogps.of(pairs, chosen, rejected)),
+                pairs, s, 2L * s.batch(), repeats, peakFlops);
     }
 
     /** Random pairs: a prompt of half the sequence, chosen and rejected of the other half; fixed reference log-probs. */
@@ -107,10 +113,8 @@ public final class TrainBench {
         List<PreferencePair> batch = new ArrayList<>();
         int half = s.seq() / 2;
         for (int i = 0; i < s.batch(); i++) {
-            PreferencePair p = new PreferencePair(i, random(r, half, s.vocab()), random(r, s.seq() - half, s.vocab()),
-                    random(r, s.seq() - half, s.vocab()), 0);
-            p.setReference(-400, -410);
-            batch.add(p);
+            batch.add(new PreferencePair(i, random(r, half, s.vocab()), random(r, s.seq() - half, s.vocab()),
+                    random(r, s.seq() - half, s.vocab()), 0));
         }
         return batch;
     }
@@ -118,7 +122,7 @@ public final class TrainBench {
     private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences, int repeats,
                                    double peakFlops) {
         model.parameters().forEach(t -> t.set_requires_grad(true));
-        AdamW opt = Optimizers.adamW(model.weights(), (n, t) -> t.dim() < 2, OptimConfig.defaults(1e-5));
+        AdamW opt = Optimizers.adamW(model.weights(), OptimConfig.defaults(1e-5));
         double[] secs = new double[repeats];
         for (int i = -1; i < repeats; i++) {
             long t0 = System.nanoTime();

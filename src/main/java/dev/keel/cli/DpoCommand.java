@@ -1,34 +1,29 @@
 package dev.keel.cli;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-import dev.keel.KeelException;
 import dev.keel.data.PreferencePair;
-import dev.keel.eval.SequenceScorer;
 import dev.keel.loss.DpoLossType;
 import dev.keel.model.CausalLM;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
 import dev.keel.train.CausalLMState;
+import dev.keel.train.DpoConfig;
 import dev.keel.train.DpoTask;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.ReferenceLogps;
+import dev.keel.train.TrainConfig;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "dpo", mixinStandardHelpOptions = true,
@@ -39,6 +34,7 @@ import dev.keel.train.TrainingLoop;
                 "The reference log-probs are computed once before training (from --ref-model, default --model) "
                 + "and kept in reference_logps.json, so no reference model stays in memory; --reference-free "
                 + "uses 0.",
+                "Default --lr: 1e-6.",
                 "Metrics (TRL's names): rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins, "
                 + "logps/chosen, logps/rejected, logits/chosen, logits/rejected."})
 final class DpoCommand implements Callable<Integer> {
@@ -68,10 +64,13 @@ final class DpoCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    /** What run_config.json records of a DPO run. */
+    record Settings(PreferenceInputs.Settings inputs, Path refModel, DpoConfig dpo, OptimConfig optim,
+                    TrainConfig train) {}
+
     @Override
-    public Integer call() throws IOException {
-        DpoLossType type = DpoLossType.parse(lossType);
-        dev.keel.loss.DpoLoss.validate(type, beta, labelSmoothing);
+    public Integer call() {
+        DpoConfig dpo = new DpoConfig(DpoLossType.parse(lossType), beta, labelSmoothing, referenceFree);
         var optim = opts.optim(1e-6);
         var train = opts.train();
         TrainOptions.required(in.model, "--model");
@@ -82,22 +81,13 @@ final class DpoCommand implements Callable<Integer> {
             PreferenceInputs.Split split = in.read(tok, policy.config().vocabSize(), policy.config().maxPositions(), opts);
             List<PreferencePair> all = new ArrayList<>(split.train());
             all.addAll(split.eval());
-            Map<String, Object> settings = new LinkedHashMap<>();
-            settings.put("model", in.model);
-            settings.put("data", in.data);
-            settings.put("loss_type", type.trlName());
-            settings.put("beta", beta);
-            settings.put("label_smoothing", labelSmoothing);
-            settings.put("reference_free", referenceFree);
-            settings.put("optim", optim);
-            settings.put("train", train);
-            RunFolder.prepare(opts.out, opts.resume, "dpo", settings);
+            RunFolder.prepare(opts.out(), opts.resume, "dpo", new Settings(in.settings(opts), refModel, dpo, optim, train));
             long pad = tok.padId() != null ? tok.padId() : 0;
-            reference(all, policy, pad);
+            ReferenceLogps reference = reference(dpo, all, policy, pad);
             spec.commandLine().getErr().printf("keel dpo: %d training and %d held-out pairs (%d truncated), loss %s, beta %s%n",
-                    split.train().size(), split.eval().size(), split.truncated(), type.trlName(), beta);
+                    split.train().size(), split.eval().size(), split.truncated(), dpo.lossType().trlName(), dpo.beta());
             TrainingLoop<PreferencePair> loop = new TrainingLoop<>(new CausalLMState(policy, in.model),
-                    new DpoTask(policy, pad, type, beta, labelSmoothing), optim, train, opts.out)
+                    new DpoTask(policy, pad, dpo, reference), optim, train, opts.out())
                     .onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(split.train(), split.eval(), opts.resume);
             spec.commandLine().getOut().printf("dpo: %d steps; last %s%s%n", r.steps(), r.lastLog(),
@@ -107,34 +97,21 @@ final class DpoCommand implements Callable<Integer> {
     }
 
     /**
-     * Fills in the reference log-probs: read back from the run folder when resuming (the policy has moved
-     * since), else computed in one batched pass, by the policy itself before its first step when the reference
-     * is the starting model, and saved.
+     * The reference log-probs: read back from the run folder when resuming (the policy has moved since), else
+     * computed in one batched pass (by the policy itself, before its first step, when the reference is the
+     * starting model) and saved.
      */
-    private void reference(List<PreferencePair> pairs, CausalLM policy, long pad) throws IOException {
-        if (referenceFree) {
-            pairs.forEach(p -> p.setReference(0, 0));
-            return;
+    private ReferenceLogps reference(DpoConfig dpo, List<PreferencePair> pairs, CausalLM policy, long pad) {
+        if (dpo.referenceFree()) {
+            return ReferenceLogps.referenceFree();
         }
-        Path file = opts.out.resolve(REFERENCE_FILE);
-        ObjectMapper json = new ObjectMapper();
+        Path file = opts.out().resolve(REFERENCE_FILE);
         if (opts.resume && Files.isRegularFile(file)) {
-            JsonNode a = json.readTree(Files.readString(file));
-            if (a.size() != pairs.size()) {
-                throw new KeelException(file + ": holds " + a.size() + " pairs but the data has " + pairs.size()
-                        + "; resume with the same data");
-            }
-            for (int i = 0; i < pairs.size(); i++) {
-                pairs.get(i).setReference(a.get(i).get(0).asDouble(), a.get(i).get(1).asDouble());
-            }
-            return;
+            return ReferenceLogps.load(file, pairs);
         }
         CausalLM ref = refModel == null ? policy : ModelFiles.load(refModel, DType.parseFloat(in.dtype), null);
-        SequenceScorer.setReference(ref, pairs, Math.max(2, 2 * opts.batchSize), pad);
-        ArrayNode out = json.createArrayNode();
-        for (PreferencePair p : pairs) {
-            out.addArray().add(p.refChosen()).add(p.refRejected());
-        }
-        ModelFiles.writeJson(file, out);
+        ReferenceLogps r = ReferenceLogps.compute(ref, pairs, Math.max(2, 2 * opts.batchSize), pad);
+        r.save(file, pairs);
+        return r;
     }
 }

@@ -15,7 +15,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.KeelException;
 import dev.keel.data.ScoringRecord;
-import dev.keel.eval.SequenceScorer;
+import dev.keel.train.SequenceScorer;
 import dev.keel.model.CausalLM;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;

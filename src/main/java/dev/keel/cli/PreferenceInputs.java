@@ -32,6 +32,14 @@ final class PreferenceInputs {
     @Option(names = "--dtype", defaultValue = "float32", description = "Training dtype. Default: ${DEFAULT-VALUE}.")
     String dtype;
 
+    /** What run_config.json records of the inputs. */
+    record Settings(Path model, Path data, Path evalData, int maxLength, int maxPromptLength, String truncation,
+                    String dtype) {}
+
+    Settings settings(TrainOptions opts) {
+        return new Settings(model, data, opts.evalData, maxLength, maxPromptLength, truncation, dtype);
+    }
+
     /** Train and held-out pairs (from --eval-data, or --eval-fraction of --data). */
     record Split(List<PreferencePair> train, List<PreferencePair> eval, int truncated) {}
 
@@ -46,7 +54,7 @@ final class PreferenceInputs {
             return new Split(all.pairs(), PreferenceData.read(opts.evalData, tok, template, vocabSize, max,
                     Math.min(maxPromptLength, max - 1), t).pairs(), all.truncated());
         }
-        List<List<PreferencePair>> parts = RunFolder.split(all.pairs(), opts.evalFraction, opts.seed);
+        List<List<PreferencePair>> parts = RunFolder.split(all.pairs(), opts.evalFraction, opts.seed());
         return new Split(parts.get(0), parts.get(1), all.truncated());
     }
 }

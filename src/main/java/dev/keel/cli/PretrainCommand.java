@@ -4,9 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 
@@ -32,12 +30,15 @@ import dev.keel.tokenizer.BpeTrainer;
 import dev.keel.tokenizer.Tokenizer;
 import dev.keel.train.CausalLMState;
 import dev.keel.train.LmTask;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.TrainConfig;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "pretrain", mixinStandardHelpOptions = true,
         description = {"Trains a small decoder from scratch on plain text: first a byte-level BPE tokenizer on the "
                 + "corpus, then the model on packed blocks of --max-length tokens. Writes a Hugging Face model "
                 + "folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json).",
+                "Default --lr: 1e-3.",
                 "Corpus files: .txt (paragraphs), .jsonl ({\"text\"}), .json (array of {\"text\"})."})
 final class PretrainCommand implements Callable<Integer> {
     static final String EOS = "<|endoftext|>";
@@ -73,6 +74,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    /** What run_config.json records of a pretraining run. */
+    record Settings(List<Path> corpus, int vocabSize, String arch, int dim, int layers, int heads, int maxLength,
+                    OptimConfig optim, TrainConfig train) {}
+
     @Override
     public Integer call() {
         TrainOptions.required(corpus, "--corpus");
@@ -91,11 +96,11 @@ final class PretrainCommand implements Callable<Integer> {
         // distinct ones and every copy of them is kept out of training, so held-out means unseen.
         List<String> docs = new ArrayList<>(Corpus.read(corpus));
         if (maxDocs > 0 && docs.size() > maxDocs) {
-            Collections.shuffle(docs, new Random(opts.seed));
+            Collections.shuffle(docs, new Random(opts.seed()));
             docs = docs.subList(0, maxDocs);
         }
         List<String> distinct = new ArrayList<>(new java.util.LinkedHashSet<>(docs));
-        Collections.shuffle(distinct, new Random(opts.seed));
+        Collections.shuffle(distinct, new Random(opts.seed()));
         int nEval = opts.evalFraction > 0 ? (int) Math.max(1, Math.round(distinct.size() * opts.evalFraction)) : 0;
         List<String> evalDocs = distinct.subList(0, nEval);
         java.util.Set<String> held = new java.util.HashSet<>(evalDocs);
@@ -105,20 +110,11 @@ final class PretrainCommand implements Callable<Integer> {
                 trainDocs.add(doc);
             }
         }
-        Collections.shuffle(trainDocs, new Random(opts.seed + 1));
+        Collections.shuffle(trainDocs, new Random(opts.seed() + 1));
         Main.startNatives();
-        Map<String, Object> settings = new LinkedHashMap<>();
-        settings.put("corpus", corpus.toString());
-        settings.put("vocab_size", vocabSize);
-        settings.put("arch", arch);
-        settings.put("dim", d);
-        settings.put("layers", l);
-        settings.put("heads", h);
-        settings.put("max_length", maxLength);
-        settings.put("optim", optim);
-        settings.put("train", train);
-        RunFolder.prepare(opts.out, opts.resume, "pretrain", settings);
-        Path out = opts.out;
+        RunFolder.prepare(opts.out(), opts.resume, "pretrain", new Settings(corpus, vocabSize, arch, d, l, h, maxLength,
+                optim, train));
+        Path out = opts.out();
         if (!opts.resume || !Files.exists(out.resolve("tokenizer.json"))) {
             long t0 = System.nanoTime();
             BpeTrainer.Result bpe = BpeTrainer.train(trainDocs, vocabSize, List.of(EOS));
@@ -141,7 +137,7 @@ final class PretrainCommand implements Callable<Integer> {
                 case "gpt2" -> ConfigFactory.gpt2(v, d, l, h, maxLength, eos, eos);
                 default -> throw new IllegalArgumentException("--arch must be llama or gpt2, got " + arch);
             };
-            CausalLM model = ModelInit.random(cfg, opts.seed, null);
+            CausalLM model = ModelInit.random(cfg, opts.seed(), null);
             List<LmExample> trainSet = SftData.pack(encode(tok, trainDocs), maxLength);
             List<LmExample> evalSet = SftData.pack(encode(tok, evalDocs), maxLength);
             spec.commandLine().getErr().printf("keel pretrain: %s model, %,d parameters; %d training blocks, %d held-out blocks of %d tokens%n",

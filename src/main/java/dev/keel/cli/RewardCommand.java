@@ -1,7 +1,5 @@
 package dev.keel.cli;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 import org.bytedeco.pytorch.global.torch;
@@ -19,11 +17,14 @@ import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
 import dev.keel.train.CausalLMState;
 import dev.keel.train.RewardTask;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.TrainConfig;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "reward", mixinStandardHelpOptions = true,
         description = {"Trains a reward model on (prompt, chosen, rejected) records with the Bradley-Terry loss, "
                 + "with an optional per-pair \"margin\" and --center-rewards-coefficient.",
+                "Default --lr: 1e-5.",
                 "Starts from a causal LM (its decoder, with a new scalar head) or a reward model; saves a "
                 + "...ForSequenceClassification model (num_labels 1, score.weight).",
                 "Metrics: accuracy, margin, min_reward, mean_reward, max_reward, on train and held-out pairs."})
@@ -41,28 +42,26 @@ final class RewardCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    /** What run_config.json records of a reward-model run. */
+    record Settings(PreferenceInputs.Settings inputs, double centerRewardsCoefficient, OptimConfig optim,
+                    TrainConfig train) {}
+
     @Override
     public Integer call() {
         var optim = opts.optim(1e-5);
         var train = opts.train();
         TrainOptions.required(in.model, "--model");
         Main.startNatives();
-        torch.manual_seed(opts.seed); // the new head's initialisation
+        torch.manual_seed(opts.seed()); // the new head's initialisation
         CausalLM m = ModelFiles.load(in.model, DType.parseFloat(in.dtype), null, Head.SCORE);
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split split = in.read(tok, m.config().vocabSize(), m.config().maxPositions(), opts);
-            Map<String, Object> settings = new LinkedHashMap<>();
-            settings.put("model", in.model);
-            settings.put("data", in.data);
-            settings.put("center_rewards_coefficient", center);
-            settings.put("optim", optim);
-            settings.put("train", train);
-            RunFolder.prepare(opts.out, opts.resume, "reward", settings);
+            RunFolder.prepare(opts.out(), opts.resume, "reward", new Settings(in.settings(opts), center, optim, train));
             spec.commandLine().getErr().printf("keel reward: %d training and %d held-out pairs (%d truncated)%n",
                     split.train().size(), split.eval().size(), split.truncated());
             long pad = tok.padId() != null ? tok.padId() : 0;
             TrainingLoop<PreferencePair> loop = new TrainingLoop<>(new CausalLMState(m, in.model),
-                    new RewardTask(m, pad, center), optim, train, opts.out).onInfo(spec.commandLine().getErr()::println);
+                    new RewardTask(m, pad, center), optim, train, opts.out()).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(split.train(), split.eval(), opts.resume);
             spec.commandLine().getOut().printf("reward: %d steps; last %s%s%n", r.steps(), r.lastLog(),
                     r.eval().isEmpty() ? "" : "; held-out " + r.eval());

@@ -1,11 +1,14 @@
 package dev.keel.cli;
 
 import java.nio.file.Path;
+import java.util.Optional;
+import java.util.OptionalDouble;
 
 import picocli.CommandLine.Option;
 
 import dev.keel.loss.KlEstimator;
-import dev.keel.train.RlConfig;
+import dev.keel.train.rl.RlAlgorithm;
+import dev.keel.train.rl.RlConfig;
 
 /** Options of the reward-based trainers (ppo, rloo, grpo), with TRL's names and defaults. */
 final class RlOptions {
@@ -42,6 +45,9 @@ final class RlOptions {
     @Option(names = "--temperature", defaultValue = "0.7", description = "Default: ${DEFAULT-VALUE}.")
     double temperature;
 
+    @Option(names = "--cliprange", defaultValue = "0.2", description = "epsilon of the clipped objective. Default: ${DEFAULT-VALUE}.")
+    double clipRange;
+
     @Option(names = "--kl-coef", defaultValue = "0.05", description = "beta of the KL penalty. Default: ${DEFAULT-VALUE}.")
     double klCoef;
 
@@ -53,24 +59,6 @@ final class RlOptions {
 
     @Option(names = "--kl-horizon", defaultValue = "10000", description = "Adaptive KL horizon. Default: ${DEFAULT-VALUE}.")
     double klHorizon;
-
-    @Option(names = "--cliprange", defaultValue = "0.2")
-    double clipRange;
-
-    @Option(names = "--cliprange-value", defaultValue = "0.2")
-    double clipRangeValue;
-
-    @Option(names = "--vf-coef", defaultValue = "0.1")
-    double vfCoef;
-
-    @Option(names = "--gamma", defaultValue = "1.0")
-    double gamma;
-
-    @Option(names = "--lam", defaultValue = "0.95")
-    double lam;
-
-    @Option(names = "--whiten-rewards", description = "Whiten per-token rewards before GAE.")
-    boolean whitenRewards;
 
     @Option(names = "--reward-clip", defaultValue = "0", description = "Clip scores to [-c, c] (0 = off).")
     double rewardClip;
@@ -84,15 +72,25 @@ final class RlOptions {
     @Option(names = "--dtype", defaultValue = "float32")
     String dtype;
 
-    RlConfig config(RlConfig.Algorithm algorithm, int samplesPerPrompt, int defaultEpochs, long seed) {
+    /** The settings of a run of {@code algorithm}, after checking the required options. */
+    RlConfig config(RlAlgorithm<?> algorithm, long seed) {
         TrainOptions.required(policy, "--policy");
         TrainOptions.required(reward, "--reward");
         TrainOptions.required(prompts, "--prompts");
-        int rollout = batchSize * samplesPerPrompt;
-        return new RlConfig(algorithm, iterations, batchSize, samplesPerPrompt,
-                miniBatchSize != null ? miniBatchSize : rollout, epochs > 0 ? epochs : defaultEpochs, maxNewTokens,
-                temperature, klCoef, KlEstimator.parse(klEstimator), klTarget, klHorizon, clipRange, clipRangeValue,
-                vfCoef, gamma, lam, whitenRewards, rewardClip, missingEosPenalty == null ? Double.NaN : missingEosPenalty,
-                refEmaDecay, seed);
+        if (miniBatchSize != null && miniBatchSize < 1) {
+            throw new IllegalArgumentException("--mini-batch-size must be at least 1, got " + miniBatchSize);
+        }
+        if (klTarget < 0 || rewardClip < 0) {
+            throw new IllegalArgumentException("--kl-target and --reward-clip must be >= 0 (0 = off)");
+        }
+        return new RlConfig(algorithm,
+                new RlConfig.Sampling(iterations, batchSize, maxNewTokens, temperature),
+                new RlConfig.Updates(epochs, miniBatchSize != null ? miniBatchSize : 0, clipRange),
+                new RlConfig.KlPenalty(klCoef, KlEstimator.parse(klEstimator),
+                        klTarget > 0 ? Optional.of(new RlConfig.Adaptive(klTarget, klHorizon)) : Optional.empty(),
+                        refEmaDecay),
+                new RlConfig.Scores(missingEosPenalty != null ? OptionalDouble.of(missingEosPenalty) : OptionalDouble.empty(),
+                        rewardClip > 0 ? OptionalDouble.of(rewardClip) : OptionalDouble.empty()),
+                seed);
     }
 }

@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -14,15 +13,19 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.keel.KeelException;
 import dev.keel.model.io.ModelFiles;
-import dev.keel.train.TrainingLoop;
+import dev.keel.train.Checkpoints;
+import dev.keel.train.SettingsJson;
 
 /** The output folder of a training run: created only after the input validated; run_config.json. */
 final class RunFolder {
     private RunFolder() {}
 
-    /** Creates {@code out} (refusing to overwrite checkpoints without --resume) and writes run_config.json. */
-    static void prepare(Path out, boolean resume, String command, Map<String, Object> settings) {
-        if (!resume && TrainingLoop.latestCheckpoint(out) != null) {
+    /**
+     * Creates {@code out} (refusing to overwrite checkpoints without --resume) and writes run_config.json: the
+     * command and its settings record, serialised as it is ({@link SettingsJson}).
+     */
+    static void prepare(Path out, boolean resume, String command, Object settings) {
+        if (!resume && Checkpoints.latest(out) != null) {
             throw new KeelException(out + " holds checkpoints of an earlier run; pass --resume to continue it, or "
                     + "choose another --out");
         }
@@ -33,8 +36,7 @@ final class RunFolder {
         }
         ObjectNode o = new ObjectMapper().createObjectNode();
         o.put("command", command);
-        ObjectNode s = o.putObject("settings");
-        settings.forEach((k, v) -> s.putPOJO(k, v == null ? null : v instanceof Path ? v.toString() : v));
+        o.set("settings", SettingsJson.of(settings));
         ModelFiles.writeJson(out.resolve("run_config.json"), o);
     }
 

@@ -1,9 +1,7 @@
 package dev.keel.cli;
 
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
@@ -21,11 +19,14 @@ import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
 import dev.keel.train.CausalLMState;
 import dev.keel.train.LmTask;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.TrainConfig;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "sft", mixinStandardHelpOptions = true,
         description = {"Supervised fine-tuning: next-token loss on {\"text\"} (all tokens), {\"prompt\",\"completion\"} "
                 + "(completion tokens only) or {\"messages\"} (assistant turns only) records.",
+                "Default --lr: 2e-5.",
                 "Every record is validated before training; a bad one stops the run with FILE:LINE and nothing "
                 + "is written."})
 final class SftCommand implements Callable<Integer> {
@@ -54,6 +55,10 @@ final class SftCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    /** What run_config.json records of an SFT run. */
+    record Settings(Path model, Path data, Path evalData, int maxLength, boolean packing, String dtype, OptimConfig optim,
+                    TrainConfig train) {}
+
     @Override
     public Integer call() {
         TrainOptions.required(model, "--model");
@@ -72,22 +77,16 @@ final class SftCommand implements Callable<Integer> {
             if (opts.evalData != null) {
                 evalSet = SftData.read(opts.evalData, tok, m.config().vocabSize(), maxLen, trunc, packing, chat).examples();
             } else if (opts.evalFraction > 0) {
-                List<List<LmExample>> parts = RunFolder.split(trainSet, opts.evalFraction, opts.seed);
+                List<List<LmExample>> parts = RunFolder.split(trainSet, opts.evalFraction, opts.seed());
                 trainSet = parts.get(0);
                 evalSet = parts.get(1);
             }
-            Map<String, Object> settings = new LinkedHashMap<>();
-            settings.put("model", model);
-            settings.put("data", data);
-            settings.put("max_length", maxLen);
-            settings.put("packing", packing);
-            settings.put("optim", optim);
-            settings.put("train", train);
-            RunFolder.prepare(opts.out, opts.resume, "sft", settings);
+            RunFolder.prepare(opts.out(), opts.resume, "sft", new Settings(model, data, opts.evalData, maxLen, packing,
+                    dtype, optim, train));
             spec.commandLine().getErr().printf("keel sft: %d training and %d held-out examples (%d truncated to %d tokens)%n",
                     trainSet.size(), evalSet.size(), all.truncated(), maxLen);
             TrainingLoop<LmExample> loop = new TrainingLoop<>(new CausalLMState(m, model),
-                    new LmTask(m, tok.padId() != null ? tok.padId() : 0), optim, train, opts.out).onInfo(spec.commandLine().getErr()::println);
+                    new LmTask(m, tok.padId() != null ? tok.padId() : 0), optim, train, opts.out()).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(trainSet, evalSet, opts.resume);
             spec.commandLine().getOut().printf("sft: %d steps; last %s%s%n", r.steps(), r.lastLog(),
                     r.eval().isEmpty() ? "" : "; held-out " + r.eval());

@@ -2,19 +2,19 @@ package dev.keel.cli;
 
 import java.nio.file.Path;
 
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import dev.keel.train.LrSchedule;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.TrainConfig;
 
-/** Options every trainer shares: the loop, the optimizer, the output folder. */
+/** Options every supervised trainer shares: the run, the optimizer, and the loop (epochs, batches, evaluation, checkpoints). */
 final class TrainOptions {
-    @Option(names = "--config", description = "YAML file of option: value; flags given here override it.")
-    Path config;
+    @Mixin
+    RunOptions run;
 
-    @Option(names = "--out", description = "Output folder: final model, metrics.jsonl, run_config.json, checkpoints.")
-    Path out;
+    @Mixin
+    OptimOptions optimizer;
 
     @Option(names = "--epochs", defaultValue = "3", description = "Passes over the data. Default: ${DEFAULT-VALUE}.")
     int epochs;
@@ -27,9 +27,6 @@ final class TrainOptions {
 
     @Option(names = "--grad-accum", defaultValue = "1", description = "Forward passes per optimizer step. Default: ${DEFAULT-VALUE}.")
     int gradAccum;
-
-    @Option(names = "--seed", defaultValue = "42", description = "Seeds data order and initialisation. Default: ${DEFAULT-VALUE}.")
-    long seed;
 
     @Option(names = "--log-every", defaultValue = "10", description = "Steps between metrics lines. Default: ${DEFAULT-VALUE}.")
     int logEvery;
@@ -56,34 +53,6 @@ final class TrainOptions {
     @Option(names = "--no-progress", description = "No progress bar.")
     boolean noProgress;
 
-    @Option(names = "--lr", description = "Peak learning rate.")
-    Double lr;
-
-    @Option(names = "--weight-decay", defaultValue = "0.0", description = "AdamW decoupled weight decay. Default: ${DEFAULT-VALUE}.")
-    double weightDecay;
-
-    @Option(names = "--adam-beta1", defaultValue = "0.9")
-    double beta1;
-
-    @Option(names = "--adam-beta2", defaultValue = "0.999")
-    double beta2;
-
-    @Option(names = "--adam-eps", defaultValue = "1e-8")
-    double eps;
-
-    @Option(names = "--lr-scheduler", defaultValue = "linear",
-            description = "constant, linear or cosine (after warm-up). Default: ${DEFAULT-VALUE}.")
-    String scheduler;
-
-    @Option(names = "--warmup-steps", defaultValue = "0")
-    long warmupSteps;
-
-    @Option(names = "--warmup-ratio", defaultValue = "0.0")
-    double warmupRatio;
-
-    @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "Global-norm clipping (0 = off). Default: ${DEFAULT-VALUE}.")
-    double maxGradNorm;
-
     /** Options given in a --config file cannot be picocli-required; this checks them instead. */
     static <V> V required(V value, String option) {
         if (value == null) {
@@ -92,23 +61,25 @@ final class TrainOptions {
         return value;
     }
 
+    /** The optimizer settings: transformers' defaults at learning rate {@code defaultLr}, then the options given. */
     OptimConfig optim(double defaultLr) {
-        LrSchedule s;
-        try {
-            s = LrSchedule.valueOf(scheduler.toUpperCase(java.util.Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--lr-scheduler must be constant, linear or cosine, got " + scheduler);
-        }
-        return new OptimConfig(lr != null ? lr : defaultLr, weightDecay, beta1, beta2, eps, s, warmupSteps,
-                warmupRatio, maxGradNorm);
+        return optimizer.config(OptimConfig.defaults(defaultLr));
+    }
+
+    Path out() {
+        return run.out();
+    }
+
+    long seed() {
+        return run.seed;
     }
 
     TrainConfig train() {
-        required(out, "--out");
+        run.out();
         if (!(evalFraction >= 0 && evalFraction < 1)) {
             throw new IllegalArgumentException("--eval-fraction must be within [0, 1), got " + evalFraction);
         }
-        return new TrainConfig(epochs, maxSteps, batchSize, gradAccum, seed, logEvery, evalEvery, saveEvery,
+        return new TrainConfig(epochs, maxSteps, batchSize, gradAccum, run.seed, logEvery, evalEvery, saveEvery,
                 saveTotalLimit, !noProgress && System.console() != null);
     }
 }

@@ -1,57 +1,16 @@
 package dev.keel.data;
 
 /**
- * A tokenized preference: prompt, chosen and rejected completions, an optional margin (reward modelling),
- * and, for DPO, the reference model's summed log-probabilities of each completion (filled in before training).
+ * A tokenized preference: prompt, chosen and rejected completions, and an optional margin (reward modelling).
+ * Immutable; what a reference model thinks of the pair lives in {@code dev.keel.train.ReferenceLogps}.
+ *
+ * <p>Equality is a record's: the id arrays compare by identity, so two pairs are equal only when they share
+ * their arrays (a pair is its own key in a map).
+ *
+ * @param line        1-based line of the record in its file (or a position for generated pairs)
+ * @param promptIds   prompt token ids
+ * @param chosenIds   chosen completion token ids
+ * @param rejectedIds rejected completion token ids
+ * @param margin      the per-pair margin m of the Bradley-Terry loss (0 when the record has none)
  */
-public final class PreferencePair {
-    private final int line;
-    private final long[] promptIds;
-    private final long[] chosenIds;
-    private final long[] rejectedIds;
-    private final double margin;
-    private double refChosen;
-    private double refRejected;
-
-    public PreferencePair(int line, long[] promptIds, long[] chosenIds, long[] rejectedIds, double margin) {
-        this.line = line;
-        this.promptIds = promptIds;
-        this.chosenIds = chosenIds;
-        this.rejectedIds = rejectedIds;
-        this.margin = margin;
-    }
-
-    public int line() {
-        return line;
-    }
-
-    public long[] promptIds() {
-        return promptIds;
-    }
-
-    public long[] chosenIds() {
-        return chosenIds;
-    }
-
-    public long[] rejectedIds() {
-        return rejectedIds;
-    }
-
-    /** The per-pair margin m of the Bradley-Terry loss (0 when the record has none). */
-    public double margin() {
-        return margin;
-    }
-
-    public double refChosen() {
-        return refChosen;
-    }
-
-    public double refRejected() {
-        return refRejected;
-    }
-
-    public void setReference(double chosen, double rejected) {
-        this.refChosen = chosen;
-        this.refRejected = rejected;
-    }
-}
+public record PreferencePair(int line, long[] promptIds, long[] chosenIds, long[] rejectedIds, double margin) {}

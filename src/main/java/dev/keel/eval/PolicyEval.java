@@ -11,6 +11,7 @@ import dev.keel.generate.SamplingConfig;
 import dev.keel.generate.StopCriterion;
 import dev.keel.model.CausalLM;
 import dev.keel.reward.RewardSource;
+import dev.keel.train.SequenceScorer;
 
 /**
  * Evaluates a policy the way the DPO paper's controlled experiment does (Rafailov et al. 2023, Sec. 6.1;

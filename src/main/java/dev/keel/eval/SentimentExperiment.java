@@ -6,7 +6,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -16,19 +15,14 @@ import java.util.function.Consumer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.KeelException;
 import dev.keel.data.Ids;
 import dev.keel.data.LmExample;
 import dev.keel.data.PreferencePair;
-import dev.keel.generate.BatchGenerator;
-import dev.keel.generate.Generation;
-import dev.keel.generate.SamplingConfig;
-import dev.keel.generate.StopCriterion;
+import dev.keel.data.Repeat;
 import dev.keel.loss.DpoLossType;
-import dev.keel.loss.KlEstimator;
 import dev.keel.model.CausalLM;
 import dev.keel.model.EmbeddedModel;
 import dev.keel.model.Head;
@@ -37,14 +31,12 @@ import dev.keel.reward.ModelReward;
 import dev.keel.reward.RewardSource;
 import dev.keel.tokenizer.Tokenizer;
 import dev.keel.train.CausalLMState;
-import dev.keel.train.DpoTask;
+import dev.keel.train.ReferenceLogps;
 import dev.keel.train.LmTask;
-import dev.keel.train.LrSchedule;
-import dev.keel.train.OptimConfig;
 import dev.keel.train.RewardTask;
-import dev.keel.train.RlConfig;
-import dev.keel.train.RlTrainer;
-import dev.keel.train.TrainConfig;
+import dev.keel.train.rl.Grpo;
+import dev.keel.train.rl.Ppo;
+import dev.keel.train.rl.Prompts;
 import dev.keel.train.TrainingLoop;
 
 /**
@@ -113,7 +105,7 @@ public final class SentimentExperiment {
                 long[] ids = Ids.concat(tok.encode(s, true), new long[] {tok.eosId()});
                 sftData.add(new LmExample(0, ids, Ids.ones(ids.length)));
             }
-            loop(new CausalLMState(sftModel, base), new LmTask(sftModel, pad), 5e-4, cfg.sftEpochs(), 16, sftDir, sftCurve)
+            Arms.loop(cfg, new CausalLMState(sftModel, base), new LmTask(sftModel, pad), 5e-4, cfg.sftEpochs(), 16, sftDir, sftCurve)
                     .run(sftData, List.of(), false);
             sft = sftModel;
             freeze(sft);
@@ -137,6 +129,7 @@ public final class SentimentExperiment {
             methods.add(new MethodResult("SFT", "SFT", "-", new PolicyEval.Result(PolicyEval.mean(sftSamples.gold()),
                     PolicyEval.std(sftSamples.gold()), 0, 0.5, sftSamples), sftCost, sftCurve));
             // the table's SFT win rate is 0.5 by definition (against itself)
+            Arms arms = new Arms(cfg, out, gold, log, tok, sft, sftDir, evalPrompts, evalTexts, sftSamples);
 
             // 3. preference pairs sampled from the SFT model, labelled by the gold reward
             log.accept("2/6 sampling " + cfg.samplesPerPrompt() + " completions for " + cfg.pairPrompts()
@@ -155,7 +148,7 @@ public final class SentimentExperiment {
             Path rmDir = out.resolve("reward-model");
             CausalLM rm = ModelFiles.load(sftDir, null, null, Head.SCORE);
             List<Map<String, Object>> rmCurve = new ArrayList<>();
-            TrainingLoop.Result rmRes = loop(new CausalLMState(rm, sftDir), new RewardTask(rm, pad, 0.01), 1e-4,
+            TrainingLoop.Result rmRes = Arms.loop(cfg, new CausalLMState(rm, sftDir), new RewardTask(rm, pad, 0.01), 1e-4,
                     cfg.rmEpochs(), 16, rmDir, rmCurve).run(rmTrain, rmEval, false);
             rmAccuracy = rmRes.eval().getOrDefault("eval_accuracy", Double.NaN);
             log.accept(String.format("   reward model held-out accuracy %.3f", rmAccuracy));
@@ -167,30 +160,30 @@ public final class SentimentExperiment {
             // every DPO-family run shares one reference pass (the SFT model over the same pairs); each run's cost
             // still includes it, as a DPO run on its own would pay it
             Cost refCost = Cost.start();
-            SequenceScorer.setReference(sft, rmTrain, 32, pad);
+            ReferenceLogps reference = ReferenceLogps.compute(sft, rmTrain, 32, pad);
             Cost.Spent referencePass = refCost.stop();
             for (double beta : cfg.dpoBetas()) {
-                methods.add(dpo(DpoLossType.SIGMOID, beta, rmTrain, referencePass));
+                methods.add(arms.dpo(DpoLossType.SIGMOID, beta, rmTrain, reference, referencePass));
             }
             if (cfg.ipoBeta() > 0) {
-                methods.add(dpo(DpoLossType.IPO, cfg.ipoBeta(), rmTrain, referencePass));
+                methods.add(arms.dpo(DpoLossType.IPO, cfg.ipoBeta(), rmTrain, reference, referencePass));
             }
+            Prompts rlPrompts = new Prompts(trainPrompts, trainTexts, tok);
             try (ModelReward learned = new ModelReward(rmDir, null, 32)) {
                 for (double kl : cfg.ppoKlCoefs()) {
-                    methods.add(rl(RlConfig.Algorithm.PPO, "PPO (learned reward)", kl, learned, rmDir, trainPrompts,
-                            trainTexts, cfg.ppoIterations()));
+                    methods.add(arms.rl(Ppo.defaults(), "PPO (learned reward)", kl, learned, rlPrompts, cfg.ppoIterations()));
                 }
                 if (cfg.ppoGold()) {
-                    methods.add(rl(RlConfig.Algorithm.PPO, "PPO (gold reward)", cfg.ppoKlCoefs().get(0), gold, null,
-                            trainPrompts, trainTexts, cfg.ppoIterations()));
+                    methods.add(arms.rl(Ppo.defaults(), "PPO (gold reward)", cfg.ppoKlCoefs().get(0), gold, rlPrompts,
+                            cfg.ppoIterations()));
                 }
                 if (cfg.grpoIterations() > 0) {
-                    methods.add(rl(RlConfig.Algorithm.GRPO, "GRPO (learned reward)", cfg.ppoKlCoefs().get(0), learned,
-                            null, trainPrompts, trainTexts, cfg.grpoIterations()));
+                    methods.add(arms.rl(new Grpo(4), "GRPO (learned reward)", cfg.ppoKlCoefs().get(0), learned, rlPrompts,
+                            cfg.grpoIterations()));
                 }
                 log.accept("5/6 best-of-N sampling from the SFT model, chosen by the learned reward");
                 for (int n : cfg.bestOfN()) {
-                    methods.add(bestOfN(n, learned));
+                    methods.add(arms.bestOfN(n, learned));
                 }
             }
         }
@@ -201,114 +194,10 @@ public final class SentimentExperiment {
     private double rmAccuracy;
     private int pairCount;
 
-    private MethodResult dpo(DpoLossType type, double beta, List<PreferencePair> pairs, Cost.Spent referencePass) {
-        String name = (type == DpoLossType.IPO ? "IPO" : "DPO") + " \u03b2=" + beta;
-        log.accept("   " + name);
-        Cost c = Cost.start();
-        CausalLM policy = ModelFiles.load(sftDir, null, null);
-        Path dir = out.resolve((type == DpoLossType.IPO ? "ipo-" : "dpo-") + beta);
-        List<Map<String, Object>> curve = new ArrayList<>();
-        loop(new CausalLMState(policy, sftDir), new DpoTask(policy, pad, type, beta, 0), 1e-4, cfg.dpoEpochs(), 16, dir,
-                curve).run(pairs, List.of(), false);
-        Cost.Spent spent = c.stop().plus(referencePass);
-        return finish(name, type == DpoLossType.IPO ? "IPO" : "DPO", "\u03b2=" + beta, policy, spent, curve);
-    }
-
-    private MethodResult rl(RlConfig.Algorithm algo, String family, double kl, RewardSource reward, Path valueFrom,
-                            List<long[]> prompts, List<String> texts, int iterations) {
-        String name = family + " \u03b2=" + kl;
-        log.accept("   " + name);
-        Cost c = Cost.start();
-        CausalLM policy = ModelFiles.load(sftDir, null, null);
-        CausalLM value = null;
-        if (algo == RlConfig.Algorithm.PPO) {
-            value = valueFrom != null ? ModelFiles.load(valueFrom, null, null, Head.SCORE)
-                    : ModelFiles.load(sftDir, null, null, Head.SCORE);
-            if (valueFrom == null) {
-                try (NoGradGuard ng = new NoGradGuard()) {
-                    value.weights().get(CausalLM.SCORE).zero_();
-                }
-            }
-        }
-        int k = algo == RlConfig.Algorithm.PPO ? 1 : 4;
-        int batch = algo == RlConfig.Algorithm.PPO ? cfg.rlBatch() : Math.max(2, cfg.rlBatch() / k);
-        RlConfig rc = new RlConfig(algo, iterations, batch, k, batch * k / 2, 2, cfg.maxNewTokens(), 1.0, kl,
-                KlEstimator.K1, 0, 10000, 0.2, 0.2, 0.1, 1.0, 0.95, false, 0, Double.NaN, 0, cfg.seed());
-        Path dir = out.resolve(family.toLowerCase().replaceAll("[^a-z]+", "-") + kl);
-        List<Map<String, Object>> curve = new ArrayList<>();
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new KeelException(dir + ": " + e.getMessage(), e);
-        }
-        new RlTrainer(rc, new OptimConfig(5e-5, 0, 0.9, 0.999, 1e-5, LrSchedule.CONSTANT, 0, 0, 0.5), policy, sft,
-                value, reward, new RlTrainer.TokenizedPrompts(prompts, texts, tok), pad, eos, dir).onLog(curve::add)
-                .run(new CausalLMState(policy, sftDir));
-        Cost.Spent spent = c.stop();
-        return finish(name, family, "\u03b2=" + kl, policy, spent, curve);
-    }
-
-    private MethodResult bestOfN(int n, ModelReward learned) {
-        Cost c = Cost.start();
-        List<long[]> best = new ArrayList<>();
-        List<String> bestText = new ArrayList<>();
-        List<long[]> rep = new ArrayList<>();
-        List<String> repText = new ArrayList<>();
-        for (int i = 0; i < evalPrompts.size(); i++) {
-            for (int j = 0; j < n; j++) {
-                rep.add(evalPrompts.get(i));
-                repText.add(evalTexts.get(i));
-            }
-        }
-        PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 7 * n, eos, pad,
-                this::decode, new ScoreOnly(), 64);
-        double[] r = learned.score(repText, s.texts(), s.ended());
-        for (int i = 0; i < evalPrompts.size(); i++) {
-            int arg = i * n;
-            for (int j = 1; j < n; j++) {
-                if (r[i * n + j] > r[arg]) {
-                    arg = i * n + j;
-                }
-            }
-            best.add(s.tokens().get(arg));
-            bestText.add(s.texts().get(arg));
-        }
-        double[] g = gold.score(evalTexts, bestText);
-        // (the gold reward reads text only; whether a completion ended does not change it)
-        PolicyEval.Samples chosen = new PolicyEval.Samples(best, bestText, g, null);
-        Cost.Spent spent = c.stop();
-        // KL of best-of-N to its base policy: log N - (N - 1) / N (Stiennon et al. 2020, App. G; an upper bound)
-        double kl = Math.log(n) - (n - 1.0) / n;
-        PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(g), PolicyEval.std(g), kl,
-                PolicyEval.winRate(g, sftSamples.gold()), chosen);
-        log.accept(String.format("   best-of-%d: gold %.3f, KL %.3f", n, e.goldReward(), kl));
-        return new MethodResult("Best-of-" + n, "Best-of-N", "N=" + n, e, spent, List.of());
-    }
-
-    private MethodResult finish(String name, String family, String setting, CausalLM policy, Cost.Spent spent,
-                                List<Map<String, Object>> curve) {
-        freeze(policy);
-        PolicyEval.Samples s = PolicyEval.sample(policy, evalPrompts, evalTexts, cfg.maxNewTokens(), cfg.seed() + 99,
-                eos, pad, this::decode, gold, 64);
-        double kl = PolicyEval.kl(policy, sft, evalPrompts, s, pad, 64);
-        PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(s.gold()), PolicyEval.std(s.gold()), kl,
-                PolicyEval.winRate(s.gold(), sftSamples.gold()), s);
-        log.accept(String.format("   %s: gold %.3f, KL %.3f, win rate %.2f, %.0f s", name, e.goldReward(), kl,
-                e.winRate(), spent.seconds()));
-        System.gc();
-        return new MethodResult(name, family, setting, e, spent, curve);
-    }
-
     private List<PreferencePair> pairs(List<long[]> prompts, List<String> texts) {
         int k = cfg.samplesPerPrompt();
-        List<long[]> rep = new ArrayList<>();
-        List<String> repText = new ArrayList<>();
-        for (int i = 0; i < prompts.size(); i++) {
-            for (int j = 0; j < k; j++) {
-                rep.add(prompts.get(i));
-                repText.add(texts.get(i));
-            }
-        }
+        List<long[]> rep = Repeat.each(prompts, k);
+        List<String> repText = Repeat.each(texts.subList(0, prompts.size()), k);
         PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 5, eos, pad,
                 this::decode, gold, 64);
         // per prompt, rank the k samples by gold reward and pair the best with the worst, the second best with
@@ -334,18 +223,6 @@ public final class SentimentExperiment {
         }
         Collections.shuffle(out, new Random(cfg.seed() + 2));
         return out;
-    }
-
-    private <T> TrainingLoop<T> loop(CausalLMState state, dev.keel.train.Task<T> task, double lr, int epochs, int batch,
-                                     Path dir, List<Map<String, Object>> curve) {
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new KeelException(dir + ": " + e.getMessage(), e);
-        }
-        OptimConfig o = new OptimConfig(lr, 0.0, 0.9, 0.999, 1e-8, LrSchedule.COSINE, 0, 0.1, 1.0);
-        TrainConfig t = new TrainConfig(epochs, 0, batch, 1, cfg.seed(), 5, 0, 0, 1, false);
-        return new TrainingLoop<>(state, task, o, t, dir).onLog(curve::add).onInfo(s -> { });
     }
 
     private void addPrefix(String sentence, Random r, List<long[]> ids, List<String> texts) {
@@ -387,19 +264,5 @@ public final class SentimentExperiment {
             }
         }
         return new ArrayList<>(new LinkedHashSet<>(out));
-    }
-
-
-    /** A placeholder reward when only samples are wanted. */
-    private static final class ScoreOnly implements RewardSource {
-        @Override
-        public String name() {
-            return "none";
-        }
-
-        @Override
-        public double[] score(List<String> prompts, List<String> completions) {
-            return new double[completions.size()];
-        }
     }
 }

@@ -43,6 +43,11 @@ public final class ModelReward implements RewardSource {
         return dir.toString();
     }
 
+    /** The reward model's folder. */
+    public Path dir() {
+        return dir;
+    }
+
     /** Scores complete texts: every completion is taken to have ended (EOS appended), as in training pairs. */
     @Override
     public double[] score(List<String> prompts, List<String> completions) {

@@ -24,12 +24,6 @@ public final class CausalLMState implements ModelState {
         return model.weights();
     }
 
-    /** No decay on biases, norm weights (1-D) and embeddings, as the issue and common practice ask. */
-    @Override
-    public boolean noDecay(String name, Tensor t) {
-        return t.dim() < 2 || name.contains("embed_tokens") || name.contains(".wte.") || name.contains(".wpe.");
-    }
-
     @Override
     public void save(Path dir) {
         ModelFiles.save(model, dir);

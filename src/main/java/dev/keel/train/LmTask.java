@@ -1,7 +1,6 @@
 package dev.keel.train;
 
 import java.util.List;
-import java.util.Map;
 
 import org.bytedeco.pytorch.Tensor;
 
@@ -48,16 +47,10 @@ public final class LmTask implements Task<LmExample> {
         Tensor idsT = Tensors.longs(ids, model.device());
         Tensor logits = model.forward(idsT, Tensors.longs(keep, model.device()));
         LmLoss.Sums s = LmLoss.sums(logits, idsT, Tensors.longs(mask, model.device()));
-        return new Output(s.lossSum(), Map.of("mean_token_accuracy", Tensors.item(s.correct())));
-    }
-
-    /** TRL's {@code num_tokens}: every token seen, prompt and completion. */
-    @Override
-    public Map<String, Double> totals(List<LmExample> batch) {
-        double n = 0;
+        long seen = 0;   // TRL's num_tokens: every token fed to the model, prompt and completion
         for (LmExample e : batch) {
-            n += e.ids().length;
+            seen += e.ids().length;
         }
-        return Map.of("num_tokens", n);
+        return new Output(s.lossSum(), List.of(Metric.sum("mean_token_accuracy", Tensors.item(s.correct()))), seen);
     }
 }

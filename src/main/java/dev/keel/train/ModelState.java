@@ -14,9 +14,6 @@ public interface ModelState {
     /** Trainable tensors by name, in a fixed order. */
     Map<String, Tensor> parameters();
 
-    /** Whether a tensor is exempt from weight decay (biases, norms, embeddings). */
-    boolean noDecay(String name, Tensor t);
-
     /** Writes the model (weights, config, tokenizer files) into {@code dir}, which exists. */
     void save(Path dir);
 

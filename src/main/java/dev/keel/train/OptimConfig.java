@@ -32,8 +32,38 @@ public record OptimConfig(double lr, double weightDecay, double beta1, double be
         }
     }
 
+    /** transformers' defaults at learning rate {@code lr}: no decay, betas (0.9, 0.999), ε 1e-8, linear, clip 1.0. */
     public static OptimConfig defaults(double lr) {
         return new OptimConfig(lr, 0.0, 0.9, 0.999, 1e-8, LrSchedule.LINEAR, 0, 0.0, 1.0);
+    }
+
+    public OptimConfig withLr(double v) {
+        return new OptimConfig(v, weightDecay, beta1, beta2, eps, schedule, warmupSteps, warmupRatio, maxGradNorm);
+    }
+
+    public OptimConfig withWeightDecay(double v) {
+        return new OptimConfig(lr, v, beta1, beta2, eps, schedule, warmupSteps, warmupRatio, maxGradNorm);
+    }
+
+    public OptimConfig withBetas(double b1, double b2) {
+        return new OptimConfig(lr, weightDecay, b1, b2, eps, schedule, warmupSteps, warmupRatio, maxGradNorm);
+    }
+
+    public OptimConfig withEps(double v) {
+        return new OptimConfig(lr, weightDecay, beta1, beta2, v, schedule, warmupSteps, warmupRatio, maxGradNorm);
+    }
+
+    public OptimConfig withSchedule(LrSchedule v) {
+        return new OptimConfig(lr, weightDecay, beta1, beta2, eps, v, warmupSteps, warmupRatio, maxGradNorm);
+    }
+
+    /** Warm-up of {@code steps} steps, or (when {@code steps} is 0) of {@code ratio} of the run. */
+    public OptimConfig withWarmup(long steps, double ratio) {
+        return new OptimConfig(lr, weightDecay, beta1, beta2, eps, schedule, steps, ratio, maxGradNorm);
+    }
+
+    public OptimConfig withMaxGradNorm(double v) {
+        return new OptimConfig(lr, weightDecay, beta1, beta2, eps, schedule, warmupSteps, warmupRatio, v);
     }
 
     /** Warm-up length for a run of {@code total} steps. */

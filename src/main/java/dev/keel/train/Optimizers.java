@@ -4,7 +4,6 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
-import java.util.function.BiPredicate;
 
 import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.AdamWOptions;
@@ -17,11 +16,22 @@ import org.bytedeco.pytorch.global.torch;
 public final class Optimizers {
     private Optimizers() {}
 
-    /** AdamW over {@code params}: weight decay on those {@code noDecay} rejects, none on the rest. */
-    public static AdamW adamW(Map<String, Tensor> params, BiPredicate<String, Tensor> noDecay, OptimConfig optim) {
+    /**
+     * Keel's one rule for which parameters get no weight decay: biases and norm weights (every tensor of fewer
+     * than two dimensions) and the token and position embeddings (transformers' {@code embed_tokens}, GPT-2's
+     * {@code wte} and {@code wpe}), as common practice and nanoGPT's {@code p.dim() >= 2} rule (which also
+     * decays embeddings; Keel does not). Names may carry a prefix such as {@code value.}.
+     */
+    public static boolean noDecay(String name, Tensor t) {
+        return t.dim() < 2 || name.endsWith("embed_tokens.weight") || name.endsWith("wte.weight")
+                || name.endsWith("wpe.weight");
+    }
+
+    /** AdamW over {@code params} by name: {@code optim.weightDecay()} on the decayed ones, none on {@link #noDecay}. */
+    public static AdamW adamW(Map<String, Tensor> params, OptimConfig optim) {
         List<Tensor> decay = new ArrayList<>();
         List<Tensor> plain = new ArrayList<>();
-        params.forEach((n, t) -> (noDecay.test(n, t) ? plain : decay).add(t));
+        params.forEach((n, t) -> (noDecay(n, t) ? plain : decay).add(t));
         AdamW opt = new AdamW(new TensorVector(decay.toArray(new Tensor[0])), options(optim, optim.weightDecay()));
         if (!plain.isEmpty()) {
             opt.add_param_group(new OptimizerParamGroup(new TensorVector(plain.toArray(new Tensor[0])), options(optim, 0.0)));

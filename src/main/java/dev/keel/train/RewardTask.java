@@ -1,8 +1,7 @@
 package dev.keel.train;
 
-import java.util.LinkedHashMap;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 import org.bytedeco.pytorch.Tensor;
 
@@ -13,7 +12,7 @@ import dev.keel.model.CausalLM;
 import dev.keel.tensor.Tensors;
 
 /**
- * Reward modelling (algorithms.md §2): the scalar head read at the last real token of prompt + completion, the
+ * Reward modelling (docs/ALGORITHMS.md §2): the scalar head read at the last real token of prompt + completion, the
  * Bradley-Terry loss with the pair's margin, plus TRL's optional centring term c · mean((r_w + r_l)²).
  */
 public final class RewardTask implements Task<PreferencePair> {
@@ -53,9 +52,9 @@ public final class RewardTask implements Task<PreferencePair> {
         if (centerCoefficient > 0) {
             loss = loss.add(BradleyTerry.centering(chosen, rejected).sum().mul(Tensors.s(centerCoefficient)));
         }
-        Map<String, Double> metrics = new LinkedHashMap<>(BradleyTerry.metricSums(chosen, rejected));
-        metrics.put("min_reward", BradleyTerry.minReward(chosen, rejected));
-        metrics.put("max_reward", BradleyTerry.maxReward(chosen, rejected));
+        List<Metric> metrics = new ArrayList<>(Metric.sums(BradleyTerry.metricSums(chosen, rejected)));
+        metrics.add(Metric.min("min_reward", BradleyTerry.minReward(chosen, rejected)));
+        metrics.add(Metric.max("max_reward", BradleyTerry.maxReward(chosen, rejected)));
         return new Output(loss, metrics);
     }
 }

@@ -1,7 +1,6 @@
 package dev.keel.train;
 
 import java.util.List;
-import java.util.Map;
 
 import org.bytedeco.pytorch.Tensor;
 
@@ -14,17 +13,20 @@ public interface Task<T> {
     /** The batch's share of the average: e.g. how many tokens count. */
     double weight(List<T> batch);
 
-    /**
-     * Loss summed over the batch (a scalar with a graph when gradients are on), and metric sums: each
-     * metric's value summed over the batch, to be divided by the summed weight; metrics named {@code min_*}
-     * and {@code max_*} are the batch's extremes instead, combined by min and max.
-     */
+    /** The loss summed over the batch (with a graph when gradients are on) and the batch's metrics. */
     Output forward(List<T> batch);
 
-    /** Metrics that are not averages but totals over the run, e.g. {@code num_tokens}. */
-    default Map<String, Double> totals(List<T> batch) {
-        return Map.of();
+    /**
+     * What one forward pass gives the loop.
+     *
+     * @param lossSum   0-dim loss summed over the batch; the loop divides by the summed weight
+     * @param metrics   the batch's metrics, each saying how batches combine
+     * @param numTokens tokens the batch fed the model (TRL's {@code num_tokens}, a running total), 0 when the
+     *                  task does not count them
+     */
+    record Output(Tensor lossSum, List<Metric> metrics, long numTokens) {
+        public Output(Tensor lossSum, List<Metric> metrics) {
+            this(lossSum, metrics, 0);
+        }
     }
-
-    record Output(Tensor lossSum, Map<String, Double> metricSums) {}
 }

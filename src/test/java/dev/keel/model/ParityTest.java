@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import dev.keel.TestSupport;
 import dev.keel.data.ScoringRecord;
-import dev.keel.eval.SequenceScorer;
+import dev.keel.train.SequenceScorer;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tensor.Tensors;
 

@@ -27,8 +27,6 @@ import dev.keel.data.PreferenceData;
 import dev.keel.data.PreferencePair;
 import dev.keel.data.ScoringRecord;
 import dev.keel.data.Truncation;
-import dev.keel.eval.SequenceScorer;
-import dev.keel.loss.DpoLossType;
 import dev.keel.model.CausalLM;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tensor.Tensors;
@@ -150,12 +148,9 @@ class PreferenceTrainingTest {
             pairs = PreferenceData.read(markerPairs(), tok, null, 10_000, 64, 32, Truncation.KEEP_START).pairs().subList(0, 4);
         }
         double[] before = logps(m, pairs);
-        for (PreferencePair p : pairs) {
-            p.setReference(0, 0);
-        }
         m.parameters().forEach(t -> t.set_requires_grad(true));
         try (PointerScope scope = new PointerScope()) {
-            new DpoTask(m, 0, DpoLossType.SIGMOID, 0.1, 0).forward(pairs).lossSum().backward();
+            new DpoTask(m, 0, DpoConfig.defaults().withReferenceFree(true), ReferenceLogps.referenceFree()).forward(pairs).lossSum().backward();
             try (NoGradGuard ng = new NoGradGuard()) {
                 for (Tensor t : m.parameters()) {
                     t.sub_(t.grad().mul(Tensors.s(0.05)));       // one plain gradient-descent step

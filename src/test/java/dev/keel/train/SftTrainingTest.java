@@ -152,7 +152,7 @@ class SftTrainingTest {
                 "--save-total-limit", "1", "--lr-scheduler", "constant");
         assertEquals(1, r.code(), r.out());
         assertTrue(r.err().contains("loss is") && r.err().contains("stopping"), r.err());
-        Path last = TrainingLoop.latestCheckpoint(out);
+        Path last = Checkpoints.latest(out);
         assertTrue(last != null && r.err().contains(last.getFileName().toString()), r.err());
         ModelFiles.load(last, null, null); // intact: it loads
     }

@@ -1,4 +1,4 @@
-package dev.keel.eval;
+package dev.keel.train;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -8,7 +8,6 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 
 import dev.keel.data.Collator;
-import dev.keel.data.PreferencePair;
 import dev.keel.data.ScoringRecord;
 import dev.keel.loss.LogProbs;
 import dev.keel.model.CausalLM;
@@ -23,22 +22,6 @@ public final class SequenceScorer {
 
     /** The summed completion log-probability of one record and how many tokens it covers. */
     public record Score(double logProb, long numTokens) {}
-
-    /**
-     * Sets each pair's reference log-probabilities (chosen, rejected) to their sums under {@code ref}, both
-     * completions of all pairs scored in one batched pass, as DPO needs before training.
-     */
-    public static void setReference(CausalLM ref, List<PreferencePair> pairs, int batchSize, long padId) {
-        List<ScoringRecord> recs = new ArrayList<>();
-        for (PreferencePair p : pairs) {
-            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.chosenIds()));
-            recs.add(new ScoringRecord(p.line(), p.promptIds(), p.rejectedIds()));
-        }
-        List<Score> s = score(ref, recs, batchSize, padId);
-        for (int i = 0; i < pairs.size(); i++) {
-            pairs.get(i).setReference(s.get(2 * i).logProb(), s.get(2 * i + 1).logProb());
-        }
-    }
 
     public static List<Score> score(CausalLM model, List<ScoringRecord> records, int batchSize, long padId) {
         if (batchSize < 1) {

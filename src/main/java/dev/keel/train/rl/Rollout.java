@@ -1,12 +1,10 @@
-package dev.keel.train;
+package dev.keel.train.rl;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -20,7 +18,7 @@ import dev.keel.tensor.Tensors;
  * One batch of sampled sequences laid out for the losses: left-padded queries of width P, then right-padded
  * responses of width R. Position t of a response is predicted by the model's output at column P - 1 + t.
  */
-final class Rollout {
+public final class Rollout {
     final Tensor ids;        // (B, P + R)
     final Tensor keep;       // (B, P + R) 1 for real tokens
     final Tensor respMask;   // (B, R) 1 for response tokens, EOS included
@@ -110,27 +108,12 @@ final class Rollout {
 
     /** Index of each row's last response token (B) as int64. */
     Tensor lastIndex() {
-        return respMask.sum(new long[] {1}, false, new org.bytedeco.pytorch.ScalarTypeOptional(ScalarType.Long))
-                .sub(Tensors.s(1L)).clamp_min(Tensors.s(0L));
+        return Tensors.sum(respMask, 1, false, ScalarType.Long).sub(Tensors.s(1L)).clamp_min(Tensors.s(0L));
     }
 
     /** A (B, R) tensor that is {@code perSequence[i]} at row i's last response token and 0 elsewhere. */
     Tensor atLast(Tensor perSequence) {
         Tensor z = torch.zeros_like(respMask.to(ScalarType.Float));
         return z.scatter(1, lastIndex().view(-1, 1), perSequence.view(-1, 1).to(ScalarType.Float));
-    }
-
-    static Tensor cat(List<Tensor> parts) {
-        return torch.cat(new TensorVector(parts.toArray(new Tensor[0])), 0);
-    }
-
-    static List<long[]> repeat(List<long[]> prompts, int k) {
-        List<long[]> out = new ArrayList<>();
-        for (long[] p : prompts) {
-            for (int j = 0; j < k; j++) {
-                out.add(p);
-            }
-        }
-        return out;
     }
 }

@@ -1,0 +1,183 @@
+package dev.keel.eval;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+
+import dev.keel.KeelException;
+import dev.keel.data.PreferencePair;
+import dev.keel.data.Repeat;
+import dev.keel.loss.DpoLossType;
+import dev.keel.model.CausalLM;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.reward.ModelReward;
+import dev.keel.reward.RewardSource;
+import dev.keel.tokenizer.Tokenizer;
+import dev.keel.train.CausalLMState;
+import dev.keel.train.DpoConfig;
+import dev.keel.train.DpoTask;
+import dev.keel.train.LrSchedule;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.ReferenceLogps;
+import dev.keel.train.Task;
+import dev.keel.train.TrainConfig;
+import dev.keel.train.TrainingLoop;
+import dev.keel.train.rl.Critic;
+import dev.keel.train.rl.Prompts;
+import dev.keel.train.rl.RlAlgorithm;
+import dev.keel.train.rl.RlConfig;
+import dev.keel.train.rl.RlTrainer;
+
+/**
+ * The methods the sentiment experiment compares, each started from the SFT model and evaluated the same way
+ * (fresh samples on the held-out prompts: gold reward, KL to the SFT model, win rate, cost).
+ */
+final class Arms {
+    private final ExperimentConfig cfg;
+    private final Path out;
+    private final RewardSource gold;
+    private final Consumer<String> log;
+    private final Tokenizer tok;
+    private final long pad;
+    private final Set<Long> eos;
+    private final CausalLM sft;
+    private final Path sftDir;
+    private final List<long[]> evalPrompts;
+    private final List<String> evalTexts;
+    private final PolicyEval.Samples sftSamples;
+
+    Arms(ExperimentConfig cfg, Path out, RewardSource gold, Consumer<String> log, Tokenizer tok, CausalLM sft,
+         Path sftDir, List<long[]> evalPrompts, List<String> evalTexts, PolicyEval.Samples sftSamples) {
+        this.cfg = cfg;
+        this.out = out;
+        this.gold = gold;
+        this.log = log;
+        this.tok = tok;
+        this.pad = tok.padId();
+        this.eos = Set.of(tok.eosId());
+        this.sft = sft;
+        this.sftDir = sftDir;
+        this.evalPrompts = evalPrompts;
+        this.evalTexts = evalTexts;
+        this.sftSamples = sftSamples;
+    }
+
+    SentimentExperiment.MethodResult dpo(DpoLossType type, double beta, List<PreferencePair> pairs, ReferenceLogps reference,
+                             Cost.Spent referencePass) {
+        String name = (type == DpoLossType.IPO ? "IPO" : "DPO") + " \u03b2=" + beta;
+        log.accept("   " + name);
+        Cost c = Cost.start();
+        CausalLM policy = ModelFiles.load(sftDir, null, null);
+        Path dir = out.resolve((type == DpoLossType.IPO ? "ipo-" : "dpo-") + beta);
+        List<Map<String, Object>> curve = new ArrayList<>();
+        loop(cfg, new CausalLMState(policy, sftDir), new DpoTask(policy, pad, new DpoConfig(type, beta, 0, false), reference), 1e-4, cfg.dpoEpochs(), 16, dir,
+                curve).run(pairs, List.of(), false);
+        Cost.Spent spent = c.stop().plus(referencePass);
+        return finish(name, type == DpoLossType.IPO ? "IPO" : "DPO", "\u03b2=" + beta, policy, spent, curve);
+    }
+
+    SentimentExperiment.MethodResult rl(RlAlgorithm<?> algo, String family, double kl, RewardSource reward, Prompts prompts,
+                            int iterations) {
+        String name = family + " \u03b2=" + kl;
+        log.accept("   " + name);
+        Cost c = Cost.start();
+        CausalLM policy = ModelFiles.load(sftDir, null, null);
+        Critic critic = algo.usesCritic() ? Critic.start(sftDir, reward, null, log) : null;
+        int k = algo.samplesPerPrompt();
+        int batch = k == 1 ? cfg.rlBatch() : Math.max(2, cfg.rlBatch() / k);
+        RlConfig rc = RlConfig.defaults(algo).withSeed(cfg.seed())
+                .withSampling(s -> new RlConfig.Sampling(iterations, batch, cfg.maxNewTokens(), 1.0))
+                .withUpdates(u -> new RlConfig.Updates(2, batch * k / 2, 0.2))
+                .withKl(p -> p.withCoef(kl));
+        Path dir = out.resolve(family.toLowerCase().replaceAll("[^a-z]+", "-") + kl);
+        List<Map<String, Object>> curve = new ArrayList<>();
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new KeelException(dir + ": " + e.getMessage(), e);
+        }
+        new RlTrainer(rc, RL_OPTIM, policy, sft, critic, reward, prompts, pad, eos, dir).onLog(curve::add)
+                .run(new CausalLMState(policy, sftDir));
+        Cost.Spent spent = c.stop();
+        return finish(name, family, "\u03b2=" + kl, policy, spent, curve);
+    }
+
+    SentimentExperiment.MethodResult bestOfN(int n, ModelReward learned) {
+        Cost c = Cost.start();
+        List<long[]> best = new ArrayList<>();
+        List<String> bestText = new ArrayList<>();
+        List<long[]> rep = Repeat.each(evalPrompts, n);
+        List<String> repText = Repeat.each(evalTexts, n);
+        PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 7 * n, eos, pad,
+                ids -> tok.decode(ids, true), new ScoreOnly(), 64);
+        double[] r = learned.score(repText, s.texts(), s.ended());
+        for (int i = 0; i < evalPrompts.size(); i++) {
+            int arg = i * n;
+            for (int j = 1; j < n; j++) {
+                if (r[i * n + j] > r[arg]) {
+                    arg = i * n + j;
+                }
+            }
+            best.add(s.tokens().get(arg));
+            bestText.add(s.texts().get(arg));
+        }
+        double[] g = gold.score(evalTexts, bestText);
+        // (the gold reward reads text only; whether a completion ended does not change it)
+        PolicyEval.Samples chosen = new PolicyEval.Samples(best, bestText, g, null);
+        Cost.Spent spent = c.stop();
+        // KL of best-of-N to its base policy: log N - (N - 1) / N (Stiennon et al. 2020, App. G; an upper bound)
+        double kl = Math.log(n) - (n - 1.0) / n;
+        PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(g), PolicyEval.std(g), kl,
+                PolicyEval.winRate(g, sftSamples.gold()), chosen);
+        log.accept(String.format("   best-of-%d: gold %.3f, KL %.3f", n, e.goldReward(), kl));
+        return new SentimentExperiment.MethodResult("Best-of-" + n, "Best-of-N", "N=" + n, e, spent, List.of());
+    }
+
+    SentimentExperiment.MethodResult finish(String name, String family, String setting, CausalLM policy, Cost.Spent spent,
+                                List<Map<String, Object>> curve) {
+        policy.parameters().forEach(t -> t.set_requires_grad(false));
+        PolicyEval.Samples s = PolicyEval.sample(policy, evalPrompts, evalTexts, cfg.maxNewTokens(), cfg.seed() + 99,
+                eos, pad, ids -> tok.decode(ids, true), gold, 64);
+        double kl = PolicyEval.kl(policy, sft, evalPrompts, s, pad, 64);
+        PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(s.gold()), PolicyEval.std(s.gold()), kl,
+                PolicyEval.winRate(s.gold(), sftSamples.gold()), s);
+        log.accept(String.format("   %s: gold %.3f, KL %.3f, win rate %.2f, %.0f s", name, e.goldReward(), kl,
+                e.winRate(), spent.seconds()));
+        System.gc();
+        return new SentimentExperiment.MethodResult(name, family, setting, e, spent, curve);
+    }
+
+    /** The experiment's RL optimizer: constant learning rate 5e-5, ε 1e-5, clipping at 0.5. */
+    private static final OptimConfig RL_OPTIM = OptimConfig.defaults(5e-5).withEps(1e-5).withSchedule(LrSchedule.CONSTANT)
+            .withMaxGradNorm(0.5);
+
+    static <T> TrainingLoop<T> loop(ExperimentConfig cfg, CausalLMState state, Task<T> task, double lr, int epochs, int batch,
+                                     Path dir, List<Map<String, Object>> curve) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new KeelException(dir + ": " + e.getMessage(), e);
+        }
+        OptimConfig o = new OptimConfig(lr, 0.0, 0.9, 0.999, 1e-8, LrSchedule.COSINE, 0, 0.1, 1.0);
+        TrainConfig t = new TrainConfig(epochs, 0, batch, 1, cfg.seed(), 5, 0, 0, 1, false);
+        return new TrainingLoop<>(state, task, o, t, dir).onLog(curve::add).onInfo(s -> { });
+    }
+
+    /** A placeholder reward when only samples are wanted. */
+    private static final class ScoreOnly implements RewardSource {
+        @Override
+        public String name() {
+            return "none";
+        }
+
+        @Override
+        public double[] score(List<String> prompts, List<String> completions) {
+            return new double[completions.size()];
+        }
+    }
+}

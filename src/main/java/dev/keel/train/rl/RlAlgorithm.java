@@ -1,0 +1,53 @@
+package dev.keel.train.rl;
+
+import java.util.Optional;
+
+import com.fasterxml.jackson.annotation.JsonSubTypes;
+import com.fasterxml.jackson.annotation.JsonTypeInfo;
+import org.bytedeco.pytorch.Tensor;
+
+import dev.keel.loss.PpoLoss;
+
+/**
+ * A reward-based fine-tuning method: what it learns from a scored rollout (its targets: advantages, and for
+ * PPO returns and old values) and the loss of one minibatch. The loop in {@link RlTrainer} is the same for
+ * every method: rollout → score → {@link #targets} → epochs of minibatch {@link #loss}es. The math lives in
+ * {@code dev.keel.loss}; a method only picks it (docs/ALGORITHMS.md §4, §5).
+ *
+ * @param <T> the method's targets
+ */
+@JsonTypeInfo(use = JsonTypeInfo.Id.NAME, include = JsonTypeInfo.As.PROPERTY, property = "name")
+@JsonSubTypes({@JsonSubTypes.Type(value = Ppo.class, name = "ppo"), @JsonSubTypes.Type(value = Rloo.class, name = "rloo"),
+        @JsonSubTypes.Type(value = Grpo.class, name = "grpo")})
+public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo {
+    /** The command's name: ppo, rloo, grpo. */
+    String name();
+
+    /** Completions sampled per prompt (k). */
+    int samplesPerPrompt();
+
+    /** Whether the method trains a value model ({@link Critic}) next to the policy. */
+    default boolean usesCritic() {
+        return false;
+    }
+
+    /** What the updates learn from, for one rollout; {@code critic} is null unless {@link #usesCritic}. */
+    T targets(Scored rollout, Critic critic, double klCoef);
+
+    /** Rows {@code index} of {@code targets}, for a minibatch. */
+    T select(T targets, Tensor index);
+
+    /** The loss of one minibatch, with its diagnostics; {@code critic} is null unless {@link #usesCritic}. */
+    StepLoss loss(Minibatch mb, T targets, Critic critic, double klCoef, double clipRange);
+
+    /**
+     * One minibatch's loss and what is logged of it.
+     *
+     * @param total      0-dim loss to back-propagate
+     * @param policy     0-dim policy-gradient part (TRL's {@code loss/policy_avg})
+     * @param clipFrac   0-dim fraction of clipped ratios
+     * @param approxKl   0-dim approximate KL to the sampling policy
+     * @param value      PPO's clipped value loss, empty for critic-free methods
+     */
+    record StepLoss(Tensor total, Tensor policy, Tensor clipFrac, Tensor approxKl, Optional<PpoLoss.Value> value) {}
+}

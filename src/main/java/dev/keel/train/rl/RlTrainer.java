@@ -1,0 +1,191 @@
+package dev.keel.train.rl;
+
+import static dev.keel.tensor.Tensors.s;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.function.Consumer;
+
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AdamW;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import dev.keel.KeelException;
+import dev.keel.loss.AdaptiveKlController;
+import dev.keel.model.CausalLM;
+import dev.keel.reward.RewardSource;
+import dev.keel.train.MetricsLog;
+import dev.keel.train.ModelState;
+import dev.keel.train.OptimConfig;
+import dev.keel.train.Optimizers;
+
+/**
+ * Reward-based fine-tuning (docs/ALGORITHMS.md §4, §5), one loop for every {@link RlAlgorithm}: each iteration
+ * samples completions for a batch of prompts ({@link RolloutScorer}), asks the algorithm for its targets, and
+ * takes epochs of minibatch steps on the algorithm's loss ({@link RlUpdater}), keeping the policy near the
+ * reference with a KL penalty. Writes {@code metrics.jsonl} (TRL's metric names) and the final policy.
+ */
+public final class RlTrainer {
+    private final RlConfig cfg;
+    private final OptimConfig optim;
+    private final CausalLM policy;
+    private final CausalLM reference;
+    private final Critic critic;
+    private final RolloutScorer scorer;
+    private final Prompts prompts;
+    private final Path out;
+    private Consumer<Map<String, Object>> listener = m -> { };
+
+    /**
+     * @param critic the value model, required by algorithms that {@link RlAlgorithm#usesCritic use one} and
+     *               ignored (may be null) otherwise
+     * @param eos    token ids that end a completion; at least one
+     */
+    public RlTrainer(RlConfig cfg, OptimConfig optim, CausalLM policy, CausalLM reference, Critic critic,
+                     RewardSource reward, Prompts prompts, long padId, Set<Long> eos, Path out) {
+        if (cfg.algorithm().usesCritic() && critic == null) {
+            throw new IllegalArgumentException(cfg.algorithm().name() + " needs a value model");
+        }
+        if (eos.isEmpty()) {
+            throw new KeelException("the policy has no EOS token: RL fine-tuning needs one to end completions");
+        }
+        this.cfg = cfg;
+        this.optim = optim;
+        this.policy = policy;
+        this.reference = reference;
+        this.critic = cfg.algorithm().usesCritic() ? critic : null;
+        this.scorer = new RolloutScorer(cfg, policy, reference, reward, prompts, padId, eos);
+        this.prompts = prompts;
+        this.out = out;
+    }
+
+    /** Called with each iteration's metrics line. */
+    public RlTrainer onLog(Consumer<Map<String, Object>> l) {
+        this.listener = l;
+        return this;
+    }
+
+    /** Runs every iteration, writes metrics.jsonl and the final policy; returns the last metrics line. */
+    public Map<String, Object> run(ModelState policyState) {
+        torch.manual_seed(cfg.seed());
+        policy.parameters().forEach(t -> t.set_requires_grad(true));
+        reference.parameters().forEach(t -> t.set_requires_grad(false));
+        Map<String, Tensor> trainable = new LinkedHashMap<>();
+        policy.weights().forEach((k, v) -> trainable.put("policy." + k, v));
+        if (critic != null) {
+            critic.model().parameters().forEach(t -> t.set_requires_grad(true));
+            critic.model().weights().forEach((k, v) -> trainable.put("value." + k, v));
+        }
+        AdamW opt = Optimizers.adamW(trainable, optim);
+        RlUpdater updater = new RlUpdater(cfg, optim, policy, critic, opt);
+        PromptOrder order = new PromptOrder(prompts.size(), cfg.seed());
+        double klCoef = cfg.kl().coef();
+        long episodes = 0;
+        Map<String, Object> last = Map.of();
+        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), -1)) {
+            for (int it = 0; it < cfg.sampling().iterations(); it++) {
+                long t0 = System.nanoTime();
+                List<Integer> idx = order.next(cfg.sampling().batchPrompts());
+                RolloutStats rs;
+                UpdateStats us;
+                long t1;
+                try (PointerScope scope = new PointerScope()) {
+                    RolloutScorer.Result r = scorer.rollout(idx, klCoef, it);
+                    rs = r.stats();
+                    t1 = System.nanoTime();
+                    us = updater.update(cfg.algorithm(), r.scored(), klCoef, it);
+                }
+                long t2 = System.nanoTime();
+                episodes += cfg.rolloutSize();
+                Map<String, Object> line = metrics(it + 1, episodes, rs, us, t0, t1, t2, klCoef);
+                if (cfg.kl().adaptive().isPresent()) {
+                    RlConfig.Adaptive a = cfg.kl().adaptive().get();
+                    klCoef = AdaptiveKlController.update(klCoef, rs.kl(), a.target(), a.horizon(), cfg.rolloutSize());
+                }
+                if (cfg.kl().refEmaDecay() > 0) {
+                    emaReference();
+                }
+                log.write(line);
+                listener.accept(line);
+                last = line;
+            }
+        }
+        policyState.save(out);
+        return last;
+    }
+
+    /** The iteration's metrics line, in the order TRL logs them. */
+    private static Map<String, Object> metrics(int step, long episodes, RolloutStats rs, UpdateStats us, long t0,
+                                               long t1, long t2, double klCoef) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("step", (long) step);
+        m.put("episode", episodes);
+        m.put("time/generate_s", rs.generateSeconds());
+        m.put("objective/kl", rs.kl());
+        m.put("objective/entropy", rs.entropy());
+        m.put("objective/non_score_reward", rs.nonScoreReward());
+        m.put("objective/scores", rs.scores());
+        m.put("objective/rlhf_reward", rs.rlhfReward());
+        m.put("val/num_eos_tokens", (double) rs.numEos());
+        m.put("val/mean_response_length", rs.meanResponseLength());
+        m.put("policy/approxkl_avg", us.approxKl());
+        m.put("policy/clipfrac_avg", us.clipFrac());
+        m.put("policy/entropy_avg", us.entropy());
+        m.put("loss/policy_avg", us.policyLoss());
+        us.valueLoss().ifPresent(v -> m.put("loss/value_avg", v));
+        us.valueClipFrac().ifPresent(v -> m.put("val/clipfrac_avg", v));
+        m.put("val/ratio", us.ratio());
+        m.put("lr", us.lr());
+        // rollout = sampling (time/generate_s) + scoring (time/score_s: reward, log-probs)
+        m.put("time/rollout_s", (t1 - t0) / 1e9);
+        m.put("time/score_s", (t1 - t0) / 1e9 - rs.generateSeconds());
+        m.put("time/update_s", (t2 - t1) / 1e9);
+        m.put("kl_coef", klCoef);
+        return m;
+    }
+
+    /** ref ← d·ref + (1 − d)·policy (an exponential moving average of the policy as the reference). */
+    private void emaReference() {
+        double d = cfg.kl().refEmaDecay();
+        try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+            for (Map.Entry<String, Tensor> e : reference.weights().entrySet()) {
+                Tensor p = policy.weights().get(e.getKey());
+                e.getValue().mul_(s(d)).add_(p.detach().mul(s(1 - d)));
+            }
+        }
+    }
+
+    /** Prompts in a fresh seeded shuffle each pass, drawn from the end. */
+    private static final class PromptOrder {
+        private final int size;
+        private final Random random;
+        private final List<Integer> pool = new ArrayList<>();
+
+        PromptOrder(int size, long seed) {
+            this.size = size;
+            this.random = new Random(seed);
+        }
+
+        List<Integer> next(int n) {
+            List<Integer> idx = new ArrayList<>();
+            while (idx.size() < n) {
+                if (pool.isEmpty()) {
+                    for (int i = 0; i < size; i++) {
+                        pool.add(i);
+                    }
+                    Collections.shuffle(pool, random);
+                }
+                idx.add(pool.remove(pool.size() - 1));
+            }
+            return idx;
+        }
+    }
+}

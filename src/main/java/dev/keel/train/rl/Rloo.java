@@ -1,0 +1,53 @@
+package dev.keel.train.rl;
+
+import java.util.Optional;
+
+import org.bytedeco.pytorch.Tensor;
+
+import dev.keel.loss.PpoLoss;
+
+/**
+ * REINFORCE leave-one-out (Ahmadian et al. 2024; TRL's RLOOTrainer; docs/ALGORITHMS.md §5): k samples per
+ * prompt, the score minus β·Σ kl as the sequence reward, the others' mean as each sample's baseline, and a
+ * sequence-level clipped ratio; no value model.
+ *
+ * @param numGenerations k, samples per prompt (at least 2)
+ */
+public record Rloo(int numGenerations) implements RlAlgorithm<Rloo.Targets> {
+    public Rloo {
+        if (numGenerations < 2) {
+            throw new IllegalArgumentException("RLOO needs --num-generations of at least 2, got " + numGenerations);
+        }
+    }
+
+    /** @param advantages (B) one leave-one-out advantage per sequence */
+    public record Targets(Tensor advantages) {}
+
+    @Override
+    public String name() {
+        return "rloo";
+    }
+
+    @Override
+    public int samplesPerPrompt() {
+        return numGenerations;
+    }
+
+    @Override
+    public Targets targets(Scored r, Critic critic, double klCoef) {
+        Tensor reward = dev.keel.loss.Rloo.sequenceReward(r.score(), r.kl(), r.mask(), klCoef);
+        return new Targets(dev.keel.loss.Rloo.advantages(reward, numGenerations));
+    }
+
+    @Override
+    public Targets select(Targets t, Tensor index) {
+        return new Targets(t.advantages().index_select(0, index));
+    }
+
+    @Override
+    public StepLoss loss(Minibatch mb, Targets t, Critic critic, double klCoef, double clipRange) {
+        PpoLoss.Policy pg = dev.keel.loss.Rloo.policyLoss(mb.logpNew(), mb.logpOld(), t.advantages(), mb.mask(),
+                clipRange);
+        return new StepLoss(pg.loss(), pg.loss(), pg.clipFrac(), pg.approxKl(), Optional.empty());
+    }
+}

@@ -1,0 +1,20 @@
+package dev.keel.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import org.junit.jupiter.api.Test;
+
+class MetricTest {
+    @Test
+    void sumsAddAndAverageOverTheSummedWeight() {
+        // batches of 2 and 3 pairs with 1 and 2 correct: (1 + 2) / (2 + 3) = 0.6
+        Metric m = Metric.sum("rewards/accuracies", 1).plus(Metric.sum("rewards/accuracies", 2));
+        assertEquals(0.6, m.average(5), 1e-12);
+    }
+
+    @Test
+    void extremesCombineByMinAndMaxAndAreNotAveraged() {
+        assertEquals(-3, Metric.min("min_reward", -1).plus(Metric.min("min_reward", -3)).average(10));
+        assertEquals(7, Metric.max("max_reward", 7).plus(Metric.max("max_reward", 2)).average(10));
+    }
+}
