@@ -56,6 +56,15 @@ public final class MetricsLog implements AutoCloseable {
         }
     }
 
+    /** Creates a run's output folder (and its parents) when missing. */
+    public static void createFolder(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new KeelException(dir + ": cannot create the output folder: " + e.getMessage(), e);
+        }
+    }
+
     public void write(Map<String, ?> metrics) {
         ObjectNode o = JSON.createObjectNode();
         metrics.forEach((k, v) -> {

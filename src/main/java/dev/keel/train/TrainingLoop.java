@@ -73,6 +73,7 @@ public final class TrainingLoop<T> {
         if (trainSet.isEmpty()) {
             throw new KeelException("no training examples");
         }
+        MetricsLog.createFolder(out);
         long total = totalSteps(trainSet.size());
         Map<String, Tensor> params = model.parameters();
         params.values().forEach(p -> p.set_requires_grad(true));

@@ -75,6 +75,7 @@ public final class RlTrainer {
 
     /** Runs every iteration, writes metrics.jsonl and the final policy; returns the last metrics line. */
     public Map<String, Object> run(ModelState policyState) {
+        MetricsLog.createFolder(out);
         torch.manual_seed(cfg.seed());
         policy.parameters().forEach(t -> t.set_requires_grad(true));
         reference.parameters().forEach(t -> t.set_requires_grad(false));
