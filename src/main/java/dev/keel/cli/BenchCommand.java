@@ -151,7 +151,7 @@ final class BenchCommand implements Callable<Integer> {
         List<String> labels = new java.util.ArrayList<>();
         List<TrainBench.Result> results = new java.util.ArrayList<>();
         for (String shapeName : shapes) {
-            TrainBench.Shape shape = shape(shapeName);
+            TrainBench.Shape shape = BenchMemory.shape(shapeName);
             Path mdir = dir.resolve(shapeName);
             Files.createDirectories(mdir);
             for (String c : train) {
@@ -161,7 +161,7 @@ final class BenchCommand implements Callable<Integer> {
                 k = k.withPeak(peak);
                 labels.add(c + " " + shapeName);
                 results.add(k);
-                double mem = memoryProbe(c, shapeName, mdir);
+                double mem = BenchMemory.probe(c, shapeName, mdir);
                 String torchCol = "-";
                 String ratio = refMissing == null ? "-" : "n/a";
                 if (refMissing == null) {
@@ -178,7 +178,7 @@ final class BenchCommand implements Callable<Integer> {
                         ratio, 100 * k.mfu(), mem);
                 if (c.equals("dpo")) {
                     // the memory goal compares DPO with SFT on the same token rows
-                    double base = memoryProbe("sft-dpo-rows", shapeName, mdir);
+                    double base = BenchMemory.probe("sft-dpo-rows", shapeName, mdir);
                     out.printf("       %-11s DPO memory / SFT on the same %d rows (%.0f MB): %.2f%n", shapeName,
                             2 * shape.batch(), base, mem / base);
                 }
@@ -194,61 +194,7 @@ final class BenchCommand implements Callable<Integer> {
         return refMissing;
     }
 
-    /**
-     * Memory a train step adds, measured in a fresh JVM (with the same allocator): peak resident size over a
-     * warm-up and one step, minus the resident size after loading the model. A fresh process because an
-     * allocator that keeps freed memory (tcmalloc) would otherwise lend one case's memory to the next.
-     */
-    private double memoryProbe(String c, String shapeName, Path mdir) throws Exception {
-        List<String> cmd = new java.util.ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse("java"));
-        cmd.add("-Dai.djl.offline=true");
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench",
-                "--memory-of", c, "--shapes", shapeName, "--model-dir", mdir.toString()));
-        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
-        if (p.waitFor() != 0 || text.isEmpty()) {
-            throw new IllegalStateException("the memory probe of " + c + " at " + shapeName + " failed (exit "
-                    + p.exitValue() + ")");
-        }
-        return Double.parseDouble(text.substring(text.lastIndexOf('\n') + 1).trim());
-    }
-
-    private static TrainBench.Shape shape(String name) {
-        return switch (name) {
-            case "tiny" -> TrainBench.TINY;
-            case "gpt2-small" -> TrainBench.GPT2_SMALL;
-            default -> throw new IllegalArgumentException("unknown shape " + name + " (tiny, gpt2-small)");
-        };
-    }
-
-    /**
-     * The child side of {@link #memoryProbe}: loads the model, then prints the peak resident size over a warm-up
-     * and one step minus the resident size before them (NaN where the kernel cannot restart the peak count).
-     */
-    private Integer memoryOnly(PrintWriter out) {
-        Main.startNatives();
-        TrainBench.Shape shape = shape(shapes.get(0));
-        CausalLM m = dev.keel.model.io.ModelFiles.load(modelDir, null, null);
-        StepCase c = switch (memoryOf) {
-            case "sft" -> TrainBench::sft;
-            case "dpo" -> TrainBench::dpo;
-            case "sft-dpo-rows" -> TrainBench::sftOnDpoRows;
-            default -> throw new IllegalArgumentException("--memory-of " + memoryOf);
-        };
-        boolean peakKnown = dev.keel.runtime.Proc.resetPeakRss();
-        double before = dev.keel.runtime.Proc.rssMb();
-        c.run(m, shape, 1, 1);
-        out.println(peakKnown ? dev.keel.runtime.Proc.peakRssMb() - before : Double.NaN);
-        out.flush();
-        return 0;
-    }
-
-    private interface StepCase {
-        TrainBench.Result run(CausalLM m, TrainBench.Shape s, int repeats, double peak);
-    }
-
-    private TrainBench.Result step(TrainBench.Shape shape, Path mdir, StepCase c, double peak) throws Exception {
+    private TrainBench.Result step(TrainBench.Shape shape, Path mdir, BenchMemory.StepCase c, double peak) throws Exception {
         CausalLM m = TrainBench.writeModel(shape, mdir);
         try {
             return c.run(m, shape, repeats, peak);
@@ -293,7 +239,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (memoryOf != null) {
-            return memoryOnly(spec.commandLine().getOut());
+            return BenchMemory.child(spec.commandLine().getOut(), memoryOf, shapes.get(0), modelDir);
         }
         if (!List.of("debian", "keel").contains(referenceSetup)) {
             throw new IllegalArgumentException("--reference-setup must be debian or keel, got " + referenceSetup);

@@ -101,6 +101,30 @@ class RlTrainingTest {
         assertTrue(mean(high, "objective/kl", 20, 30) < mean(low, "objective/kl", 20, 30),
                 "kl with beta 1.0: " + mean(high, "objective/kl", 20, 30) + ", with 0.02: " + mean(low, "objective/kl", 20, 30));
         assertTrue(Files.exists(tmp.resolve("ppo-low").resolve("model.safetensors")));
+        // run_config.json is the settings records as they serialise: the algorithm by name, TRL's RL optimizer
+        JsonNode cfg = TestSupport.readJson(tmp.resolve("ppo-low").resolve("run_config.json")).path("settings");
+        assertEquals("ppo", cfg.path("rl").path("algorithm").path("name").asText(), cfg.toString());
+        assertEquals(0.02, cfg.path("rl").path("kl").path("coef").asDouble(), cfg.toString());
+        assertEquals(1e-5, cfg.path("optim").path("eps").asDouble(), cfg.toString());
+        assertEquals(0.5, cfg.path("optim").path("maxGradNorm").asDouble(), cfg.toString());
+    }
+
+    @Test
+    void rlCommandsTakeAConfigFileAndRefuseOptionsOfAnotherAlgorithm() throws IOException {
+        Path yaml = tmp.resolve("rloo.yaml");
+        Files.writeString(yaml, "iterations: 2\nbatch-size: 2\nnum-generations: 2\nweight-decay: 0.01\n"
+                + "warmup-steps: 1\nmax-new-tokens: 4\n");
+        List<JsonNode> m = run("rloo", "rloo-yaml", "--config", yaml.toString());
+        assertEquals(2, m.size());
+        JsonNode cfg = TestSupport.readJson(tmp.resolve("rloo-yaml").resolve("run_config.json")).path("settings");
+        assertEquals(0.01, cfg.path("optim").path("weightDecay").asDouble(), cfg.toString());
+        assertEquals(1, cfg.path("optim").path("warmupSteps").asLong(), cfg.toString());
+        assertEquals(2, cfg.path("rl").path("algorithm").path("numGenerations").asInt(), cfg.toString());
+        Files.writeString(yaml, "vf-coef: 0.5\n");
+        var r = SftTrainingTest.keel("rloo", "--config", yaml.toString(), "--policy", sft.toString(), "--reward",
+                "builtin:count:great", "--prompts", prompts.toString(), "--out", tmp.resolve("rloo-bad").toString());
+        assertTrue(r.code() != 0 && r.err().contains("'vf-coef' is not an option of 'keel rloo'"), r.err());
+        assertTrue(!Files.exists(tmp.resolve("rloo-bad")), "nothing is written for a refused configuration");
     }
 
     @Test

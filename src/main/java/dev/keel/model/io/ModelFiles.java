@@ -6,12 +6,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -50,7 +47,6 @@ public final class ModelFiles {
     private ModelFiles() {}
 
     /** Where each tensor of a checkpoint lives. */
-    private record Source(Safetensors.Header header, Safetensors.Entry entry) {}
 
     /**
      * Loads {@code dir} with weights converted to {@code dtype} on {@code device}.
@@ -116,11 +112,11 @@ public final class ModelFiles {
     /** The weights {@code expected} names, read from {@code dir}, checked and converted. */
     public static Map<String, Tensor> readWeights(Path dir, ModelConfig config, Map<String, long[]> expected,
                                                   DType dtype, Device device) {
-        Map<String, Source> sources = index(dir);
+        Map<String, CheckpointIndex.Source> sources = CheckpointIndex.of(dir);
         String prefix = config.family() == ModelConfig.Family.GPT2 ? "transformer." : "model.";
-        Map<String, Source> found = new LinkedHashMap<>();
+        Map<String, CheckpointIndex.Source> found = new LinkedHashMap<>();
         List<String> unexpected = new ArrayList<>();
-        for (Map.Entry<String, Source> e : sources.entrySet()) {
+        for (Map.Entry<String, CheckpointIndex.Source> e : sources.entrySet()) {
             String name = e.getKey();
             String canonical = expected.containsKey(name) ? name
                     : expected.containsKey(prefix + name) ? prefix + name : null;
@@ -132,7 +128,7 @@ public final class ModelFiles {
                 unexpected.add(name);
                 continue;
             }
-            Source prev = found.put(canonical, e.getValue());
+            CheckpointIndex.Source prev = found.put(canonical, e.getValue());
             if (prev != null) {
                 throw new KeelException(e.getValue().header().file() + ": tensor '" + canonical
                         + "' is stored twice (with and without the '" + prefix + "' prefix)");
@@ -148,7 +144,7 @@ public final class ModelFiles {
             throw new KeelException(dir + ": " + missing.size() + " tensor(s) missing from the checkpoint for "
                     + config.modelType() + ", first: '" + missing.get(0) + "'"
                     + (missing.size() > 1 ? ", " + missing.subList(1, Math.min(5, missing.size())) : "")
-                    + " (files: " + filesOf(sources) + ")");
+                    + " (files: " + CheckpointIndex.files(sources) + ")");
         }
         if (!unexpected.isEmpty()) {
             LOG.warn("{}: ignoring {} tensor(s) the {} model does not use, e.g. {}", dir, unexpected.size(),
@@ -156,7 +152,7 @@ public final class ModelFiles {
         }
         Map<String, Tensor> weights = new LinkedHashMap<>();
         for (Map.Entry<String, long[]> e : expected.entrySet()) {
-            Source src = found.get(e.getKey());
+            CheckpointIndex.Source src = found.get(e.getKey());
             if (!Arrays.equals(src.entry().shape(), e.getValue())) {
                 throw new KeelException(src.header().file() + ": tensor '" + src.entry().name() + "' has shape "
                         + Arrays.toString(src.entry().shape()) + " but " + CONFIG + " implies "
@@ -185,77 +181,6 @@ public final class ModelFiles {
             }
         }
         return false;
-    }
-
-    private static String filesOf(Map<String, Source> sources) {
-        Set<String> files = new LinkedHashSet<>();
-        sources.values().forEach(s -> files.add(s.header().file().getFileName().toString()));
-        return String.join(", ", files);
-    }
-
-    /** Every tensor of the checkpoint in {@code dir}, by stored name. */
-    private static Map<String, Source> index(Path dir) {
-        Path single = dir.resolve(WEIGHTS);
-        Path idx = dir.resolve(INDEX);
-        List<Path> files = new ArrayList<>();
-        Map<String, String> weightMap = null;
-        if (Files.isRegularFile(single)) {
-            files.add(single);
-        } else if (Files.isRegularFile(idx)) {
-            weightMap = readIndex(idx);
-            new LinkedHashSet<>(weightMap.values()).forEach(f -> files.add(dir.resolve(f)));
-            for (Path f : files) {
-                if (!Files.isRegularFile(f)) {
-                    throw new KeelException(idx + ": names shard '" + f.getFileName() + "', which does not exist");
-                }
-            }
-        } else if (Files.exists(dir.resolve("pytorch_model.bin")) || Files.exists(dir.resolve("pytorch_model.bin.index.json"))) {
-            throw new KeelException(dir + ": only pickle weights (pytorch_model.bin) found; Keel reads safetensors "
-                    + "only, because loading a pickle can run code. Convert the checkpoint to safetensors first.");
-        } else {
-            throw new KeelException(dir + ": no " + WEIGHTS + " or " + INDEX);
-        }
-        Map<String, Source> out = new LinkedHashMap<>();
-        for (Path f : files) {
-            Safetensors.Header h = Safetensors.readHeader(f);
-            for (Safetensors.Entry e : h.entries().values()) {
-                if (weightMap != null && !f.getFileName().toString().equals(weightMap.get(e.name()))) {
-                    if (!weightMap.containsKey(e.name())) {
-                        LOG.warn("{}: tensor '{}' is not listed in {}", f, e.name(), INDEX);
-                    } else {
-                        continue; // the index says another shard holds it
-                    }
-                }
-                out.put(e.name(), new Source(h, e));
-            }
-        }
-        if (weightMap != null) {
-            for (Map.Entry<String, String> e : weightMap.entrySet()) {
-                if (!out.containsKey(e.getKey())) {
-                    throw new KeelException(dir.resolve(e.getValue()) + ": tensor '" + e.getKey()
-                            + "' is listed in " + INDEX + " but missing from the shard");
-                }
-            }
-        }
-        return out;
-    }
-
-    private static Map<String, String> readIndex(Path idx) {
-        try {
-            JsonNode root = JSON.readTree(Files.readString(idx));
-            JsonNode wm = root == null ? null : root.get("weight_map");
-            if (wm == null || !wm.isObject()) {
-                throw new KeelException(idx + ": missing field 'weight_map'");
-            }
-            Map<String, String> m = new LinkedHashMap<>();
-            for (Iterator<Map.Entry<String, JsonNode>> it = wm.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
-                m.put(e.getKey(), e.getValue().asText());
-            }
-            return m;
-        } catch (IOException e) {
-            throw new KeelException(idx + ": cannot read or parse: " + e.getMessage(), e);
-        }
     }
 
     /** Saves {@code model} into {@code dir} in its own dtype, in one file (transformers' 5 GB shard limit). */

@@ -1,0 +1,67 @@
+package dev.keel.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+
+import dev.keel.bench.TrainBench;
+import dev.keel.model.CausalLM;
+
+/** {@code keel bench}'s memory measurement of a train step, in a fresh JVM per case, and the shapes by name. */
+final class BenchMemory {
+    private BenchMemory() {}
+
+    /**
+     * Memory a train step adds, measured in a fresh JVM (with the same allocator): peak resident size over a
+     * warm-up and one step, minus the resident size after loading the model. A fresh process because an
+     * allocator that keeps freed memory (tcmalloc) would otherwise lend one case's memory to the next.
+     */
+    static double probe(String c, String shapeName, Path mdir) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.add("-Dai.djl.offline=true");
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench",
+                "--memory-of", c, "--shapes", shapeName, "--model-dir", mdir.toString()));
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        if (p.waitFor() != 0 || text.isEmpty()) {
+            throw new IllegalStateException("the memory probe of " + c + " at " + shapeName + " failed (exit "
+                    + p.exitValue() + ")");
+        }
+        return Double.parseDouble(text.substring(text.lastIndexOf('\n') + 1).trim());
+    }
+
+    static TrainBench.Shape shape(String name) {
+        return switch (name) {
+            case "tiny" -> TrainBench.TINY;
+            case "gpt2-small" -> TrainBench.GPT2_SMALL;
+            default -> throw new IllegalArgumentException("unknown shape " + name + " (tiny, gpt2-small)");
+        };
+    }
+
+    /**
+     * The child side of {@link #probe}: loads the model, then prints the peak resident size over a warm-up
+     * and one step minus the resident size before them (NaN where the kernel cannot restart the peak count).
+     */
+    static Integer child(PrintWriter out, String memoryOf, String shapeName, Path modelDir) {
+        Main.startNatives();
+        TrainBench.Shape shape = shape(shapeName);
+        CausalLM m = dev.keel.model.io.ModelFiles.load(modelDir, null, null);
+        StepCase c = switch (memoryOf) {
+            case "sft" -> TrainBench::sft;
+            case "dpo" -> TrainBench::dpo;
+            case "sft-dpo-rows" -> TrainBench::sftOnDpoRows;
+            default -> throw new IllegalArgumentException("--memory-of " + memoryOf);
+        };
+        boolean peakKnown = dev.keel.runtime.Proc.resetPeakRss();
+        double before = dev.keel.runtime.Proc.rssMb();
+        c.run(m, shape, 1, 1);
+        out.println(peakKnown ? dev.keel.runtime.Proc.peakRssMb() - before : Double.NaN);
+        out.flush();
+        return 0;
+    }
+
+    interface StepCase {
+        TrainBench.Result run(CausalLM m, TrainBench.Shape s, int repeats, double peak);
+    }
+}
