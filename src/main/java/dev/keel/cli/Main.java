@@ -8,7 +8,6 @@ import picocli.CommandLine.Command;
 import dev.keel.KeelException;
 import dev.keel.runtime.Natives;
 
-/** The {@code keel} command line: one subcommand per job; logic lives in the layers below. */
 @Command(name = "keel", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Align causal language models with human preferences on the JVM.",
         subcommands = {DemoCommand.class, ExperimentCommand.class, PretrainCommand.class, SftCommand.class, RewardCommand.class, DpoCommand.class,
@@ -16,6 +15,7 @@ import dev.keel.runtime.Natives;
                 GenerateCommand.class, ScoreCommand.class,
                 LogprobsCommand.class, TokenizeCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
+/** The {@code keel} command line: picocli subcommands, {@code --config} defaults, errors as one line and exit 1. */
 public final class Main implements Runnable {
 
     @Override

@@ -11,15 +11,12 @@ import org.bytedeco.pytorch.Tensor;
  *
  * @param numGenerations k, samples per prompt (at least 2)
  */
-public record Grpo(int numGenerations) implements RlAlgorithm<Grpo.Targets> {
+public record Grpo(int numGenerations) implements RlAlgorithm<SequenceAdvantages> {
     public Grpo {
         if (numGenerations < 2) {
             throw new IllegalArgumentException("GRPO needs --num-generations of at least 2, got " + numGenerations);
         }
     }
-
-    /** @param advantages (B) one group-normalised advantage per sequence */
-    public record Targets(Tensor advantages) {}
 
     @Override
     public String name() {
@@ -32,17 +29,17 @@ public record Grpo(int numGenerations) implements RlAlgorithm<Grpo.Targets> {
     }
 
     @Override
-    public Targets targets(Scored r, Critic critic, double klCoef) {
-        return new Targets(dev.keel.loss.Grpo.advantages(r.score(), numGenerations));
+    public SequenceAdvantages targets(Scored r, Critic critic, double klCoef) {
+        return new SequenceAdvantages(dev.keel.loss.Grpo.advantages(r.score(), numGenerations));
     }
 
     @Override
-    public Targets select(Targets t, Tensor index) {
-        return new Targets(t.advantages().index_select(0, index));
+    public SequenceAdvantages select(SequenceAdvantages t, Tensor index) {
+        return t.select(index);
     }
 
     @Override
-    public StepLoss loss(Minibatch mb, Targets t, Critic critic, double klCoef, double clipRange) {
+    public StepLoss loss(Minibatch mb, SequenceAdvantages t, Critic critic, double klCoef, double clipRange) {
         dev.keel.loss.Grpo.Result gr = dev.keel.loss.Grpo.loss(mb.logpNew(), mb.logpOld(), mb.logpRef(),
                 t.advantages(), mb.mask(), clipRange, klCoef);
         Tensor approxKl = dev.keel.loss.Grpo.approxKl(mb.logpNew(), mb.logpOld(), mb.mask());

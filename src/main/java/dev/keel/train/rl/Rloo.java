@@ -13,15 +13,12 @@ import dev.keel.loss.PpoLoss;
  *
  * @param numGenerations k, samples per prompt (at least 2)
  */
-public record Rloo(int numGenerations) implements RlAlgorithm<Rloo.Targets> {
+public record Rloo(int numGenerations) implements RlAlgorithm<SequenceAdvantages> {
     public Rloo {
         if (numGenerations < 2) {
             throw new IllegalArgumentException("RLOO needs --num-generations of at least 2, got " + numGenerations);
         }
     }
-
-    /** @param advantages (B) one leave-one-out advantage per sequence */
-    public record Targets(Tensor advantages) {}
 
     @Override
     public String name() {
@@ -34,18 +31,18 @@ public record Rloo(int numGenerations) implements RlAlgorithm<Rloo.Targets> {
     }
 
     @Override
-    public Targets targets(Scored r, Critic critic, double klCoef) {
+    public SequenceAdvantages targets(Scored r, Critic critic, double klCoef) {
         Tensor reward = dev.keel.loss.Rloo.sequenceReward(r.score(), r.kl(), r.mask(), klCoef);
-        return new Targets(dev.keel.loss.Rloo.advantages(reward, numGenerations));
+        return new SequenceAdvantages(dev.keel.loss.Rloo.advantages(reward, numGenerations));
     }
 
     @Override
-    public Targets select(Targets t, Tensor index) {
-        return new Targets(t.advantages().index_select(0, index));
+    public SequenceAdvantages select(SequenceAdvantages t, Tensor index) {
+        return t.select(index);
     }
 
     @Override
-    public StepLoss loss(Minibatch mb, Targets t, Critic critic, double klCoef, double clipRange) {
+    public StepLoss loss(Minibatch mb, SequenceAdvantages t, Critic critic, double klCoef, double clipRange) {
         PpoLoss.Policy pg = dev.keel.loss.Rloo.policyLoss(mb.logpNew(), mb.logpOld(), t.advantages(), mb.mask(),
                 clipRange);
         return new StepLoss(pg.loss(), pg.loss(), pg.clipFrac(), pg.approxKl(), Optional.empty());
