@@ -24,7 +24,9 @@ import dev.keel.train.TrainingLoop;
 @Command(name = "reward", mixinStandardHelpOptions = true,
         description = {"Trains a reward model on (prompt, chosen, rejected) records with the Bradley-Terry loss, "
                 + "with an optional per-pair \"margin\" and --center-rewards-coefficient.",
-                "Default --lr: 1e-5.",
+                "Defaults are TRL's RewardConfig's (transformers' TrainingArguments): --lr 5e-5, 3 epochs, batch 8, "
+                + "linear schedule, clipping at 1.0; the new head is drawn from N(0, initializer_range) as transformers' "
+                + "...ForSequenceClassification does.",
                 "Starts from a causal LM (its decoder, with a new scalar head) or a reward model; saves a "
                 + "...ForSequenceClassification model (num_labels 1, score.weight).",
                 "Metrics: accuracy, margin, min_reward, mean_reward, max_reward, on train and held-out pairs."})
@@ -48,7 +50,7 @@ final class RewardCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        var optim = opts.optim(1e-5);
+        var optim = opts.optim(5e-5);
         var train = opts.train();
         TrainOptions.required(in.model, "--model");
         Main.startNatives();

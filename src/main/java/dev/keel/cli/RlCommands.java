@@ -75,7 +75,7 @@ final class RlCommands {
                  RewardSource reward = Rewards.open(rl.reward, 16)) {
                 Prompts prompts = readPrompts(tok, policy.config().vocabSize());
                 Critic critic = cfg.algorithm().usesCritic()
-                        ? Critic.start(rl.policy, reward, dt, spec.commandLine().getErr()::println) : null;
+                        ? Critic.start(rl.policy, tok, reward, dt, spec.commandLine().getErr()::println) : null;
                 Set<Long> eos = new LinkedHashSet<>();
                 policy.config().eosTokenIds().forEach(i -> eos.add((long) i));
                 if (tok.eosId() != null) {

@@ -87,7 +87,7 @@ final class Arms {
         log.accept("   " + name);
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
-        Critic critic = algo.usesCritic() ? Critic.start(sftDir, reward, null, log) : null;
+        Critic critic = algo.usesCritic() ? Critic.start(sftDir, tok, reward, null, log) : null;
         int k = algo.samplesPerPrompt();
         int batch = k == 1 ? cfg.rlBatch() : Math.max(2, cfg.rlBatch() / k);
         RlConfig rc = RlConfig.defaults(algo).withSeed(cfg.seed())

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -77,6 +78,12 @@ public final class ModelReward implements RewardSource {
             c.add(ci);
         }
         return scoreIds(p, c);
+    }
+
+    /** The ids path when {@code policyTok} is this reward model's own tokenizer (same fingerprint). */
+    @Override
+    public Optional<IdsScorer> ids(Tokenizer policyTok) {
+        return policyTok.fingerprint().equals(tok.fingerprint()) ? Optional.of(this::scoreIds) : Optional.empty();
     }
 
     /** Scores pre-tokenized (prompt, completion) pairs. */

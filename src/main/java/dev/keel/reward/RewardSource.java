@@ -1,6 +1,9 @@
 package dev.keel.reward;
 
 import java.util.List;
+import java.util.Optional;
+
+import dev.keel.tokenizer.Tokenizer;
 
 /**
  * Anything that scores completions: a trained reward model, a built-in gold scorer, any Java function. Text
@@ -18,6 +21,22 @@ public interface RewardSource extends AutoCloseable {
      */
     default double[] score(List<String> prompts, List<String> completions, boolean[] ended) {
         return score(prompts, completions);
+    }
+
+    /**
+     * This source as a scorer of the token ids {@code tok} makes, when it reads exactly those ids (a reward model
+     * trained with the same tokenizer): then RL scores the sampled ids as they are, as TRL's PPO does, instead of
+     * decoding them to text and tokenizing again. Empty for text scorers and for reward models with another
+     * tokenizer.
+     */
+    default Optional<IdsScorer> ids(Tokenizer tok) {
+        return Optional.empty();
+    }
+
+    /** Scores (prompt ids, completion ids) pairs; a completion that ended carries its EOS id. */
+    @FunctionalInterface
+    interface IdsScorer {
+        double[] score(List<long[]> prompts, List<long[]> completions);
     }
 
     @Override

@@ -26,9 +26,11 @@ public final class Tokenizer implements AutoCloseable {
     private final Long bosId;
     private final Long eosId;
     private final Long padId;
+    private final String fingerprint;
 
     private Tokenizer(HuggingFaceTokenizer hf, Map<String, Long> specialIds, JsonNode tokenizerConfig,
-                      Long bosId, Long eosId, Long padId) {
+                      Long bosId, Long eosId, Long padId, String fingerprint) {
+        this.fingerprint = fingerprint;
         this.hf = hf;
         this.specialIds = specialIds;
         this.tokenizerConfig = tokenizerConfig;
@@ -73,9 +75,28 @@ public final class Tokenizer implements AutoCloseable {
                     .optPadding(false)
                     .optTruncation(false)
                     .build();
-            return new Tokenizer(hf, ids, cfg, bos, eos, pad);
+            return new Tokenizer(hf, ids, cfg, bos, eos, pad, fingerprint(file, bos, eos, pad));
         } catch (IOException | RuntimeException e) {
             throw new KeelException(file + ": cannot load tokenizer: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * SHA-256 of {@code tokenizer.json} and the BOS, EOS and pad ids: two tokenizers with the same fingerprint
+     * turn text into the same ids, so a model trained with one reads the ids of the other as they are.
+     */
+    public String fingerprint() {
+        return fingerprint;
+    }
+
+    private static String fingerprint(Path file, Long bos, Long eos, Long pad) {
+        try {
+            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            md.update(Files.readAllBytes(file));
+            md.update((bos + "/" + eos + "/" + pad).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(md.digest());
+        } catch (IOException | java.security.NoSuchAlgorithmException e) {
+            throw new KeelException(file + ": cannot read: " + e.getMessage(), e);
         }
     }
 

@@ -92,6 +92,31 @@ class PreferenceTrainingTest {
     }
 
     @Test
+    void rewardWithDefaultOptionsLearnsTheMarkerPreference() throws IOException {
+        // only --model, --data and --out: the defaults must learn an easy, separable preference, as dpo's do
+        Path base = TinyModels.llama(tmp.resolve("base-defaults"), 4);
+        List<String> lines = Files.readAllLines(markerPairs());
+        java.util.Collections.shuffle(lines, new Random(3));
+        int held = lines.size() / 4;
+        Path train = tmp.resolve("marker-train.jsonl");
+        Files.write(train, lines.subList(held, lines.size()));
+        Path out = tmp.resolve("rm-defaults");
+        var r = SftTrainingTest.keel("reward", "--model", base.toString(), "--data", train.toString(), "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        int right = 0;
+        try (dev.keel.reward.ModelReward rm = new dev.keel.reward.ModelReward(out, null, 16)) {
+            for (String l : lines.subList(0, held)) {
+                JsonNode n = TestSupport.parse(l);
+                double[] s = rm.score(List.of(n.get("prompt").asText(), n.get("prompt").asText()),
+                        List.of(n.get("chosen").asText(), n.get("rejected").asText()));
+                right += s[0] > s[1] ? 1 : 0;
+            }
+        }
+        System.out.println("Reward model with default options, marker task: " + right + " of " + held + " held-out pairs");
+        assertTrue(right >= 0.9 * held, right + " of " + held);
+    }
+
+    @Test
     void rewardModelLearnsTheMarkerPreferenceAboveNinetyPercentOnHeldOutPairs() throws IOException {
         Path base = TinyModels.llama(tmp.resolve("base"), 4);
         Path out = tmp.resolve("rm");

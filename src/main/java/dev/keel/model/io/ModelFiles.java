@@ -61,9 +61,11 @@ public final class ModelFiles {
 
     /**
      * Loads {@code dir} with the given head: null for the head the checkpoint has. Asking for a scalar head on a
-     * causal-LM checkpoint gives its decoder with a new head drawn from N(0, 1/sqrt(d + 1)) (algorithms.md §2;
-     * the initialisation of OpenAI's lm-human-preferences and TRL), for a reward or value model started from a
-     * policy. The new head is drawn from libtorch's generator: seed it first for a repeatable run.
+     * causal-LM checkpoint gives its decoder with a new head drawn from N(0, initializer_range), 0.02 when
+     * config.json has none, as transformers' {@code ...ForSequenceClassification} initialises {@code score}
+     * (which TRL's RewardTrainer loads; docs/ALGORITHMS.md §2), so a new reward model starts near r = 0 and a
+     * Bradley-Terry loss near ln 2. The new head is drawn from libtorch's generator: seed it first for a
+     * repeatable run.
      */
     public static CausalLM load(Path dir, DType dtype, Device device, Head head) {
         Natives.init();
@@ -81,7 +83,7 @@ public final class ModelFiles {
         }
         Map<String, Tensor> weights = readWeights(dir, config, expected, dt, device);
         if (want == Head.SCORE && stored == Head.LM) {
-            double std = 1.0 / Math.sqrt(config.hiddenSize() + 1);
+            double std = config.raw().path("initializer_range").asDouble(0.02);
             Tensor score = org.bytedeco.pytorch.global.torch.randn(1, config.hiddenSize()).mul(
                     dev.keel.tensor.Tensors.s(std)).to(dt.scalarType());
             weights.put(CausalLM.SCORE, device == null || device.is_cpu() ? score : score.to(device, dt.scalarType()));

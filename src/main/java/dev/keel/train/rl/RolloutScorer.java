@@ -4,6 +4,7 @@ import static dev.keel.tensor.Tensors.s;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 import org.bytedeco.pytorch.NoGradGuard;
@@ -33,6 +34,7 @@ final class RolloutScorer {
     private final Prompts prompts;
     private final long padId;
     private final Set<Long> eos;
+    private final Optional<RewardSource.IdsScorer> byIds;
 
     RolloutScorer(RlConfig cfg, CausalLM policy, CausalLM reference, RewardSource reward, Prompts prompts,
                   long padId, Set<Long> eos) {
@@ -43,6 +45,7 @@ final class RolloutScorer {
         this.prompts = prompts;
         this.padId = padId;
         this.eos = eos;
+        this.byIds = reward.ids(prompts.tok());
     }
 
     /** A scored rollout and what is logged of it. */
@@ -60,7 +63,7 @@ final class RolloutScorer {
         Generation g = BatchGenerator.generate(policy, queries, sc, StopCriterion.NEVER, padId);
         double generateSeconds = (System.nanoTime() - t0) / 1e9;
         Rollout roll = Rollout.of(queries, g, padId, policy.device());
-        Tensor score = scores(roll, texts);
+        Tensor score = scores(roll, queries, texts);
         Tensor mask = roll.respMask.to(ScalarType.Float);
         Tensor logpOld;
         Tensor logpRef;
@@ -77,13 +80,22 @@ final class RolloutScorer {
         return new Result(new Scored(roll, mask, score, logpOld, logpRef, kl), stats);
     }
 
-    /** The reward's scores (B), minus the missing-EOS penalty, clipped. */
-    private Tensor scores(Rollout roll, List<String> texts) {
-        List<String> completions = new ArrayList<>();
-        for (long[] resp : roll.responses) {
-            completions.add(prompts.decode(resp));
+    /**
+     * The reward's scores (B), minus the missing-EOS penalty, clipped. A reward model with the policy's tokenizer
+     * reads the sampled ids (prompt, then the response with its EOS when it ended); any other reward reads the
+     * decoded text.
+     */
+    private Tensor scores(Rollout roll, List<long[]> queries, List<String> texts) {
+        double[] scores;
+        if (byIds.isPresent()) {
+            scores = byIds.get().score(queries, List.of(roll.responses));
+        } else {
+            List<String> completions = new ArrayList<>();
+            for (long[] resp : roll.responses) {
+                completions.add(prompts.decode(resp));
+            }
+            scores = reward.score(texts, completions, roll.endedWithEos);
         }
-        double[] scores = reward.score(texts, completions, roll.endedWithEos);
         for (int i = 0; i < scores.length; i++) {
             if (!Double.isFinite(scores[i])) {
                 throw new KeelException("the reward " + reward.name() + " returned " + scores[i] + " for a completion");

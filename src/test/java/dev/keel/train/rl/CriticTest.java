@@ -29,11 +29,13 @@ class CriticTest {
 
     static Path policy;
     static Path rewardModel;
+    static dev.keel.tokenizer.Tokenizer policyTok;
 
     @BeforeAll
     static void models() {
         TestSupport.init();
         policy = TinyModels.llama(tmp.resolve("policy"), 3);
+        policyTok = dev.keel.tokenizer.Tokenizer.load(policy);
         CausalLM rm = ModelFiles.load(policy, null, null, Head.SCORE);   // a new, non-zero head
         rewardModel = tmp.resolve("rm");
         new CausalLMState(rm, policy).save(rewardModel);
@@ -51,7 +53,7 @@ class CriticTest {
     void aRewardModelWithThePolicysTokenizerGivesItsWeights() {
         try (ModelReward r = new ModelReward(rewardModel, null, 4)) {
             List<String> warnings = new ArrayList<>();
-            Critic c = Critic.start(policy, r, null, warnings::add);
+            Critic c = Critic.start(policy, policyTok, r, null, warnings::add);
             float[] want = Tensors.toFloats(ModelFiles.load(rewardModel, null, null, Head.SCORE).weights().get(CausalLM.SCORE));
             org.junit.jupiter.api.Assertions.assertArrayEquals(want,
                     Tensors.toFloats(c.model().weights().get(CausalLM.SCORE)));
@@ -62,7 +64,7 @@ class CriticTest {
 
     @Test
     void aBuiltinRewardGivesThePolicyWithAZeroHead() {
-        Critic c = Critic.start(policy, Rewards.open("builtin:count:great", 4), null, w -> { });
+        Critic c = Critic.start(policy, policyTok, Rewards.open("builtin:count:great", 4), null, w -> { });
         assertEquals(0f, headSum(c));
     }
 
@@ -73,7 +75,7 @@ class CriticTest {
         Files.writeString(other.resolve("tokenizer.json"), Files.readString(other.resolve("tokenizer.json")) + "\n");
         try (ModelReward r = new ModelReward(other, null, 4)) {
             List<String> warnings = new ArrayList<>();
-            Critic c = Critic.start(policy, r, null, warnings::add);
+            Critic c = Critic.start(policy, policyTok, r, null, warnings::add);
             assertEquals(0f, headSum(c));
             assertEquals(1, warnings.size());
         }
