@@ -2,6 +2,7 @@ package dev.keel.cli;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine.Command;
@@ -42,14 +43,14 @@ final class DemoCommand implements Callable<Integer> {
         Main.startNatives();
         var err = spec.commandLine().getErr();
         try (RewardSource gold = Rewards.open(goldSpec, 64)) {
-            SentimentExperiment.Results r = new SentimentExperiment(cfg, out, gold, s -> {
+            List<SentimentExperiment.Results> runs = SentimentExperiment.runSeeds(cfg, out, gold, s -> {
                 err.println(s);
                 err.flush();
-            }).run();
-            Report.write(r, out, command);
+            });
+            Report.write(runs, out, command);
             spec.commandLine().getOut().printf("report: %s%nresults: %s%ntotal: %.0f s%n",
                     out.resolve("report.html").toAbsolutePath(), out.resolve("results.json").toAbsolutePath(),
-                    r.totalSeconds());
+                    runs.stream().mapToDouble(SentimentExperiment.Results::totalSeconds).sum());
         }
         return 0;
     }

@@ -33,18 +33,26 @@ final class ExperimentCommand implements Callable<Integer> {
     @Option(names = "--sft-epochs") Integer sftEpochs;
     @Option(names = "--pair-prompts", description = "Prompts sampled for preference pairs.") Integer pairPrompts;
     @Option(names = "--samples-per-prompt") Integer samplesPerPrompt;
+    @Option(names = "--min-gold-margin", description = "Pairs whose gold rewards differ by less are ties and are not used.")
+    Double minGoldMargin;
     @Option(names = "--eval-prompts") Integer evalPrompts;
     @Option(names = "--max-new-tokens") Integer maxNewTokens;
     @Option(names = "--rm-epochs") Integer rmEpochs;
     @Option(names = "--dpo-epochs") Integer dpoEpochs;
+    @Option(names = "--eval-points", description = "Evaluations along each DPO and RL run (the last at its end).")
+    Integer evalPoints;
     @Option(names = "--dpo-betas", split = ",") List<Double> dpoBetas;
     @Option(names = "--ipo-beta", description = "0 skips IPO.") Double ipoBeta;
     @Option(names = "--ppo-iterations") Integer ppoIterations;
     @Option(names = "--rl-batch", description = "Prompts per PPO rollout.") Integer rlBatch;
     @Option(names = "--ppo-kl-coefs", split = ",") List<Double> ppoKlCoefs;
+    @Option(names = "--missing-eos-penalty", description = "Subtracted from an RL score when the completion has no EOS (0 = none).")
+    Double missingEosPenalty;
     @Option(names = "--no-ppo-gold", description = "Skip PPO against the gold reward.") boolean noPpoGold;
     @Option(names = "--grpo-iterations", description = "0 skips GRPO.") Integer grpoIterations;
     @Option(names = "--best-of-n", split = ",") List<Integer> bestOfN;
+    @Option(names = "--seeds", description = "Run the whole pipeline this many times (seeds --seed, --seed + 1, ...); "
+            + "the report shows means with 95% intervals.") Integer seeds;
     @Option(names = "--seed") Long seed;
     @Option(names = "--gold", defaultValue = "builtin:sentiment",
             description = "The gold reward that labels pairs and judges. Default: ${DEFAULT-VALUE}.")
@@ -56,12 +64,20 @@ final class ExperimentCommand implements Callable<Integer> {
             throw new IllegalArgumentException("unknown experiment '" + name + "' (experiments: sentiment)");
         }
         ExperimentConfig d = quick ? ExperimentConfig.quick() : ExperimentConfig.full();
-        ExperimentConfig c = new ExperimentConfig(or(sftSentences, d.sftSentences()), or(sftEpochs, d.sftEpochs()), or(pairPrompts, d.pairPrompts()),
-                or(samplesPerPrompt, d.samplesPerPrompt()), or(evalPrompts, d.evalPrompts()),
-                or(maxNewTokens, d.maxNewTokens()), or(rmEpochs, d.rmEpochs()), or(dpoEpochs, d.dpoEpochs()),
-                or(dpoBetas, d.dpoBetas()), or(ipoBeta, d.ipoBeta()), or(ppoIterations, d.ppoIterations()),
-                or(rlBatch, d.rlBatch()), or(ppoKlCoefs, d.ppoKlCoefs()), d.ppoGold() && !noPpoGold,
-                or(grpoIterations, d.grpoIterations()), or(bestOfN, d.bestOfN()), or(seed, d.seed()));
+        ExperimentConfig.Data dd = d.data();
+        ExperimentConfig.Training dt = d.training();
+        ExperimentConfig.Methods dm = d.methods();
+        ExperimentConfig c = new ExperimentConfig(
+                new ExperimentConfig.Data(or(sftSentences, dd.sftSentences()), or(pairPrompts, dd.pairPrompts()),
+                        or(samplesPerPrompt, dd.samplesPerPrompt()), or(minGoldMargin, dd.minGoldMargin()),
+                        or(evalPrompts, dd.evalPrompts()), or(maxNewTokens, dd.maxNewTokens())),
+                new ExperimentConfig.Training(or(sftEpochs, dt.sftEpochs()), or(rmEpochs, dt.rmEpochs()),
+                        or(dpoEpochs, dt.dpoEpochs()), or(evalPoints, dt.evalPoints())),
+                new ExperimentConfig.Methods(or(dpoBetas, dm.dpoBetas()), or(ipoBeta, dm.ipoBeta()),
+                        or(ppoKlCoefs, dm.ppoKlCoefs()), or(ppoIterations, dm.ppoIterations()), or(rlBatch, dm.rlBatch()),
+                        or(missingEosPenalty, dm.missingEosPenalty()), dm.ppoGold() && !noPpoGold,
+                        or(grpoIterations, dm.grpoIterations()), or(bestOfN, dm.bestOfN())),
+                or(seeds, d.seeds()), or(seed, d.seed()));
         return DemoCommand.run(spec, out, c, "keel " + String.join(" ",
                 spec.commandLine().getParseResult().originalArgs()), gold);
     }

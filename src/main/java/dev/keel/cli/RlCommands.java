@@ -137,9 +137,13 @@ final class RlCommands {
         @Option(names = "--whiten-rewards", description = "Whiten per-token rewards before GAE.")
         boolean whitenRewards;
 
+        @Option(names = "--whiten-advantages", negatable = true, defaultValue = "true", fallbackValue = "true",
+                description = "Whiten the GAE advantages over the rollout (TRL always does). Default: ${DEFAULT-VALUE}.")
+        boolean whitenAdvantages;
+
         @Override
         RlAlgorithm<?> algorithm() {
-            return new Ppo(vfCoef, clipRangeValue, gamma, lam, whitenRewards);
+            return new Ppo(vfCoef, clipRangeValue, gamma, lam, whitenRewards, whitenAdvantages);
         }
     }
 

@@ -6,8 +6,13 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalDouble;
 import java.util.Set;
 import java.util.function.Consumer;
+
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
 
 import dev.keel.KeelException;
 import dev.keel.data.PreferencePair;
@@ -22,6 +27,7 @@ import dev.keel.train.CausalLMState;
 import dev.keel.train.DpoConfig;
 import dev.keel.train.DpoTask;
 import dev.keel.train.LrSchedule;
+import dev.keel.train.Metric;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.ReferenceLogps;
 import dev.keel.train.Task;
@@ -67,44 +73,105 @@ final class Arms {
         this.sftSamples = sftSamples;
     }
 
+    /** The held-out preference pairs (the reward model's) and their reference log-probs, for DPO's accuracy. */
+    void heldOutPairs(List<PreferencePair> pairs, ReferenceLogps reference) {
+        this.heldOut = pairs;
+        this.heldOutReference = reference;
+    }
+
+    private List<PreferencePair> heldOut = List.of();
+    private ReferenceLogps heldOutReference;
+
     SentimentExperiment.MethodResult dpo(DpoLossType type, double beta, List<PreferencePair> pairs, ReferenceLogps reference,
-                             Cost.Spent referencePass) {
-        String name = (type == DpoLossType.IPO ? "IPO" : "DPO") + " \u03b2=" + beta;
+                                         Cost.Spent referencePass) {
+        String family = type == DpoLossType.IPO ? "IPO" : "DPO";
+        String name = family + " \u03b2=" + beta;
         log.accept("   " + name);
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
         Path dir = out.resolve((type == DpoLossType.IPO ? "ipo-" : "dpo-") + beta);
         List<Map<String, Object>> curve = new ArrayList<>();
-        loop(cfg, new CausalLMState(policy, sftDir), new DpoTask(policy, pad, new DpoConfig(type, beta, 0, false), reference), 1e-4, cfg.dpoEpochs(), 16, dir,
-                curve).run(pairs, List.of(), false);
-        Cost.Spent spent = c.stop().plus(referencePass);
-        return finish(name, type == DpoLossType.IPO ? "IPO" : "DPO", "\u03b2=" + beta, policy, spent, curve);
+        DpoConfig dpo = new DpoConfig(type, beta, 0, false);
+        TrainingLoop<PreferencePair> loop = loop(cfg, new CausalLMState(policy, sftDir), new DpoTask(policy, pad, dpo,
+                reference), 1e-4, cfg.training().dpoEpochs(), 16, dir, curve);
+        Trace path = new Trace(loop.totalSteps(pairs.size()));
+        loop.onStep(step -> path.at(step, policy)).run(pairs, List.of(), false);
+        Cost.Spent spent = c.stop().minus(path.cost).plus(referencePass);
+        return finish(name, family, "\u03b2=" + beta, policy, spent, curve, path.points, Optional.of(pairAccuracy(policy, dpo)));
+    }
+
+    /** DPO's implicit-reward accuracy on the held-out pairs, [β(c − r) &gt; 0] (TRL's eval_rewards/accuracies). */
+    private Intervals.Proportion pairAccuracy(CausalLM policy, DpoConfig dpo) {
+        DpoTask task = new DpoTask(policy, pad, dpo, heldOutReference);
+        double right = 0;
+        for (int i = 0; i < heldOut.size(); i += 32) {
+            try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+                for (Metric m : task.forward(heldOut.subList(i, Math.min(heldOut.size(), i + 32))).metrics()) {
+                    right += m.name().equals("rewards/accuracies") ? m.value() : 0;
+                }
+            }
+        }
+        return Intervals.wilson((int) Math.round(right), heldOut.size());
     }
 
     SentimentExperiment.MethodResult rl(RlAlgorithm<?> algo, String family, double kl, RewardSource reward, Prompts prompts,
-                            int iterations) {
+                                        int iterations) {
         String name = family + " \u03b2=" + kl;
         log.accept("   " + name);
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
         Critic critic = algo.usesCritic() ? Critic.start(sftDir, tok, reward, null, log) : null;
         int k = algo.samplesPerPrompt();
-        int batch = k == 1 ? cfg.rlBatch() : Math.max(2, cfg.rlBatch() / k);
+        int batch = k == 1 ? cfg.methods().rlBatch() : Math.max(2, cfg.methods().rlBatch() / k);
+        double penalty = cfg.methods().missingEosPenalty();
         RlConfig rc = RlConfig.defaults(algo).withSeed(cfg.seed())
-                .withSampling(s -> new RlConfig.Sampling(iterations, batch, cfg.maxNewTokens(), 1.0))
+                .withSampling(s -> new RlConfig.Sampling(iterations, batch, cfg.data().maxNewTokens(), 1.0))
                 .withUpdates(u -> new RlConfig.Updates(2, batch * k / 2, 0.2))
-                .withKl(p -> p.withCoef(kl));
+                .withKl(p -> p.withCoef(kl))
+                .withScores(s -> s.withMissingEosPenalty(penalty > 0 ? OptionalDouble.of(penalty) : OptionalDouble.empty()));
         Path dir = out.resolve(family.toLowerCase().replaceAll("[^a-z]+", "-") + kl);
         List<Map<String, Object>> curve = new ArrayList<>();
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new KeelException(dir + ": " + e.getMessage(), e);
-        }
+        Trace path = new Trace(iterations);
         new RlTrainer(rc, RL_OPTIM, policy, sft, critic, reward, prompts, pad, eos, dir).onLog(curve::add)
-                .run(new CausalLMState(policy, sftDir));
-        Cost.Spent spent = c.stop();
-        return finish(name, family, "\u03b2=" + kl, policy, spent, curve);
+                .onIteration(it -> path.at(it, policy)).run(new CausalLMState(policy, sftDir));
+        Cost.Spent spent = c.stop().minus(path.cost);
+        return finish(name, family, "\u03b2=" + kl, policy, spent, curve, path.points, Optional.empty());
+    }
+
+    /**
+     * The evaluations along one run: after 1/P, 2/P, ... of its steps ({@code evalPoints} P; the last is the
+     * final evaluation in {@link #finish}), with their cost kept apart from the method's.
+     */
+    private final class Trace {
+        final long total;
+        final List<SentimentExperiment.PathPoint> points = new ArrayList<>();
+        Cost.Spent cost = Cost.Spent.NONE;
+
+        Trace(long total) {
+            this.total = total;
+        }
+
+        void at(long step, CausalLM policy) {
+            int p = cfg.training().evalPoints();
+            for (int j = 1; j < p; j++) {
+                if (step == Math.max(1, Math.round((double) total * j / p)) && step < total) {
+                    Cost c = Cost.start();
+                    PolicyEval.Result e = evaluate(policy);
+                    points.add(new SentimentExperiment.PathPoint((double) step / total, e.kl(), e.goldReward()));
+                    cost = cost.plus(c.stop());
+                    return;
+                }
+            }
+        }
+    }
+
+    /** Fresh samples on the held-out prompts: gold reward, KL to the SFT model, win rate against it. */
+    private PolicyEval.Result evaluate(CausalLM policy) {
+        PolicyEval.Samples s = PolicyEval.sample(policy, evalPrompts, evalTexts, cfg.data().maxNewTokens(), cfg.seed() + 99,
+                eos, pad, ids -> tok.decode(ids, true), gold, 64);
+        double kl = PolicyEval.kl(policy, sft, evalPrompts, s, pad, 64);
+        return new PolicyEval.Result(PolicyEval.mean(s.gold()), PolicyEval.std(s.gold()), kl,
+                PolicyEval.winRate(s.gold(), sftSamples.gold()), s);
     }
 
     SentimentExperiment.MethodResult bestOfN(int n, ModelReward learned) {
@@ -113,9 +180,10 @@ final class Arms {
         List<String> bestText = new ArrayList<>();
         List<long[]> rep = Repeat.each(evalPrompts, n);
         List<String> repText = Repeat.each(evalTexts, n);
-        PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 7 * n, eos, pad,
+        PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.data().maxNewTokens(), cfg.seed() + 7 * n, eos, pad,
                 ids -> tok.decode(ids, true), new ScoreOnly(), 64);
-        double[] r = learned.score(repText, s.texts(), s.ended());
+        double[] r = learned.ids(tok).isPresent() ? learned.ids(tok).get().score(rep, s.tokens())
+                : learned.score(repText, s.texts(), s.ended());
         for (int i = 0; i < evalPrompts.size(); i++) {
             int arg = i * n;
             for (int j = 1; j < n; j++) {
@@ -135,21 +203,21 @@ final class Arms {
         PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(g), PolicyEval.std(g), kl,
                 PolicyEval.winRate(g, sftSamples.gold()), chosen);
         log.accept(String.format("   best-of-%d: gold %.3f, KL %.3f", n, e.goldReward(), kl));
-        return new SentimentExperiment.MethodResult("Best-of-" + n, "Best-of-N", "N=" + n, e, spent, List.of());
+        return new SentimentExperiment.MethodResult("Best-of-" + n, "Best-of-N", "N=" + n, e, spent, List.of(),
+                List.of(new SentimentExperiment.PathPoint(1.0, kl, e.goldReward())), Optional.empty());
     }
 
     SentimentExperiment.MethodResult finish(String name, String family, String setting, CausalLM policy, Cost.Spent spent,
-                                List<Map<String, Object>> curve) {
+                                            List<Map<String, Object>> curve, List<SentimentExperiment.PathPoint> path,
+                                            Optional<Intervals.Proportion> pairAccuracy) {
         policy.parameters().forEach(t -> t.set_requires_grad(false));
-        PolicyEval.Samples s = PolicyEval.sample(policy, evalPrompts, evalTexts, cfg.maxNewTokens(), cfg.seed() + 99,
-                eos, pad, ids -> tok.decode(ids, true), gold, 64);
-        double kl = PolicyEval.kl(policy, sft, evalPrompts, s, pad, 64);
-        PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(s.gold()), PolicyEval.std(s.gold()), kl,
-                PolicyEval.winRate(s.gold(), sftSamples.gold()), s);
-        log.accept(String.format("   %s: gold %.3f, KL %.3f, win rate %.2f, %.0f s", name, e.goldReward(), kl,
+        PolicyEval.Result e = evaluate(policy);
+        List<SentimentExperiment.PathPoint> all = new ArrayList<>(path);
+        all.add(new SentimentExperiment.PathPoint(1.0, e.kl(), e.goldReward()));
+        log.accept(String.format("   %s: gold %.3f, KL %.3f, win rate %.2f, %.0f s", name, e.goldReward(), e.kl(),
                 e.winRate(), spent.seconds()));
         System.gc();
-        return new SentimentExperiment.MethodResult(name, family, setting, e, spent, curve);
+        return new SentimentExperiment.MethodResult(name, family, setting, e, spent, curve, all, pairAccuracy);
     }
 
     /** The experiment's RL optimizer: constant learning rate 5e-5, ε 1e-5, clipping at 0.5. */

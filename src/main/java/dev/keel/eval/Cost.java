@@ -27,6 +27,16 @@ public final class Cost {
     /** What the work cost. */
     public record Spent(double seconds, double peakRssMb, long forwardSequences, long forwardTokens,
                         long backwardSequences, long backwardTokens) {
+        /** Nothing spent. */
+        public static final Spent NONE = new Spent(0, 0, 0, 0, 0, 0);
+
+        /** This work without {@code o}'s, done within it (time and passes; the peak stays this work's). */
+        public Spent minus(Spent o) {
+            return new Spent(seconds - o.seconds, peakRssMb, forwardSequences - o.forwardSequences,
+                    forwardTokens - o.forwardTokens, backwardSequences - o.backwardSequences,
+                    backwardTokens - o.backwardTokens);
+        }
+
         /** This work plus {@code o}'s, run one after the other (the peak is the larger of the two). */
         public Spent plus(Spent o) {
             return new Spent(seconds + o.seconds, Math.max(peakRssMb, o.peakRssMb), forwardSequences + o.forwardSequences,

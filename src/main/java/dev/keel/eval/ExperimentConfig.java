@@ -3,51 +3,119 @@ package dev.keel.eval;
 import java.util.List;
 
 /**
- * Sizes of the controlled-sentiment experiment. {@link #full()} fits in about ten minutes on 2 cores;
- * {@link #quick()} in about two, for CI.
+ * Settings of the controlled-sentiment experiment, in three parts and a seed. {@link #full()} is what
+ * {@code keel demo} runs; {@link #quick()} is a small version for CI.
  *
- * @param sftSentences      review sentences for SFT (0 = all not held out)
- * @param sftEpochs         passes of SFT over the review sentences
- * @param pairPrompts       training prompts used to sample preference pairs
- * @param samplesPerPrompt  completions sampled per prompt to make pairs (best vs worst by gold reward)
- * @param evalPrompts       held-out prompts for evaluation (one fresh sample each per policy)
- * @param maxNewTokens      completion length limit everywhere
- * @param dpoBetas          β of each DPO (sigmoid) run
- * @param ipoBeta           β of the IPO run (0 = skip)
- * @param ppoIterations     PPO iterations (rollouts of {@code rlBatch} prompts)
- * @param ppoKlCoefs        KL coefficients of the PPO runs against the learned reward
- * @param bestOfN           N values of best-of-N sampling from the SFT model
+ * @param data     what is sampled and labelled
+ * @param training how long each model trains, and how often a run is evaluated on the way
+ * @param methods  the compared methods and their strengths
+ * @param seeds    how many times the whole pipeline runs, with seeds {@code seed}, {@code seed + 1}, ...
+ * @param seed     the first seed
  */
-public record ExperimentConfig(int sftSentences, int sftEpochs, int pairPrompts, int samplesPerPrompt, int evalPrompts, int maxNewTokens,
-                               int rmEpochs, int dpoEpochs, List<Double> dpoBetas, double ipoBeta, int ppoIterations,
-                               int rlBatch, List<Double> ppoKlCoefs, boolean ppoGold, int grpoIterations,
-                               List<Integer> bestOfN, long seed) {
-
+public record ExperimentConfig(Data data, Training training, Methods methods, int seeds, long seed) {
     public ExperimentConfig {
-        if (sftSentences < 0 || sftEpochs < 1 || pairPrompts < 8 || samplesPerPrompt < 2 || evalPrompts < 4
-                || maxNewTokens < 1 || rmEpochs < 1 || dpoEpochs < 1 || ppoIterations < 1 || rlBatch < 2) {
-            throw new IllegalArgumentException("experiment sizes out of range: --sft-epochs, --rm-epochs, --dpo-epochs, "
-                    + "--ppo-iterations >= 1; --pair-prompts >= 8; --samples-per-prompt >= 2; --eval-prompts >= 4; "
-                    + "--rl-batch >= 2");
+        if (seeds < 1) {
+            throw new IllegalArgumentException("--seeds must be at least 1, got " + seeds);
         }
-        if (ppoKlCoefs.isEmpty() || dpoBetas.stream().anyMatch(b -> !(b > 0)) || ppoKlCoefs.stream().anyMatch(b -> b < 0)) {
-            throw new IllegalArgumentException("--dpo-betas must be > 0; --ppo-kl-coefs needs at least one value >= 0");
-        }
-        if (bestOfN.stream().anyMatch(n -> n < 1)) {
-            throw new IllegalArgumentException("--best-of-n values must be at least 1");
-        }
-        dpoBetas = List.copyOf(dpoBetas);
-        ppoKlCoefs = List.copyOf(ppoKlCoefs);
-        bestOfN = List.copyOf(bestOfN);
     }
 
+    /**
+     * @param sftSentences     review sentences for SFT (0 = all not held out)
+     * @param pairPrompts      training prompts sampled to make preference pairs
+     * @param samplesPerPrompt completions sampled per prompt; pairs are best against worst by gold reward
+     * @param minGoldMargin    pairs whose gold rewards differ by less are ties, not preferences (0 keeps all
+     *                         but exact ties)
+     * @param evalPrompts      held-out prompts for evaluation (one fresh sample each per policy)
+     * @param maxNewTokens     completion length limit everywhere
+     */
+    public record Data(int sftSentences, int pairPrompts, int samplesPerPrompt, double minGoldMargin, int evalPrompts,
+                       int maxNewTokens) {
+        public Data {
+            if (sftSentences < 0 || pairPrompts < 8 || samplesPerPrompt < 2 || evalPrompts < 4 || maxNewTokens < 1) {
+                throw new IllegalArgumentException("experiment sizes out of range: --pair-prompts >= 8; "
+                        + "--samples-per-prompt >= 2; --eval-prompts >= 4; --max-new-tokens >= 1");
+            }
+            if (!(minGoldMargin >= 0) || Double.isInfinite(minGoldMargin)) {
+                throw new IllegalArgumentException("--min-gold-margin must be a number >= 0, got " + minGoldMargin);
+            }
+        }
+    }
+
+    /**
+     * @param sftEpochs  passes of SFT over the review sentences
+     * @param rmEpochs   passes of the reward model over its pairs
+     * @param dpoEpochs  passes of each DPO-family run over the pairs
+     * @param evalPoints evaluations along each DPO and RL run (the last at its end), so each run traces a curve
+     */
+    public record Training(int sftEpochs, int rmEpochs, int dpoEpochs, int evalPoints) {
+        public Training {
+            if (sftEpochs < 1 || rmEpochs < 1 || dpoEpochs < 1 || evalPoints < 1) {
+                throw new IllegalArgumentException("--sft-epochs, --rm-epochs, --dpo-epochs and --eval-points must be "
+                        + "at least 1");
+            }
+        }
+    }
+
+    /**
+     * @param dpoBetas          β of each DPO (sigmoid) run
+     * @param ipoBeta           β of the IPO run (0 = skip)
+     * @param ppoKlCoefs        KL coefficients of the PPO runs against the learned reward
+     * @param ppoIterations     PPO iterations (rollouts of {@code rlBatch} prompts)
+     * @param rlBatch           prompts per PPO rollout
+     * @param missingEosPenalty subtracted from the RL score of a completion cut by the length limit (0 = none)
+     * @param ppoGold           also run PPO against the gold reward (an upper reference)
+     * @param grpoIterations    GRPO iterations (0 = skip)
+     * @param bestOfN           N of each best-of-N run from the SFT model
+     */
+    public record Methods(List<Double> dpoBetas, double ipoBeta, List<Double> ppoKlCoefs, int ppoIterations, int rlBatch,
+                          double missingEosPenalty, boolean ppoGold, int grpoIterations, List<Integer> bestOfN) {
+        public Methods {
+            if (ppoIterations < 1 || rlBatch < 2 || grpoIterations < 0) {
+                throw new IllegalArgumentException("--ppo-iterations >= 1, --rl-batch >= 2, --grpo-iterations >= 0");
+            }
+            if (ppoKlCoefs.isEmpty() || dpoBetas.stream().anyMatch(b -> !(b > 0)) || ppoKlCoefs.stream().anyMatch(b -> b < 0)) {
+                throw new IllegalArgumentException("--dpo-betas must be > 0; --ppo-kl-coefs needs at least one value >= 0");
+            }
+            if (bestOfN.stream().anyMatch(n -> n < 1) || !(missingEosPenalty >= 0)) {
+                throw new IllegalArgumentException("--best-of-n values must be at least 1, --missing-eos-penalty >= 0");
+            }
+            dpoBetas = List.copyOf(dpoBetas);
+            ppoKlCoefs = List.copyOf(ppoKlCoefs);
+            bestOfN = List.copyOf(bestOfN);
+        }
+    }
+
+    /** What {@code keel demo} runs: about five minutes on 2 cores. */
     public static ExperimentConfig full() {
-        return new ExperimentConfig(0, 1, 384, 6, 192, 16, 3, 2, List.of(0.05, 0.1, 0.5), 0.1, 32, 24,
-                List.of(0.05, 0.2), true, 24, List.of(2, 4, 8, 16), 42);
+        return new ExperimentConfig(new Data(0, 384, 6, 0.05, 192, 16), new Training(1, 3, 2, 4),
+                new Methods(List.of(0.05, 0.1, 0.5), 0.1, List.of(0.05, 0.2), 32, 24, 1.0, true, 24, List.of(2, 4, 8, 16)),
+                1, 42);
     }
 
+    /** {@code keel demo --quick}: a smaller everything, for CI. */
     public static ExperimentConfig quick() {
-        return new ExperimentConfig(600, 1, 64, 4, 48, 12, 1, 1, List.of(0.1), 0.1, 6, 8, List.of(0.05), true, 4,
-                List.of(4), 42);
+        return new ExperimentConfig(new Data(600, 64, 4, 0.05, 48, 12), new Training(1, 1, 1, 2),
+                new Methods(List.of(0.1), 0.1, List.of(0.05), 6, 8, 1.0, true, 4, List.of(4)), 1, 42);
+    }
+
+    public ExperimentConfig withData(Data d) {
+        return new ExperimentConfig(d, training, methods, seeds, seed);
+    }
+
+    public ExperimentConfig withTraining(Training t) {
+        return new ExperimentConfig(data, t, methods, seeds, seed);
+    }
+
+    public ExperimentConfig withMethods(Methods m) {
+        return new ExperimentConfig(data, training, m, seeds, seed);
+    }
+
+    public ExperimentConfig withSeeds(int n) {
+        return new ExperimentConfig(data, training, methods, n, seed);
+    }
+
+    /** This configuration for one run of the pipeline with seed {@code s}. */
+    public ExperimentConfig withSeed(long s) {
+        return new ExperimentConfig(data, training, methods, seeds, s);
     }
 }

@@ -8,7 +8,9 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -61,11 +63,28 @@ public final class SentimentExperiment {
 
     /** One evaluated method: its numbers, cost, training curve and samples. */
     public record MethodResult(String name, String family, String setting, PolicyEval.Result eval, Cost.Spent cost,
-                               List<Map<String, Object>> curve) {}
+                               List<Map<String, Object>> curve, List<PathPoint> path,
+                               Optional<Intervals.Proportion> heldOutPairAccuracy) {
+        public MethodResult {
+            path = List.copyOf(path);
+        }
+    }
 
-    /** Everything the report shows. */
-    public record Results(ExperimentConfig config, double rmHeldOutAccuracy, int pairs, List<String> evalPromptTexts,
-                          List<MethodResult> methods, double totalSeconds) {}
+    /**
+     * One evaluation along a run: after {@code fraction} of its training, the KL to the SFT model and the mean
+     * gold reward on the held-out prompts.
+     */
+    public record PathPoint(double fraction, double kl, double gold) {}
+
+    /**
+     * Everything the report shows of one run of the pipeline.
+     *
+     * @param rmHeldOutAccuracy the reward model's accuracy on the held-out pairs, with its 95% interval
+     * @param pairs             preference pairs made (train and held out)
+     * @param ties              pairs left out because their gold rewards differed by less than the margin
+     */
+    public record Results(ExperimentConfig config, Intervals.Proportion rmHeldOutAccuracy, int pairs, int ties,
+                          List<String> evalPromptTexts, List<MethodResult> methods, double totalSeconds) {}
 
     private Tokenizer tok;
     private long pad;
@@ -75,6 +94,23 @@ public final class SentimentExperiment {
     private CausalLM sft;
     private Path sftDir;
     private PolicyEval.Samples sftSamples;
+
+    /**
+     * The pipeline once per seed ({@code cfg.seed()}, {@code + 1}, ...): into {@code out} for one seed, into
+     * {@code out/seed-<s>/} for several.
+     */
+    public static List<Results> runSeeds(ExperimentConfig cfg, Path out, RewardSource gold, Consumer<String> log)
+            throws IOException {
+        List<Results> runs = new ArrayList<>();
+        for (int i = 0; i < cfg.seeds(); i++) {
+            ExperimentConfig c = cfg.withSeed(cfg.seed() + i);
+            if (cfg.seeds() > 1) {
+                log.accept("seed " + c.seed() + " (" + (i + 1) + " of " + cfg.seeds() + ")");
+            }
+            runs.add(new SentimentExperiment(c, cfg.seeds() == 1 ? out : out.resolve("seed-" + c.seed()), gold, log).run());
+        }
+        return runs;
+    }
 
     public Results run() throws IOException {
         long t0 = System.nanoTime();
@@ -88,11 +124,11 @@ public final class SentimentExperiment {
             eos = Set.of(tok.eosId());
             List<String> sentences = reviewSentences();
             Collections.shuffle(sentences, new Random(cfg.seed()));
-            int nEval = Math.min(cfg.evalPrompts(), sentences.size() / 5);
+            int nEval = Math.min(cfg.data().evalPrompts(), sentences.size() / 5);
             List<String> held = sentences.subList(0, nEval);
             List<String> train = sentences.subList(nEval, sentences.size());
-            List<String> sftSentences = cfg.sftSentences() > 0 && cfg.sftSentences() < train.size()
-                    ? train.subList(0, cfg.sftSentences()) : train;
+            List<String> sftSentences = cfg.data().sftSentences() > 0 && cfg.data().sftSentences() < train.size()
+                    ? train.subList(0, cfg.data().sftSentences()) : train;
 
             // 1. SFT on the training sentences, positive and negative alike
             log.accept("1/6 supervised fine-tuning of keel-base on " + sftSentences.size() + " review sentences");
@@ -105,7 +141,7 @@ public final class SentimentExperiment {
                 long[] ids = Ids.concat(tok.encode(s, true), new long[] {tok.eosId()});
                 sftData.add(new LmExample(0, ids, Ids.ones(ids.length)));
             }
-            Arms.loop(cfg, new CausalLMState(sftModel, base), new LmTask(sftModel, pad), 5e-4, cfg.sftEpochs(), 16, sftDir, sftCurve)
+            Arms.loop(cfg, new CausalLMState(sftModel, base), new LmTask(sftModel, pad), 5e-4, cfg.training().sftEpochs(), 16, sftDir, sftCurve)
                     .run(sftData, List.of(), false);
             sft = sftModel;
             freeze(sft);
@@ -124,17 +160,18 @@ public final class SentimentExperiment {
                 addPrefix(s, r, trainPrompts, trainTexts);
             }
             // the baseline's samples are drawn with their own seed, independent of every policy's
-            sftSamples = PolicyEval.sample(sft, evalPrompts, evalTexts, cfg.maxNewTokens(), cfg.seed() + 98, eos, pad,
+            sftSamples = PolicyEval.sample(sft, evalPrompts, evalTexts, cfg.data().maxNewTokens(), cfg.seed() + 98, eos, pad,
                     this::decode, gold, 64);
             methods.add(new MethodResult("SFT", "SFT", "-", new PolicyEval.Result(PolicyEval.mean(sftSamples.gold()),
-                    PolicyEval.std(sftSamples.gold()), 0, 0.5, sftSamples), sftCost, sftCurve));
+                    PolicyEval.std(sftSamples.gold()), 0, 0.5, sftSamples), sftCost, sftCurve,
+                    List.of(new PathPoint(0, 0, PolicyEval.mean(sftSamples.gold()))), Optional.empty()));
             // the table's SFT win rate is 0.5 by definition (against itself)
             Arms arms = new Arms(cfg, out, gold, log, tok, sft, sftDir, evalPrompts, evalTexts, sftSamples);
 
             // 3. preference pairs sampled from the SFT model, labelled by the gold reward
-            log.accept("2/6 sampling " + cfg.samplesPerPrompt() + " completions for " + cfg.pairPrompts()
+            log.accept("2/6 sampling " + cfg.data().samplesPerPrompt() + " completions for " + cfg.data().pairPrompts()
                     + " prompts and labelling pairs with the gold reward");
-            List<PreferencePair> pairs = pairs(trainPrompts.subList(0, Math.min(cfg.pairPrompts(), trainPrompts.size())),
+            List<PreferencePair> pairs = pairs(trainPrompts.subList(0, Math.min(cfg.data().pairPrompts(), trainPrompts.size())),
                     trainTexts);
             // split by prompt, so no prompt is on both sides; every method learns from the same training pairs
             List<PreferencePair> rmTrain = new ArrayList<>();
@@ -149,9 +186,11 @@ public final class SentimentExperiment {
             CausalLM rm = ModelFiles.load(sftDir, null, null, Head.SCORE);
             List<Map<String, Object>> rmCurve = new ArrayList<>();
             TrainingLoop.Result rmRes = Arms.loop(cfg, new CausalLMState(rm, sftDir), new RewardTask(rm, pad, 0.01), 1e-4,
-                    cfg.rmEpochs(), 16, rmDir, rmCurve).run(rmTrain, rmEval, false);
-            rmAccuracy = rmRes.eval().getOrDefault("eval_accuracy", Double.NaN);
-            log.accept(String.format("   reward model held-out accuracy %.3f", rmAccuracy));
+                    cfg.training().rmEpochs(), 16, rmDir, rmCurve).run(rmTrain, rmEval, false);
+            rmAccuracy = Intervals.wilson((int) Math.round(rmRes.eval().get("eval_accuracy") * rmEval.size()),
+                    rmEval.size());
+            log.accept(String.format(Locale.ROOT, "   reward model held-out accuracy %.3f [%.3f, %.3f] on %d pairs",
+                    rmAccuracy.value(), rmAccuracy.low(), rmAccuracy.high(), rmEval.size()));
             rm = null;
             System.gc();
 
@@ -162,61 +201,53 @@ public final class SentimentExperiment {
             Cost refCost = Cost.start();
             ReferenceLogps reference = ReferenceLogps.compute(sft, rmTrain, 32, pad);
             Cost.Spent referencePass = refCost.stop();
-            for (double beta : cfg.dpoBetas()) {
+            arms.heldOutPairs(rmEval, ReferenceLogps.compute(sft, rmEval, 32, pad));
+            for (double beta : cfg.methods().dpoBetas()) {
                 methods.add(arms.dpo(DpoLossType.SIGMOID, beta, rmTrain, reference, referencePass));
             }
-            if (cfg.ipoBeta() > 0) {
-                methods.add(arms.dpo(DpoLossType.IPO, cfg.ipoBeta(), rmTrain, reference, referencePass));
+            if (cfg.methods().ipoBeta() > 0) {
+                methods.add(arms.dpo(DpoLossType.IPO, cfg.methods().ipoBeta(), rmTrain, reference, referencePass));
             }
             Prompts rlPrompts = new Prompts(trainPrompts, trainTexts, tok);
             try (ModelReward learned = new ModelReward(rmDir, null, 32)) {
-                for (double kl : cfg.ppoKlCoefs()) {
-                    methods.add(arms.rl(Ppo.defaults(), "PPO (learned reward)", kl, learned, rlPrompts, cfg.ppoIterations()));
+                for (double kl : cfg.methods().ppoKlCoefs()) {
+                    methods.add(arms.rl(Ppo.defaults(), "PPO (learned reward)", kl, learned, rlPrompts, cfg.methods().ppoIterations()));
                 }
-                if (cfg.ppoGold()) {
-                    methods.add(arms.rl(Ppo.defaults(), "PPO (gold reward)", cfg.ppoKlCoefs().get(0), gold, rlPrompts,
-                            cfg.ppoIterations()));
+                if (cfg.methods().ppoGold()) {
+                    methods.add(arms.rl(Ppo.defaults(), "PPO (gold reward)", cfg.methods().ppoKlCoefs().get(0), gold, rlPrompts,
+                            cfg.methods().ppoIterations()));
                 }
-                if (cfg.grpoIterations() > 0) {
-                    methods.add(arms.rl(new Grpo(4), "GRPO (learned reward)", cfg.ppoKlCoefs().get(0), learned, rlPrompts,
-                            cfg.grpoIterations()));
+                if (cfg.methods().grpoIterations() > 0) {
+                    methods.add(arms.rl(new Grpo(4), "GRPO (learned reward)", cfg.methods().ppoKlCoefs().get(0), learned, rlPrompts,
+                            cfg.methods().grpoIterations()));
                 }
                 log.accept("5/6 best-of-N sampling from the SFT model, chosen by the learned reward");
-                for (int n : cfg.bestOfN()) {
+                for (int n : cfg.methods().bestOfN()) {
                     methods.add(arms.bestOfN(n, learned));
                 }
             }
         }
         log.accept("6/6 writing the report");
-        return new Results(cfg, rmAccuracy, pairCount, evalTexts, methods, (System.nanoTime() - t0) / 1e9);
+        return new Results(cfg, rmAccuracy, pairCount, tieCount, evalTexts, methods, (System.nanoTime() - t0) / 1e9);
     }
 
-    private double rmAccuracy;
+    private Intervals.Proportion rmAccuracy;
     private int pairCount;
+    private int tieCount;
 
     private List<PreferencePair> pairs(List<long[]> prompts, List<String> texts) {
-        int k = cfg.samplesPerPrompt();
+        int k = cfg.data().samplesPerPrompt();
         List<long[]> rep = Repeat.each(prompts, k);
         List<String> repText = Repeat.each(texts.subList(0, prompts.size()), k);
-        PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.maxNewTokens(), cfg.seed() + 5, eos, pad,
+        PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.data().maxNewTokens(), cfg.seed() + 5, eos, pad,
                 this::decode, gold, 64);
-        // per prompt, rank the k samples by gold reward and pair the best with the worst, the second best with
-        // the second worst, ..., keeping pairs whose gold rewards differ
         List<PreferencePair> out = new ArrayList<>();
-        for (int i = 0; i < prompts.size(); i++) {
-            Integer[] order = new Integer[k];
-            for (int j = 0; j < k; j++) {
-                order[j] = i * k + j;
-            }
-            java.util.Arrays.sort(order, (a, b) -> Double.compare(s.gold()[b], s.gold()[a]));
-            for (int j = 0; j < k / 2; j++) {
-                int best = order[j];
-                int worst = order[k - 1 - j];
-                if (s.gold()[best] > s.gold()[worst] && s.tokens().get(best).length > 0 && s.tokens().get(worst).length > 0) {
-                    out.add(new PreferencePair(i, prompts.get(i), s.tokens().get(best), s.tokens().get(worst), 0));
-                }
-            }
+        PairLabels.Picked picked = PairLabels.pick(s.gold(), s.tokens(), k, cfg.data().minGoldMargin());
+        for (int[] p : picked.pairs()) {
+            int i = p[0] / k;
+            out.add(new PreferencePair(i, prompts.get(i), s.tokens().get(p[0]), s.tokens().get(p[1]), 0));
         }
+        tieCount = picked.ties();
         pairCount = out.size();
         if (out.size() < 8) {
             throw new KeelException("only " + out.size() + " preference pairs: the SFT samples are too uniform");

@@ -69,6 +69,13 @@ public abstract class CausalLM {
         }
     }
 
+    /** A model of the same architecture over copies of these weights (detached), free to change on its own. */
+    public CausalLM copy() {
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        weights.forEach((k, v) -> w.put(k, v.detach().clone()));
+        return create(config, w);
+    }
+
     /** The scalar head's weight (1, D), as transformers' {@code ...ForSequenceClassification} names it. */
     public static final String SCORE = "score.weight";
 

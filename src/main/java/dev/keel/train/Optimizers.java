@@ -63,4 +63,23 @@ public final class Optimizers {
         opt.zero_grad(true);
         return norm;
     }
+
+    /**
+     * As {@link #step}, with each group's gradient norm clipped on its own (PPO: the policy and the value model),
+     * so one model's large gradients never shrink the other's step. Returns each group's norm before clipping.
+     */
+    public static double[] stepClippingEach(AdamW opt, List<? extends Collection<Tensor>> groups, double lr,
+                                            double maxGradNorm) {
+        for (int g = 0; g < opt.param_groups().size(); g++) {
+            opt.param_groups().get(g).options().set_lr(lr);
+        }
+        double max = maxGradNorm > 0 ? maxGradNorm : Double.POSITIVE_INFINITY;
+        double[] norms = new double[groups.size()];
+        for (int i = 0; i < norms.length; i++) {
+            norms[i] = torch.clip_grad_norm_(new TensorVector(groups.get(i).toArray(new Tensor[0])), max, 2.0, false);
+        }
+        opt.step();
+        opt.zero_grad(true);
+        return norms;
+    }
 }

@@ -39,6 +39,7 @@ public final class TrainingLoop<T> {
     private final Path out;
     private Consumer<Map<String, Object>> listener = m -> { };
     private Consumer<String> info = System.err::println;
+    private java.util.function.LongConsumer afterStep = step -> { };
 
     public TrainingLoop(ModelState model, Task<T> task, OptimConfig optim, TrainConfig train, Path out) {
         this.model = model;
@@ -57,6 +58,12 @@ public final class TrainingLoop<T> {
     /** Called with each logged metrics line (tests and progress displays use it). */
     public TrainingLoop<T> onLog(Consumer<Map<String, Object>> l) {
         this.listener = l;
+        return this;
+    }
+
+    /** Called after each optimizer step with the step count (e.g. to evaluate the model on the way). */
+    public TrainingLoop<T> onStep(java.util.function.LongConsumer l) {
+        this.afterStep = l;
         return this;
     }
 
@@ -111,6 +118,7 @@ public final class TrainingLoop<T> {
                     if (train.saveEvery() > 0 && pos.step % train.saveEvery() == 0 && !last) {
                         checkpoints.save(pos.step, model, opt, pos.toJson(train.seed()));
                     }
+                    afterStep.accept(pos.step);
                 }
                 if (pos.batchInEpoch >= nBatches) {
                     pos.epoch++;

@@ -21,8 +21,11 @@ import dev.keel.loss.PpoLoss;
  * @param gamma          discount (1.0)
  * @param lambda         GAE λ (TRL's {@code lam}, 0.95)
  * @param whitenRewards  whiten the per-token rewards before GAE (TRL's {@code whiten_rewards}, off)
+ * @param whitenAdvantages whiten the GAE advantages over the rollout (TRL always does; one of the factors Xu et
+ *                       al. 2024 find PPO needs; off only to measure that)
  */
-public record Ppo(double vfCoef, double clipRangeValue, double gamma, double lambda, boolean whitenRewards)
+public record Ppo(double vfCoef, double clipRangeValue, double gamma, double lambda, boolean whitenRewards,
+                  boolean whitenAdvantages)
         implements RlAlgorithm<Ppo.Targets> {
     public Ppo {
         if (!(clipRangeValue > 0) || !(vfCoef >= 0) || Double.isInfinite(clipRangeValue) || Double.isInfinite(vfCoef)) {
@@ -35,7 +38,7 @@ public record Ppo(double vfCoef, double clipRangeValue, double gamma, double lam
 
     /** TRL's defaults. */
     public static Ppo defaults() {
-        return new Ppo(0.1, 0.2, 1.0, 0.95, false);
+        return new Ppo(0.1, 0.2, 1.0, 0.95, false, true);
     }
 
     /**
@@ -71,7 +74,8 @@ public record Ppo(double vfCoef, double clipRangeValue, double gamma, double lam
             rewards = Masked.whiten(rewards, r.mask(), false);
         }
         Gae.Result gae = Gae.compute(rewards, valuesOld, r.mask(), gamma, lambda);
-        Tensor adv = Masked.whiten(gae.advantages(), r.mask(), true).mul(r.mask());
+        Tensor adv = (whitenAdvantages ? Masked.whiten(gae.advantages(), r.mask(), true) : gae.advantages())
+                .mul(r.mask());
         return new Targets(adv, gae.returns(), valuesOld);
     }
 

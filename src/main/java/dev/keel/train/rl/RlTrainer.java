@@ -43,6 +43,7 @@ public final class RlTrainer {
     private final Prompts prompts;
     private final Path out;
     private Consumer<Map<String, Object>> listener = m -> { };
+    private java.util.function.IntConsumer afterIteration = it -> { };
 
     /**
      * @param critic the value model, required by algorithms that {@link RlAlgorithm#usesCritic use one} and
@@ -60,7 +61,9 @@ public final class RlTrainer {
         this.cfg = cfg;
         this.optim = optim;
         this.policy = policy;
-        this.reference = reference;
+        // an EMA reference moves; it must never be a model something else still uses (an experiment's shared
+        // SFT model, say), so it moves a copy of its own
+        this.reference = cfg.kl().refEmaDecay() > 0 ? reference.copy() : reference;
         this.critic = cfg.algorithm().usesCritic() ? critic : null;
         this.scorer = new RolloutScorer(cfg, policy, reference, reward, prompts, padId, eos);
         this.prompts = prompts;
@@ -70,6 +73,12 @@ public final class RlTrainer {
     /** Called with each iteration's metrics line. */
     public RlTrainer onLog(Consumer<Map<String, Object>> l) {
         this.listener = l;
+        return this;
+    }
+
+    /** Called after each iteration with the number of iterations done (e.g. to evaluate the policy on the way). */
+    public RlTrainer onIteration(java.util.function.IntConsumer l) {
+        this.afterIteration = l;
         return this;
     }
 
@@ -117,6 +126,7 @@ public final class RlTrainer {
                 log.write(line);
                 listener.accept(line);
                 last = line;
+                afterIteration.accept(it + 1);
             }
         }
         policyState.save(out);

@@ -31,7 +31,7 @@ final class RlUpdater {
     private final CausalLM policy;
     private final Critic critic;
     private final AdamW opt;
-    private final List<Tensor> params;
+    private final List<List<Tensor>> clipGroups;
     private final long totalUpdates;
     private long updates;
 
@@ -41,10 +41,11 @@ final class RlUpdater {
         this.policy = policy;
         this.critic = critic;
         this.opt = opt;
-        this.params = new ArrayList<>(policy.parameters());
-        if (critic != null) {
-            params.addAll(critic.model().parameters());
-        }
+        // the policy's and the value model's gradients are clipped each on its own: the value loss's gradients
+        // are larger and, clipped together, would shrink the policy's step (TRL's PPOTrainer and
+        // lm-human-preferences do not clip at all; --max-grad-norm 0 does the same here)
+        this.clipGroups = critic == null ? List.of(policy.parameters())
+                : List.of(policy.parameters(), critic.model().parameters());
         int n = cfg.rolloutSize();
         this.totalUpdates = (long) cfg.sampling().iterations() * cfg.updates().epochs()
                 * ((n + cfg.miniBatchSize() - 1) / cfg.miniBatchSize());
@@ -105,7 +106,7 @@ final class RlUpdater {
             sums.vClip += Tensors.item(v.clipFrac());
         });
         loss.total().backward();
-        Optimizers.step(opt, params, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
+        Optimizers.stepClippingEach(opt, clipGroups, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
         updates++;
         try (NoGradGuard ng = new NoGradGuard()) {
             sums.ent += Tensors.item(Masked.mean(LogProbs.entropy(lp[1].detach()), mask));

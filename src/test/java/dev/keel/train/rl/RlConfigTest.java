@@ -58,7 +58,7 @@ class RlConfigTest {
                 .getMessage().contains("--temperature"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> RlConfig.KlPenalty.defaults().withRefEmaDecay(1))
                 .getMessage().contains("--ref-ema-decay"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> new Ppo(0.1, 0.2, 1.5, 0.95, false))
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new Ppo(0.1, 0.2, 1.5, 0.95, false, true))
                 .getMessage().contains("--gamma"));
     }
 }
