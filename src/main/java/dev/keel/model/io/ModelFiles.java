@@ -61,7 +61,7 @@ public final class ModelFiles {
 
     /**
      * Loads {@code dir} with the given head: null for the head the checkpoint has. Asking for a scalar head on a
-     * causal-LM checkpoint gives its decoder with a new head drawn from N(0, 1/sqrt(d + 1)) (algorithms.md §2;
+     * causal-LM checkpoint gives its decoder with a new head drawn from N(0, 1/sqrt(d + 1)) (docs/ALGORITHMS.md §2;
      * the initialisation of OpenAI's lm-human-preferences and TRL), for a reward or value model started from a
      * policy. The new head is drawn from libtorch's generator: seed it first for a repeatable run.
      */
