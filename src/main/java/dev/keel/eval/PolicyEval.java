@@ -15,7 +15,7 @@ import dev.keel.train.SequenceScorer;
 
 /**
  * Evaluates a policy the way the DPO paper's controlled experiment does (Rafailov et al. 2023, Sec. 6.1;
- * algorithms.md §6): fresh samples at temperature 1 on held-out prompts, their mean gold reward, the
+ * docs/ALGORITHMS.md §6): fresh samples at temperature 1 on held-out prompts, their mean gold reward, the
  * sequence-level KL(π ‖ π_sft) estimated from those samples as the mean of Σ_t (log π − log π_sft), and the
  * win rate against the SFT model's samples for the same prompts, the gold reward judging (ties count half).
  */

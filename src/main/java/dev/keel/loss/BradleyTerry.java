@@ -10,7 +10,7 @@ import org.bytedeco.pytorch.global.torch;
 import dev.keel.tensor.Tensors;
 
 /**
- * The pairwise reward-model loss (algorithms.md §2): Bradley-Terry as in Ouyang et al. 2022 Eq. 1 and the DPO
+ * The pairwise reward-model loss (docs/ALGORITHMS.md §2): Bradley-Terry as in Ouyang et al. 2022 Eq. 1 and the DPO
  * paper Eq. 2, with TRL {@code RewardTrainer}'s optional per-pair margin and reward centering.
  *
  * <p>The full loss of a batch of B pairs, as TRL's {@code compute_loss}:

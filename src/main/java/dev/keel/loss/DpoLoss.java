@@ -12,7 +12,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 import dev.keel.tensor.Tensors;
 
 /**
- * Per-pair losses of the DPO family (algorithms.md §3), matching TRL's {@code DPOTrainer.dpo_loss}.
+ * Per-pair losses of the DPO family (docs/ALGORITHMS.md §3), matching TRL's {@code DPOTrainer.dpo_loss}.
  *
  * <p>Notation: for a pair with chosen completion y_w and rejected y_l, the log-ratios are
  * c = log π_θ(y_w|x) − log π_ref(y_w|x) and r = log π_θ(y_l|x) − log π_ref(y_l|x), and Δ = c − r (TRL's
@@ -154,7 +154,7 @@ public final class DpoLoss {
      * Pairwise binary classifier optimisation, Jung et al. 2024: −log σ(βc − δ) − log σ(−(βr − δ)), chosen
      * rewards classified as positive and rejected as negative around the shift δ.
      *
-     * <p>{@link #compute} uses δ = 0, the formula of algorithms.md §3. TRL's {@code bco_pair} instead uses a
+     * <p>{@link #compute} uses δ = 0, the formula of docs/ALGORITHMS.md §3. TRL's {@code bco_pair} instead uses a
      * running mean of the detached rewards, mean(βc, βr) over all batches so far ({@code RunningMoments}),
      * updated before each loss; a caller that wants TRL's behaviour keeps that mean and calls this directly.
      *

@@ -5,7 +5,7 @@ import java.util.Locale;
 import java.util.stream.Collectors;
 
 /**
- * The preference losses of the DPO family (algorithms.md §3), named as TRL's {@code DPOConfig.loss_type} names
+ * The preference losses of the DPO family (docs/ALGORITHMS.md §3), named as TRL's {@code DPOConfig.loss_type} names
  * them. The formulas are in {@link DpoLoss}.
  */
 public enum DpoLossType {

@@ -11,7 +11,7 @@ import dev.keel.tensor.Tensors;
 
 /**
  * Generalized advantage estimation, Schulman et al. 2016 ("High-Dimensional Continuous Control Using
- * Generalized Advantage Estimation", Eq. 16), over the response tokens of a batch (algorithms.md §4):
+ * Generalized Advantage Estimation", Eq. 16), over the response tokens of a batch (docs/ALGORITHMS.md §4.3):
  * <pre>
  *   δ_t = r_t + γ V_{t+1} − V_t
  *   A_t = δ_t + γλ A_{t+1}          (A_T = 0, V_T = 0: nothing follows the last position)
@@ -26,7 +26,7 @@ import dev.keel.tensor.Tensors;
  * pad token differs from EOS), and TRL zeroes values only beyond {@code padding_mask_p1}, one position further,
  * where it also adds the score ({@code rewards[i, sequence_length + 1] += score} when that fits in the width,
  * else on the last position). So in TRL the value of the position after EOS is part of the recursion, and
- * passing that one-wider mask here reproduces TRL's numbers exactly. Keel (algorithms.md §4) puts the score on
+ * passing that one-wider mask here reproduces TRL's numbers exactly. Keel (docs/ALGORITHMS.md §4) puts the score on
  * the EOS token itself and passes the response mask (EOS included), so the last real token bootstraps from
  * V = 0.
  *

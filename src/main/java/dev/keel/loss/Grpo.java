@@ -14,7 +14,7 @@ import dev.keel.tensor.Tensors;
 /**
  * Group relative policy optimisation, Shao et al. 2024 ("DeepSeekMath", §4.1: Eq. 3 the objective, Eq. 4 the
  * k3 KL estimator, §4.1.2 the outcome-supervision advantages), as TRL's {@code GRPOTrainer} (trl/trainer/grpo_trainer.py) computes
- * it with its defaults (algorithms.md §5): k samples per prompt, the advantage of each the group-normalised
+ * it with its defaults (docs/ALGORITHMS.md §5.2): k samples per prompt, the advantage of each the group-normalised
  * score, and a PPO-clipped per-token objective with a k3 KL penalty towards the reference added to the loss
  * (not to the reward).
  */

@@ -7,7 +7,7 @@ import java.util.stream.Collectors;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * Per-token estimators of KL(π ‖ π_ref) from the log-probabilities of tokens sampled from π (algorithms.md §4),
+ * Per-token estimators of KL(π ‖ π_ref) from the log-probabilities of tokens sampled from π (docs/ALGORITHMS.md §4.1),
  * named as TRL's {@code kl_estimator} option names them. Schulman, "Approximating KL Divergence" (2020,
  * http://joschu.net/blog/kl-approx.html): with l = log π(y_t) − log π_ref(y_t) and y_t ~ π,
  * <ul>

@@ -8,7 +8,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * Next-token cross-entropy over the tokens that count (algorithms.md §1): all tokens for plain text and
+ * Next-token cross-entropy over the tokens that count (docs/ALGORITHMS.md §1): all tokens for plain text and
  * pretraining, completion or assistant tokens only where the data has a prompt (TRL's
  * {@code completion_only_loss}, {@code assistant_only_loss}).
  */

@@ -28,7 +28,7 @@ public final class LogProbs {
     public record Sums(Tensor logProbs, Tensor counts) {}
 
     /**
-     * log π(y|x) = Σ_t mask_t · log π(ids_t | ids_&lt;t), the sum over the tokens that count (algorithms.md:
+     * log π(y|x) = Σ_t mask_t · log π(ids_t | ids_&lt;t), the sum over the tokens that count (docs/ALGORITHMS.md §0:
      * completion tokens only). The logits at position t predict token t + 1, so the first token never
      * counts.
      *

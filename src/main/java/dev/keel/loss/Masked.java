@@ -11,7 +11,7 @@ import dev.keel.tensor.Tensors;
 /**
  * Statistics over the entries a mask selects, as TRL's {@code masked_mean}, {@code masked_var} and
  * {@code masked_whiten} (trl/experimental/ppo/ppo_trainer.py, formerly trl/core.py). Used for PPO's losses and
- * for whitening advantages over the real response tokens of a batch (algorithms.md §4; Huang et al., "The N
+ * for whitening advantages over the real response tokens of a batch (docs/ALGORITHMS.md §4.4; Huang et al., "The N
  * Implementation Details of RLHF with PPO", details on advantage whitening).
  *
  * <p>{@code x} is typically (B, T) and {@code mask} (B, T) of any dtype, 1 for real response tokens and 0 for

@@ -13,7 +13,7 @@ import dev.keel.tensor.Tensors;
 
 /**
  * The clipped PPO losses (Schulman et al. 2017, "Proximal Policy Optimization Algorithms", Eq. 7 and the clipped
- * value loss of its reference implementation) in the RLHF form of algorithms.md §4, matching the minibatch step
+ * value loss of its reference implementation) in the RLHF form of docs/ALGORITHMS.md §4, matching the minibatch step
  * of TRL's {@code PPOTrainer} (trl/experimental/ppo/ppo_trainer.py). All means are token means over the mask
  * ({@link Masked#mean}); the caller adds L_pg + vf_coef · L_vf.
  *
@@ -78,7 +78,7 @@ public final class PpoLoss {
     }
 
     /**
-     * The clipped value loss (algorithms.md §4; TRL {@code vf_loss}):
+     * The clipped value loss (docs/ALGORITHMS.md §4; TRL {@code vf_loss}):
      * <pre>
      *   V_clip = clip(V, V_old − ε_v, V_old + ε_v)
      *   L_vf = ½ masked_mean(max((V − R)², (V_clip − R)²))

@@ -12,7 +12,7 @@ import dev.keel.tensor.Tensors;
 /**
  * REINFORCE leave-one-out, Ahmadian et al. 2024 ("Back to Basics: Revisiting REINFORCE Style Optimization for
  * Learning from Human Feedback in LLMs", §3.2, the RLOO estimator), as TRL's {@code RLOOTrainer}
- * (trl/trainer/rloo_trainer.py) computes it (algorithms.md §5). Each prompt gets k samples; each sample's
+ * (trl/trainer/rloo_trainer.py) computes it (docs/ALGORITHMS.md §5.1). Each prompt gets k samples; each sample's
  * baseline is the mean reward of the other k − 1, which keeps the estimator unbiased without a value model.
  */
 public final class Rloo {
@@ -28,7 +28,7 @@ public final class Rloo {
      * (A − mean) / (std + 1e-4); that is not done here.
      *
      * @param scores (N·k) sequence rewards laid out prompt-major: the k samples of prompt 0, then prompt 1's, …
-     *               (for the KL-penalised reward of algorithms.md §5, pass {@link #sequenceReward})
+     *               (for the KL-penalised reward of docs/ALGORITHMS.md §5.1, pass {@link #sequenceReward})
      * @param k      samples per prompt, at least 2
      * @return (N·k) advantages, detached
      * @throws IllegalArgumentException when k &lt; 2, or scores is not 1-D with a multiple of k entries
@@ -41,7 +41,7 @@ public final class Rloo {
     }
 
     /**
-     * The KL-penalised sequence reward of algorithms.md §5 and TRL's RLOO ("Include the KL penalty in the
+     * The KL-penalised sequence reward of docs/ALGORITHMS.md §5.1 and TRL's RLOO ("Include the KL penalty in the
      * reward"): s − β Σ_t kl_t · m_t, the per-token KL summed over the response tokens of each sequence.
      * TRL uses k1, kl_t = log π_old(y_t) − log π_ref(y_t); the caller may pass either {@link KlEstimator}.
      *
