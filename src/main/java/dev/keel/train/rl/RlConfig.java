@@ -6,8 +6,8 @@ import java.util.OptionalDouble;
 import dev.keel.loss.KlEstimator;
 
 /**
- * Settings of the reward-based trainers (docs/ALGORITHMS.md §4, §5), in small records with TRL's defaults
- * where TRL has one. Start from {@link #defaults} and change what differs with the withers:
+ * Settings of the reward-based trainers (docs/ALGORITHMS.md §4, §5), in small records with the defaults of
+ * TRL's PPO where it has one (GRPO shares them: TRL's GRPO samples at temperature 1.0 with β = 0). Start from {@link #defaults} and change what differs with the withers:
  * <pre>
  *   RlConfig.defaults(Ppo.defaults()).withSampling(s -&gt; s.withIterations(200)).withKl(k -&gt; k.withCoef(0.1))
  * </pre>
