@@ -36,17 +36,18 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         return run(spec, out, quick ? ExperimentConfig.quick() : ExperimentConfig.full(),
-                "keel demo" + (quick ? " --quick" : "") + " --out " + out, "builtin:sentiment");
+                "keel demo" + (quick ? " --quick" : "") + " --out " + out, "builtin:sentiment", false);
     }
 
-    static int run(CommandSpec spec, Path out, ExperimentConfig cfg, String command, String goldSpec) throws IOException {
+    static int run(CommandSpec spec, Path out, ExperimentConfig cfg, String command, String goldSpec,
+                   boolean rewardModelOnly) throws IOException {
         Main.startNatives();
         var err = spec.commandLine().getErr();
         try (RewardSource gold = Rewards.open(goldSpec, 64)) {
             List<SentimentExperiment.Results> runs = SentimentExperiment.runSeeds(cfg, out, gold, s -> {
                 err.println(s);
                 err.flush();
-            });
+            }, rewardModelOnly);
             Report.write(runs, out, command);
             spec.commandLine().getOut().printf("report: %s%nresults: %s%ntotal: %.0f s%n",
                     out.resolve("report.html").toAbsolutePath(), out.resolve("results.json").toAbsolutePath(),

@@ -51,6 +51,16 @@ final class ExperimentCommand implements Callable<Integer> {
     @Option(names = "--no-ppo-gold", description = "Skip PPO against the gold reward.") boolean noPpoGold;
     @Option(names = "--grpo-iterations", description = "0 skips GRPO.") Integer grpoIterations;
     @Option(names = "--best-of-n", split = ",") List<Integer> bestOfN;
+    @Option(names = "--off-policy-dpo", negatable = true, description = "Also run DPO on pairs written by people "
+            + "(the out-of-distribution question of Xu et al. 2024).") Boolean offPolicyDpo;
+    @Option(names = "--dpo-iter-rounds", description = "Rounds of iterative DPO against the learned reward (0 skips).")
+    Integer dpoIterRounds;
+    @Option(names = "--ppo-matched-budget", description = "Also run PPO with as many episodes as DPO's pairs took samples.")
+    boolean matchedBudget;
+    @Option(names = "--xu-ablation", description = "Also run PPO without advantage whitening, with 4x batches (same "
+            + "episodes) and with an EMA reference: Xu et al. 2024's three factors.") boolean xuAblation;
+    @Option(names = "--reward-model-only", description = "Stop after the reward model (SFT, pairs, reward model), "
+            + "to study its held-out accuracy.") boolean rewardModelOnly;
     @Option(names = "--seeds", description = "Run the whole pipeline this many times (seeds --seed, --seed + 1, ...); "
             + "the report shows means with 95% intervals.") Integer seeds;
     @Option(names = "--seed") Long seed;
@@ -76,10 +86,12 @@ final class ExperimentCommand implements Callable<Integer> {
                 new ExperimentConfig.Methods(or(dpoBetas, dm.dpoBetas()), or(ipoBeta, dm.ipoBeta()),
                         or(ppoKlCoefs, dm.ppoKlCoefs()), or(ppoIterations, dm.ppoIterations()), or(rlBatch, dm.rlBatch()),
                         or(missingEosPenalty, dm.missingEosPenalty()), dm.ppoGold() && !noPpoGold,
-                        or(grpoIterations, dm.grpoIterations()), or(bestOfN, dm.bestOfN())),
+                        or(grpoIterations, dm.grpoIterations()), or(bestOfN, dm.bestOfN()),
+                        or(offPolicyDpo, dm.offPolicyDpo()), or(dpoIterRounds, dm.dpoIterRounds()),
+                        matchedBudget || dm.matchedBudget(), xuAblation || dm.xuAblation()),
                 or(seeds, d.seeds()), or(seed, d.seed()));
         return DemoCommand.run(spec, out, c, "keel " + String.join(" ",
-                spec.commandLine().getParseResult().originalArgs()), gold);
+                spec.commandLine().getParseResult().originalArgs()), gold, rewardModelOnly);
     }
 
     private static <T> T or(T v, T d) {

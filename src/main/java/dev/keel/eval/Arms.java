@@ -82,14 +82,14 @@ final class Arms {
     private List<PreferencePair> heldOut = List.of();
     private ReferenceLogps heldOutReference;
 
-    SentimentExperiment.MethodResult dpo(DpoLossType type, double beta, List<PreferencePair> pairs, ReferenceLogps reference,
-                                         Cost.Spent referencePass) {
-        String family = type == DpoLossType.IPO ? "IPO" : "DPO";
+    /** A DPO-family run on {@code pairs}, reported under {@code family}. */
+    SentimentExperiment.MethodResult dpo(DpoLossType type, double beta, String family, List<PreferencePair> pairs,
+                                         ReferenceLogps reference, Cost.Spent referencePass) {
         String name = family + " \u03b2=" + beta;
         log.accept("   " + name);
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
-        Path dir = out.resolve((type == DpoLossType.IPO ? "ipo-" : "dpo-") + beta);
+        Path dir = out.resolve(name.toLowerCase().replaceAll("[^a-z0-9.]+", "-"));
         List<Map<String, Object>> curve = new ArrayList<>();
         DpoConfig dpo = new DpoConfig(type, beta, 0, false);
         TrainingLoop<PreferencePair> loop = loop(cfg, new CausalLMState(policy, sftDir), new DpoTask(policy, pad, dpo,
@@ -116,26 +116,33 @@ final class Arms {
 
     SentimentExperiment.MethodResult rl(RlAlgorithm<?> algo, String family, double kl, RewardSource reward, Prompts prompts,
                                         int iterations) {
-        String name = family + " \u03b2=" + kl;
+        int k = algo.samplesPerPrompt();
+        return rl(algo, family, "\u03b2=" + kl, kl, reward, prompts, iterations,
+                k == 1 ? cfg.methods().rlBatch() : Math.max(2, cfg.methods().rlBatch() / k), 0);
+    }
+
+    /** An RL run of {@code iterations} rollouts of {@code batchPrompts} prompts, with an EMA reference when d &gt; 0. */
+    SentimentExperiment.MethodResult rl(RlAlgorithm<?> algo, String family, String setting, double kl, RewardSource reward,
+                                        Prompts prompts, int iterations, int batchPrompts, double refEmaDecay) {
+        String name = family + " " + setting;
         log.accept("   " + name);
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
         Critic critic = algo.usesCritic() ? Critic.start(sftDir, tok, reward, null, log) : null;
         int k = algo.samplesPerPrompt();
-        int batch = k == 1 ? cfg.methods().rlBatch() : Math.max(2, cfg.methods().rlBatch() / k);
         double penalty = cfg.methods().missingEosPenalty();
         RlConfig rc = RlConfig.defaults(algo).withSeed(cfg.seed())
-                .withSampling(s -> new RlConfig.Sampling(iterations, batch, cfg.data().maxNewTokens(), 1.0))
-                .withUpdates(u -> new RlConfig.Updates(2, batch * k / 2, 0.2))
-                .withKl(p -> p.withCoef(kl))
+                .withSampling(s -> new RlConfig.Sampling(iterations, batchPrompts, cfg.data().maxNewTokens(), 1.0))
+                .withUpdates(u -> new RlConfig.Updates(2, Math.max(1, batchPrompts * k / 2), 0.2))
+                .withKl(p -> p.withCoef(kl).withRefEmaDecay(refEmaDecay))
                 .withScores(s -> s.withMissingEosPenalty(penalty > 0 ? OptionalDouble.of(penalty) : OptionalDouble.empty()));
-        Path dir = out.resolve(family.toLowerCase().replaceAll("[^a-z]+", "-") + kl);
+        Path dir = out.resolve(name.toLowerCase().replaceAll("[^a-z0-9.]+", "-"));
         List<Map<String, Object>> curve = new ArrayList<>();
         Trace path = new Trace(iterations);
         new RlTrainer(rc, RL_OPTIM, policy, sft, critic, reward, prompts, pad, eos, dir).onLog(curve::add)
                 .onIteration(it -> path.at(it, policy)).run(new CausalLMState(policy, sftDir));
         Cost.Spent spent = c.stop().minus(path.cost);
-        return finish(name, family, "\u03b2=" + kl, policy, spent, curve, path.points, Optional.empty());
+        return finish(name, family, setting, policy, spent, curve, path.points, Optional.empty());
     }
 
     /**
@@ -166,7 +173,7 @@ final class Arms {
     }
 
     /** Fresh samples on the held-out prompts: gold reward, KL to the SFT model, win rate against it. */
-    private PolicyEval.Result evaluate(CausalLM policy) {
+    PolicyEval.Result evaluate(CausalLM policy) {
         PolicyEval.Samples s = PolicyEval.sample(policy, evalPrompts, evalTexts, cfg.data().maxNewTokens(), cfg.seed() + 99,
                 eos, pad, ids -> tok.decode(ids, true), gold, 64);
         double kl = PolicyEval.kl(policy, sft, evalPrompts, s, pad, 64);
@@ -237,7 +244,7 @@ final class Arms {
     }
 
     /** A placeholder reward when only samples are wanted. */
-    private static final class ScoreOnly implements RewardSource {
+    static final class ScoreOnly implements RewardSource {
         @Override
         public String name() {
             return "none";

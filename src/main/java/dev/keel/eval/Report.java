@@ -60,7 +60,7 @@ public final class Report {
         h.append(". Total time: ").append(String.format(Locale.ROOT, "%.0f s",
                 runs.stream().mapToDouble(SentimentExperiment.Results::totalSeconds).sum()))
                 .append(" (").append(esc(dev.keel.runtime.Natives.summary())).append(").</p>");
-        h.append("<h2>When does DPO win, and when does PPO win?</h2>").append(verdicts(s));
+        h.append("<h2>When does DPO win, and when does PPO win?</h2>").append(verdicts(s)).append(routes(s));
         h.append("<h2>Reward against KL</h2><div class=\"charts\">")
                 .append(ReportCharts.svg(ReportCharts.frontier(s, 900, 560))).append("</div>");
         h.append("<p>Higher at the same KL is more efficient. Each point is one evaluation along a run (the last at its end)")
@@ -106,6 +106,34 @@ public final class Report {
                 .append("ahead only when its 95% interval over seeds lies wholly above the other's. The reward-free route is ")
                 .append("DPO and IPO; the reward-based one is PPO against the reward model learned from the same pairs.</p>")
                 .toString();
+    }
+
+    /**
+     * The out-of-distribution question and PPO's factors side by side: DPO on pairs sampled from the SFT model,
+     * on pairs written by people, and iterated on its own samples; PPO as run and with each of Xu et al.'s
+     * factors changed.
+     */
+    static String routes(Summary s) {
+        StringBuilder h = new StringBuilder();
+        for (Summary.Row r : s.rows()) {
+            boolean shown = r.family().equals("DPO") || r.family().startsWith("DPO (") || r.family().startsWith("DPO-Iter")
+                    || r.family().equals("PPO (learned reward)") || r.family().equals("PPO ablation");
+            if (shown) {
+                h.append("<tr><td class=\"l\">").append(esc(r.name())).append("</td><td>").append(mean(r.gold()))
+                        .append("</td><td>").append(mean(r.kl())).append("</td><td>").append(mean(r.winRate()))
+                        .append("</td></tr>");
+            }
+        }
+        if (h.length() == 0) {
+            return "";
+        }
+        return "<h3>The data DPO learns from, and the way PPO is run</h3><table><tr><th class=\"l\">run</th>"
+                + "<th>gold reward</th><th>KL to SFT</th><th>win rate vs SFT</th></tr>" + h
+                + "</table><p>DPO on pairs sampled from the SFT model (on-policy at the start), on as many pairs written by "
+                + "people (off-policy: the out-of-distribution case of Xu et al. 2024), and iterated on its own samples "
+                + "labelled by the learned reward (DPO-Iter); PPO as run, and, where present, without advantage "
+                + "whitening, with 4x batches for the same episodes, and with an EMA reference. Compare runs at similar KL: "
+                + "the frontier above shows where each lies.</p>";
     }
 
     private static String methodTable(Summary s, SentimentExperiment.Results first) {

@@ -99,17 +99,26 @@ public final class SentimentExperiment {
      * The pipeline once per seed ({@code cfg.seed()}, {@code + 1}, ...): into {@code out} for one seed, into
      * {@code out/seed-<s>/} for several.
      */
-    public static List<Results> runSeeds(ExperimentConfig cfg, Path out, RewardSource gold, Consumer<String> log)
-            throws IOException {
+    public static List<Results> runSeeds(ExperimentConfig cfg, Path out, RewardSource gold, Consumer<String> log,
+                                         boolean rewardModelOnly) throws IOException {
         List<Results> runs = new ArrayList<>();
         for (int i = 0; i < cfg.seeds(); i++) {
             ExperimentConfig c = cfg.withSeed(cfg.seed() + i);
             if (cfg.seeds() > 1) {
                 log.accept("seed " + c.seed() + " (" + (i + 1) + " of " + cfg.seeds() + ")");
             }
-            runs.add(new SentimentExperiment(c, cfg.seeds() == 1 ? out : out.resolve("seed-" + c.seed()), gold, log).run());
+            runs.add(new SentimentExperiment(c, cfg.seeds() == 1 ? out : out.resolve("seed-" + c.seed()), gold, log)
+                    .stopAfterRewardModel(rewardModelOnly).run());
         }
         return runs;
+    }
+
+    private boolean stopAfterRewardModel;
+
+    /** Stops after the reward model (SFT, pairs, reward model): for studying the reward model alone. */
+    public SentimentExperiment stopAfterRewardModel(boolean stop) {
+        this.stopAfterRewardModel = stop;
+        return this;
     }
 
     public Results run() throws IOException {
@@ -193,6 +202,9 @@ public final class SentimentExperiment {
                     rmAccuracy.value(), rmAccuracy.low(), rmAccuracy.high(), rmEval.size()));
             rm = null;
             System.gc();
+            if (stopAfterRewardModel) {
+                return new Results(cfg, rmAccuracy, pairCount, tieCount, evalTexts, methods, (System.nanoTime() - t0) / 1e9);
+            }
 
             // 5. align
             log.accept("4/6 aligning: DPO, IPO, PPO, GRPO");
@@ -203,10 +215,10 @@ public final class SentimentExperiment {
             Cost.Spent referencePass = refCost.stop();
             arms.heldOutPairs(rmEval, ReferenceLogps.compute(sft, rmEval, 32, pad));
             for (double beta : cfg.methods().dpoBetas()) {
-                methods.add(arms.dpo(DpoLossType.SIGMOID, beta, rmTrain, reference, referencePass));
+                methods.add(arms.dpo(DpoLossType.SIGMOID, beta, "DPO", rmTrain, reference, referencePass));
             }
             if (cfg.methods().ipoBeta() > 0) {
-                methods.add(arms.dpo(DpoLossType.IPO, cfg.methods().ipoBeta(), rmTrain, reference, referencePass));
+                methods.add(arms.dpo(DpoLossType.IPO, cfg.methods().ipoBeta(), "IPO", rmTrain, reference, referencePass));
             }
             Prompts rlPrompts = new Prompts(trainPrompts, trainTexts, tok);
             try (ModelReward learned = new ModelReward(rmDir, null, 32)) {
@@ -220,6 +232,39 @@ public final class SentimentExperiment {
                 if (cfg.methods().grpoIterations() > 0) {
                     methods.add(arms.rl(new Grpo(4), "GRPO (learned reward)", cfg.methods().ppoKlCoefs().get(0), learned, rlPrompts,
                             cfg.methods().grpoIterations()));
+                }
+                ExperimentConfig.Methods m = cfg.methods();
+                double kl0 = m.ppoKlCoefs().get(0);
+                if (m.matchedBudget()) {
+                    int samples = cfg.data().pairPrompts() * cfg.data().samplesPerPrompt();
+                    int its = (samples + m.rlBatch() - 1) / m.rlBatch();
+                    methods.add(arms.rl(Ppo.defaults(), "PPO (learned reward)", "\u03b2=" + kl0 + ", " + its * m.rlBatch()
+                            + " episodes", kl0, learned, rlPrompts, its, m.rlBatch(), 0));
+                }
+                if (m.xuAblation()) {
+                    Ppo raw = new Ppo(0.1, 0.2, 1.0, 0.95, false, false);
+                    methods.add(arms.rl(raw, "PPO ablation", "no advantage whitening", kl0, learned, rlPrompts,
+                            m.ppoIterations(), m.rlBatch(), 0));
+                    methods.add(arms.rl(Ppo.defaults(), "PPO ablation", "4x batch, same episodes", kl0, learned, rlPrompts,
+                            Math.max(1, m.ppoIterations() / 4), 4 * m.rlBatch(), 0));
+                    methods.add(arms.rl(Ppo.defaults(), "PPO ablation", "EMA reference 0.95", kl0, learned, rlPrompts,
+                            m.ppoIterations(), m.rlBatch(), 0.95));
+                }
+                if (m.offPolicyDpo()) {
+                    double beta = m.dpoBetas().get(m.dpoBetas().size() / 2);
+                    List<PreferencePair> human = HumanPairs.of(train, tok, gold, rmTrain.size(), cfg.data().maxNewTokens(),
+                            cfg.data().minGoldMargin(), cfg.seed() + 3);
+                    log.accept("   " + human.size() + " pairs written by people, for DPO off-policy");
+                    Cost hc = Cost.start();
+                    ReferenceLogps humanRef = ReferenceLogps.compute(sft, human, 32, pad);
+                    methods.add(arms.dpo(DpoLossType.SIGMOID, beta, "DPO (pairs written by people)", human, humanRef,
+                            hc.stop()));
+                }
+                if (m.dpoIterRounds() > 0) {
+                    double beta = m.dpoBetas().get(m.dpoBetas().size() / 2);
+                    methods.add(IterativeDpo.run(arms, cfg, m.dpoIterRounds(), beta, learned,
+                            trainPrompts.subList(0, Math.min(cfg.data().pairPrompts(), trainPrompts.size())), tok, sftDir,
+                            out, log));
                 }
                 log.accept("5/6 best-of-N sampling from the SFT model, chosen by the learned reward");
                 for (int n : cfg.methods().bestOfN()) {
