@@ -14,7 +14,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.keel.model.CausalLM;
 import dev.keel.model.EmbeddedModel;
 import dev.keel.model.Head;
-import dev.keel.eval.SentimentExperiment;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.reward.ModelReward;
 import dev.keel.tokenizer.Tokenizer;
@@ -63,7 +62,7 @@ public final class PpoBench {
         new CausalLMState(rm, base).save(dir.resolve("reward"));
         List<List<Long>> prompts = new ArrayList<>();
         try (Tokenizer tok = Tokenizer.load(base)) {
-            for (String sentence : SentimentExperiment.reviewSentences()) {
+            for (String sentence : dev.keel.eval.SentimentData.reviewSentences()) {
                 long[] ids = tok.encode(sentence, true);
                 if (ids.length >= PROMPT_LEN) {
                     prompts.add(Arrays.stream(ids, 0, PROMPT_LEN).boxed().toList());

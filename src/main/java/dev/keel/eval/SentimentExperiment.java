@@ -1,12 +1,10 @@
 package dev.keel.eval;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -15,8 +13,6 @@ import java.util.Random;
 import java.util.Set;
 import java.util.function.Consumer;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.KeelException;
@@ -131,7 +127,7 @@ public final class SentimentExperiment {
             tok = t;
             pad = tok.padId();
             eos = Set.of(tok.eosId());
-            List<String> sentences = reviewSentences();
+            List<String> sentences = SentimentData.reviewSentences();
             Collections.shuffle(sentences, new Random(cfg.seed()));
             int nEval = Math.min(cfg.data().evalPrompts(), sentences.size() / 5);
             List<String> held = sentences.subList(0, nEval);
@@ -161,12 +157,12 @@ public final class SentimentExperiment {
             evalPrompts = new ArrayList<>();
             evalTexts = new ArrayList<>();
             for (String s : held) {
-                addPrefix(s, r, evalPrompts, evalTexts);
+                SentimentData.addPrefix(tok, s, r, evalPrompts, evalTexts);
             }
             List<long[]> trainPrompts = new ArrayList<>();
             List<String> trainTexts = new ArrayList<>();
             for (String s : train) {
-                addPrefix(s, r, trainPrompts, trainTexts);
+                SentimentData.addPrefix(tok, s, r, trainPrompts, trainTexts);
             }
             // the baseline's samples are drawn with their own seed, independent of every policy's
             sftSamples = PolicyEval.sample(sft, evalPrompts, evalTexts, cfg.data().maxNewTokens(), cfg.seed() + 98, eos, pad,
@@ -233,39 +229,9 @@ public final class SentimentExperiment {
                     methods.add(arms.rl(new Grpo(4), "GRPO (learned reward)", cfg.methods().ppoKlCoefs().get(0), learned, rlPrompts,
                             cfg.methods().grpoIterations()));
                 }
-                ExperimentConfig.Methods m = cfg.methods();
-                double kl0 = m.ppoKlCoefs().get(0);
-                if (m.matchedBudget()) {
-                    int samples = cfg.data().pairPrompts() * cfg.data().samplesPerPrompt();
-                    int its = (samples + m.rlBatch() - 1) / m.rlBatch();
-                    methods.add(arms.rl(Ppo.defaults(), "PPO (learned reward)", "\u03b2=" + kl0 + ", " + its * m.rlBatch()
-                            + " episodes", kl0, learned, rlPrompts, its, m.rlBatch(), 0));
-                }
-                if (m.xuAblation()) {
-                    Ppo raw = new Ppo(0.1, 0.2, 1.0, 0.95, false, false);
-                    methods.add(arms.rl(raw, "PPO ablation", "no advantage whitening", kl0, learned, rlPrompts,
-                            m.ppoIterations(), m.rlBatch(), 0));
-                    methods.add(arms.rl(Ppo.defaults(), "PPO ablation", "4x batch, same episodes", kl0, learned, rlPrompts,
-                            Math.max(1, m.ppoIterations() / 4), 4 * m.rlBatch(), 0));
-                    methods.add(arms.rl(Ppo.defaults(), "PPO ablation", "EMA reference 0.95", kl0, learned, rlPrompts,
-                            m.ppoIterations(), m.rlBatch(), 0.95));
-                }
-                if (m.offPolicyDpo()) {
-                    double beta = m.dpoBetas().get(m.dpoBetas().size() / 2);
-                    List<PreferencePair> human = HumanPairs.of(train, tok, gold, rmTrain.size(), cfg.data().maxNewTokens(),
-                            cfg.data().minGoldMargin(), cfg.seed() + 3);
-                    log.accept("   " + human.size() + " pairs written by people, for DPO off-policy");
-                    Cost hc = Cost.start();
-                    ReferenceLogps humanRef = ReferenceLogps.compute(sft, human, 32, pad);
-                    methods.add(arms.dpo(DpoLossType.SIGMOID, beta, "DPO (pairs written by people)", human, humanRef,
-                            hc.stop()));
-                }
-                if (m.dpoIterRounds() > 0) {
-                    double beta = m.dpoBetas().get(m.dpoBetas().size() / 2);
-                    methods.add(IterativeDpo.run(arms, cfg, m.dpoIterRounds(), beta, learned,
-                            trainPrompts.subList(0, Math.min(cfg.data().pairPrompts(), trainPrompts.size())), tok, sftDir,
-                            out, log));
-                }
+                methods.addAll(Questions.run(cfg, arms, learned, rlPrompts, train, rmTrain,
+                        trainPrompts.subList(0, Math.min(cfg.data().pairPrompts(), trainPrompts.size())), tok, sft, sftDir,
+                        gold, out, log));
                 log.accept("5/6 best-of-N sampling from the SFT model, chosen by the learned reward");
                 for (int n : cfg.methods().bestOfN()) {
                     methods.add(arms.bestOfN(n, learned));
@@ -301,44 +267,11 @@ public final class SentimentExperiment {
         return out;
     }
 
-    private void addPrefix(String sentence, Random r, List<long[]> ids, List<String> texts) {
-        long[] all = tok.encode(sentence, true);
-        int bos = tok.bosId() != null && all.length > 0 && all[0] == tok.bosId() ? 1 : 0;
-        int content = all.length - bos;
-        if (content < 3) {
-            return;
-        }
-        int n = Math.min(2 + r.nextInt(7), content - 1);
-        long[] p = java.util.Arrays.copyOf(all, bos + n);
-        ids.add(p);
-        texts.add(tok.decode(java.util.Arrays.copyOfRange(p, bos, p.length), true));
-    }
-
     private String decode(long[] ids) {
         return tok.decode(ids, true);
     }
 
     private static void freeze(CausalLM m) {
         m.parameters().forEach(t -> t.set_requires_grad(false));
-    }
-
-    /** The review sentences shipped with Keel (IMDb, Yelp, Amazon in that order), stripped, without repeats. */
-    public static List<String> reviewSentences() throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        List<String> out = new ArrayList<>();
-        for (String f : List.of("imdb", "yelp", "amazon")) {
-            try (InputStream in = SentimentExperiment.class.getResourceAsStream("/dev/keel/data/sentiment-sentences/" + f + ".json")) {
-                if (in == null) {
-                    throw new KeelException("the review sentences are missing from the Keel build (" + f + ".json)");
-                }
-                for (JsonNode n : json.readTree(in)) {
-                    String t = n.path("text").asText("").strip();
-                    if (!t.isEmpty()) {
-                        out.add(t);
-                    }
-                }
-            }
-        }
-        return new ArrayList<>(new LinkedHashSet<>(out));
     }
 }
