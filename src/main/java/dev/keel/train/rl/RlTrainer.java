@@ -65,7 +65,7 @@ public final class RlTrainer {
         // SFT model, say), so it moves a copy of its own
         this.reference = cfg.kl().refEmaDecay() > 0 ? reference.copy() : reference;
         this.critic = cfg.algorithm().usesCritic() ? critic : null;
-        this.scorer = new RolloutScorer(cfg, policy, reference, reward, prompts, padId, eos);
+        this.scorer = new RolloutScorer(cfg, policy, this.reference, reward, prompts, padId, eos);
         this.prompts = prompts;
         this.out = out;
     }

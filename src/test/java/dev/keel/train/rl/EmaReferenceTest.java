@@ -48,4 +48,30 @@ class EmaReferenceTest {
         float[] moved = Tensors.toFloats(policy.weights().get(name).flatten());
         org.junit.jupiter.api.Assertions.assertFalse(java.util.Arrays.equals(before, moved), "the policy trained");
     }
+
+    @Test
+    void theMovingReferenceIsTheOneTheKlIsMeasuredAgainst() {
+        // the first iteration's reference is the starting policy either way; from the second on, the EMA reference
+        // has moved towards the policy, so the KL to it differs from the KL to the frozen one
+        Path dir = TinyModels.llama(tmp.resolve("policy-kl"), 6);
+        double[][] kl = new double[2][];
+        for (int run = 0; run < 2; run++) {
+            double decay = run == 0 ? 0 : 0.5;
+            CausalLM policy = ModelFiles.load(dir, null, null);
+            CausalLM reference = ModelFiles.load(dir, null, null);
+            java.util.List<Double> seen = new java.util.ArrayList<>();
+            try (Tokenizer tok = Tokenizer.load(dir)) {
+                Prompts prompts = new Prompts(List.of(tok.encode("the film was", true)), List.of("the film was"), tok);
+                RlConfig cfg = RlConfig.defaults(new Grpo(2)).withSampling(s -> new RlConfig.Sampling(3, 1, 6, 1.0))
+                        .withKl(k -> k.withRefEmaDecay(decay));
+                new RlTrainer(cfg, OptimConfig.defaults(3e-2), policy, reference, null,
+                        Rewards.open("builtin:count:great", 4), prompts, 0, Set.of(tok.eosId()),
+                        tmp.resolve("out-kl-" + run)).onLog(m -> seen.add((Double) m.get("objective/kl")))
+                        .run(new CausalLMState(policy, dir));
+            }
+            kl[run] = seen.stream().mapToDouble(Double::doubleValue).toArray();
+        }
+        org.junit.jupiter.api.Assertions.assertEquals(kl[0][0], kl[1][0], 1e-9, "the first iteration is the same");
+        org.junit.jupiter.api.Assertions.assertNotEquals(kl[0][2], kl[1][2], "KL to the moved reference differs");
+    }
 }
