@@ -1,4 +1,4 @@
-package dev.keel.tokenizer;
+package dev.keel.chat;
 
 /**
  * An error Python would raise while rendering a template (a TypeError, a ValueError, an AttributeError): thrown

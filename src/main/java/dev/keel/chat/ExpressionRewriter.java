@@ -1,4 +1,4 @@
-package dev.keel.tokenizer;
+package dev.keel.chat;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.keel.tokenizer;
+package dev.keel.chat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,4 +1,4 @@
-package dev.keel.tokenizer;
+package dev.keel.chat;
 
 import java.time.LocalDateTime;
 import java.time.format.TextStyle;
