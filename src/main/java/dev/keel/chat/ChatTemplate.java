@@ -122,8 +122,11 @@ public final class ChatTemplate {
         Map<String, TemplateSource.Prepared> prepared = new LinkedHashMap<>();
         named.forEach((name, source) -> {
             TemplateSource.Prepared p = TemplateSource.prepare(source);
+            for (String f : p.conditionalFilters()) {
+                TemplateEngine.missingFilter(f); // jinja2 raises only if the branch runs
+            }
             for (String f : p.filters()) {
-                if (TemplateEngine.engine().getGlobalContext().getFilter(f) == null) {
+                if (!TemplateEngine.hasFilter(f)) {
                     throw new KeelException("chat template uses the filter '" + f + "', which Keel's template "
                             + "engine (jinjava) does not provide");
                 }
@@ -204,6 +207,9 @@ public final class ChatTemplate {
             vars.putAll(extraVariables);
         }
         vars.put("messages", messages);
+        for (String global : TemplateEngine.GLOBALS) { // "strftime_now is defined" holds in jinja2
+            vars.putIfAbsent(global, global);
+        }
         vars.put("add_generation_prompt", addGenerationPrompt);
         vars.put(TemplateEngine.CLOCK_KEY, clock);
         boolean tools = extraVariables != null && extraVariables.get("tools") != null;

@@ -161,6 +161,29 @@ final class PyValues {
         throw new PyError(where + ": '" + typeName(x) + "' object is not iterable");
     }
 
+    /** Python's {@code bool(x)}: None, False, zero and empty strings, lists and dicts are false. */
+    static boolean truthy(Object x) {
+        if (x == null) {
+            return false;
+        }
+        if (x instanceof Boolean b) {
+            return b;
+        }
+        if (x instanceof Number n) {
+            return n.doubleValue() != 0;
+        }
+        if (x instanceof CharSequence s) {
+            return s.length() > 0;
+        }
+        if (x instanceof Map<?, ?> m) {
+            return !m.isEmpty();
+        }
+        if (x instanceof Collection<?> c) {
+            return !c.isEmpty();
+        }
+        return true;
+    }
+
     /** The Python type name of a value, for error messages. */
     static String typeName(Object x) {
         if (x == null) {

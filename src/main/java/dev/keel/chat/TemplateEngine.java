@@ -41,6 +41,8 @@ import jinjava.javax.el.CompositeELResolver;
 public final class TemplateEngine {
     /** Context key of the {@link Clock} for {@code strftime_now}; not a valid template identifier. */
     static final String CLOCK_KEY = "keel.clock";
+    /** The global functions transformers adds; also set as variables so that {@code is defined} finds them. */
+    static final List<String> GLOBALS = List.of("raise_exception", "strftime_now");
 
     private static final Jinjava ENGINE = create();
 
@@ -60,6 +62,8 @@ public final class TemplateEngine {
                 // no -/+ markers reach jinjava, but without this it still reads "{{ -1 }}" as "{{- 1 }}"
                 .withLegacyOverrides(LegacyOverrides.newBuilder().withParseWhitespaceControlStrictly(true).build())
                 .withNestedInterpretationEnabled(false)
+                .withEnableRecursiveMacroCalls(true) // jinja2 macros may call themselves
+                .withMaxMacroRecursionDepth(1000)
                 .withElResolver(resolver)
                 .withExecutionMode(new PythonOutputMode())
                 .build();
@@ -77,8 +81,23 @@ public final class TemplateEngine {
         g.registerFilter(new Simple("string", (v, args) -> v == null ? "" : PyValues.str(v)));
         g.registerFilter(new Simple("items", (v, args) -> items(v)));
         g.registerFilter(new Simple(TemplateSource.ITER_FILTER, (v, args) -> iterable(v)));
+        g.registerFilter(new PyFilters.Indent());
+        g.registerExpTest(new PyFilters.Iterable());
         g.registerTag(new GenerationTag());
         return j;
+    }
+
+    /** Whether the engine has a filter of that name. */
+    static boolean hasFilter(String name) {
+        Filter f = ENGINE.getGlobalContext().getFilter(name);
+        return f != null && !(f instanceof PyFilters.Missing);
+    }
+
+    /** Registers a filter that raises jinja2's error for an unknown filter, unless one of that name exists. */
+    static synchronized void missingFilter(String name) {
+        if (ENGINE.getGlobalContext().getFilter(name) == null) {
+            ENGINE.getGlobalContext().registerFilter(new PyFilters.Missing(name));
+        }
     }
 
     /** transformers' {@code raise_exception(message)}: stops rendering with the template's own message. */

@@ -34,12 +34,17 @@ final class TemplateSource {
 
     private static final Pattern RAW_BEGIN = Pattern.compile("\\s*raw\\s*(-?)%}");
     private static final Pattern RAW_END = Pattern.compile("\\{%([-+]?)\\s*endraw\\s*([-+]?)%}");
+    private static final Pattern NEIGHBOUR = Pattern.compile("\\bloop\\.(previtem|nextitem)\\b");
     private static final Pattern TAG_NAME = Pattern.compile("\\s*([A-Za-z_][A-Za-z0-9_]*)");
     private static final Set<String> BLOCKS =
             Set.of("for", "if", "macro", "call", "filter", "with", "block", "generation", "autoescape", "set");
 
-    /** The source for jinjava, and the filter and test names it uses. */
-    record Prepared(String source, Set<String> filters, Set<String> tests) {}
+    /**
+     * The source for jinjava, and the filter and test names it uses. As in jinja2 3.1, an unknown filter is an
+     * error when the template is compiled only outside any condition; {@code conditionalFilters} are those used
+     * only inside an {@code if} (tag or expression), which fail when reached.
+     */
+    record Prepared(String source, Set<String> filters, Set<String> conditionalFilters, Set<String> tests) {}
 
     /** An open block tag; for a for loop, its number and whether its else part has begun. */
     private static final class Block {
@@ -57,7 +62,10 @@ final class TemplateSource {
     private final StringBuilder out;
     private final Set<String> filters = new TreeSet<>();
     private final Set<String> tests = new TreeSet<>();
-    private final ExpressionRewriter rewriter = new ExpressionRewriter(filters, tests);
+    private final Set<String> conditionalFilters = new TreeSet<>();
+    private final ExpressionRewriter unconditional = new ExpressionRewriter(filters, tests);
+    private final ExpressionRewriter conditional = new ExpressionRewriter(conditionalFilters, tests);
+    private ExpressionRewriter rewriter = unconditional;
     private final Deque<Block> blocks = new ArrayDeque<>();
     private int loops;
     private boolean lineStarting = true; // jinja2: the last token ended with a newline
@@ -74,7 +82,8 @@ final class TemplateSource {
         }
         TemplateSource t = new TemplateSource(s);
         t.run();
-        return new Prepared(t.out.toString(), t.filters, t.tests);
+        t.conditionalFilters.removeAll(t.filters);
+        return new Prepared(t.out.toString(), t.filters, t.conditionalFilters, t.tests);
     }
 
     private void run() {
@@ -89,7 +98,11 @@ final class TemplateSource {
             char sign = sign(start + 2);
             String text = s.substring(pos, start);
             String kept = leftStrip(text, sign, kind != '{');
-            out.append(kept);
+            if (kept.endsWith("{")) { // "{ {%-" leaves "{" next to the tag: jinjava would read "{{"
+                out.append(kept, 0, kept.length() - 1).append("{{ '{' }}");
+            } else {
+                out.append(kept);
+            }
             int newlinesBefore = newlines(text.substring(kept.length()));
             if (newlinesBefore > 0) { // keep them in an empty comment, so the tag stays on its own line
                 out.append("{#").append("\n".repeat(newlinesBefore)).append("#}");
@@ -193,7 +206,9 @@ final class TemplateSource {
         int after = rightStrip(close + 2, endSign, kind == '%');
         String trailing = "\n".repeat(newlines(s.substring(close + 2, after)));
         try {
-            String body = s.substring(bodyStart, end);
+            String body = loopNeighbours(s.substring(bodyStart, end));
+            rewriter = blocks.stream().anyMatch(b -> b.name.equals("if"))
+                    || ExpressionRewriter.keyword(ExpressionRewriter.mask(body), "if", 0) >= 0 ? conditional : unconditional;
             if (kind == '%') {
                 out.append(block(start, body, trailing));
             } else {
@@ -203,6 +218,32 @@ final class TemplateSource {
             throw syntaxError(start, e.getMessage());
         }
         return after;
+    }
+
+    /**
+     * {@code loop.previtem} and {@code loop.nextitem}, which jinjava's loop lacks, as items of the innermost
+     * loop's list (every loop iterates a list {@code keel_forN}, see the class comment); none at either end.
+     */
+    private String loopNeighbours(String body) {
+        String masked = ExpressionRewriter.mask(body);
+        if (!masked.contains("loop.previtem") && !masked.contains("loop.nextitem")) {
+            return body;
+        }
+        Block loop = blocks.stream().filter(b -> b.name.equals("for")).findFirst().orElse(null);
+        if (loop == null) {
+            return body;
+        }
+        String list = "keel_for" + loop.forId;
+        StringBuilder out = new StringBuilder();
+        Matcher m = NEIGHBOUR.matcher(masked);
+        int last = 0;
+        while (m.find()) {
+            out.append(body, last, m.start()).append(m.group(1).equals("previtem")
+                    ? "(" + list + "[loop.index0 - 1] if loop.index0 > 0 else none)"
+                    : "(" + list + "[loop.index] if not loop.last else none)");
+            last = m.end();
+        }
+        return out.append(body.substring(last)).toString();
     }
 
     /** A block tag for jinjava; tracks open blocks to rewrite for loops and their else parts. */
@@ -256,8 +297,8 @@ final class TemplateSource {
         }
         String target = body.substring(afterFor, in).trim();
         int filter = ExpressionRewriter.keyword(masked, "if", in + 2);
-        String iterable = "(" + rewriter.rewrite(body.substring(in + 2, filter < 0 ? body.length() : filter)) + ")|"
-                + ITER_FILTER;
+        String iterable = rewriter.rewrite("(" + body.substring(in + 2, filter < 0 ? body.length() : filter) + ")")
+                + "|" + ITER_FILTER;
         int id = loops++;
         blocks.push(new Block("for", id));
         String list = "keel_for" + id;
