@@ -34,7 +34,6 @@ final class TemplateSource {
 
     private static final Pattern RAW_BEGIN = Pattern.compile("\\s*raw\\s*(-?)%}");
     private static final Pattern RAW_END = Pattern.compile("\\{%([-+]?)\\s*endraw\\s*([-+]?)%}");
-    private static final Pattern NEIGHBOUR = Pattern.compile("\\bloop\\.(previtem|nextitem)\\b");
     private static final Pattern TAG_NAME = Pattern.compile("\\s*([A-Za-z_][A-Za-z0-9_]*)");
     private static final Set<String> BLOCKS =
             Set.of("for", "if", "macro", "call", "filter", "with", "block", "generation", "autoescape", "set");
@@ -206,7 +205,8 @@ final class TemplateSource {
         int after = rightStrip(close + 2, endSign, kind == '%');
         String trailing = "\n".repeat(newlines(s.substring(close + 2, after)));
         try {
-            String body = loopNeighbours(s.substring(bodyStart, end));
+            Block loop = blocks.stream().filter(b -> b.name.equals("for")).findFirst().orElse(null);
+            String body = loop == null ? s.substring(bodyStart, end) : Loops.neighbours(s.substring(bodyStart, end), loop.forId);
             rewriter = blocks.stream().anyMatch(b -> b.name.equals("if"))
                     || ExpressionRewriter.keyword(ExpressionRewriter.mask(body), "if", 0) >= 0 ? conditional : unconditional;
             if (kind == '%') {
@@ -220,39 +220,16 @@ final class TemplateSource {
         return after;
     }
 
-    /**
-     * {@code loop.previtem} and {@code loop.nextitem}, which jinjava's loop lacks, as items of the innermost
-     * loop's list (every loop iterates a list {@code keel_forN}, see the class comment); none at either end.
-     */
-    private String loopNeighbours(String body) {
-        String masked = ExpressionRewriter.mask(body);
-        if (!masked.contains("loop.previtem") && !masked.contains("loop.nextitem")) {
-            return body;
-        }
-        Block loop = blocks.stream().filter(b -> b.name.equals("for")).findFirst().orElse(null);
-        if (loop == null) {
-            return body;
-        }
-        String list = "keel_for" + loop.forId;
-        StringBuilder out = new StringBuilder();
-        Matcher m = NEIGHBOUR.matcher(masked);
-        int last = 0;
-        while (m.find()) {
-            out.append(body, last, m.start()).append(m.group(1).equals("previtem")
-                    ? "(" + list + "[loop.index0 - 1] if loop.index0 > 0 else none)"
-                    : "(" + list + "[loop.index] if not loop.last else none)");
-            last = m.end();
-        }
-        return out.append(body.substring(last)).toString();
-    }
-
     /** A block tag for jinjava; tracks open blocks to rewrite for loops and their else parts. */
     private String block(int start, String body, String trailing) {
         Matcher nameMatch = TAG_NAME.matcher(body);
         String name = nameMatch.lookingAt() ? nameMatch.group(1) : "";
         Block top = blocks.peek();
         if (name.equals("for")) {
-            return forTag(start, body, nameMatch.end(), trailing);
+            int id = loops++;
+            String tag = Loops.forTag(body, nameMatch.end(), id, rewriter, trailing);
+            blocks.push(new Block("for", id));
+            return tag;
         }
         if (name.equals("else") && top != null && top.name.equals("for")) {
             top.inElse = true;
@@ -284,35 +261,6 @@ final class TemplateSource {
             }
         }
         return false;
-    }
-
-    private String forTag(int start, String body, int afterFor, String trailing) {
-        String masked = ExpressionRewriter.mask(body);
-        int in = ExpressionRewriter.keyword(masked, "in", afterFor);
-        if (in < 0) {
-            throw syntaxError(start, "expected 'in' in a for loop");
-        }
-        if (ExpressionRewriter.keyword(masked, "recursive", in + 2) >= 0) {
-            throw syntaxError(start, "recursive loops are not supported by Keel's template engine (jinjava)");
-        }
-        String target = body.substring(afterFor, in).trim();
-        int filter = ExpressionRewriter.keyword(masked, "if", in + 2);
-        String iterable = rewriter.rewrite("(" + body.substring(in + 2, filter < 0 ? body.length() : filter) + ")")
-                + "|" + ITER_FILTER;
-        int id = loops++;
-        blocks.push(new Block("for", id));
-        String list = "keel_for" + id;
-        String head;
-        if (filter < 0) {
-            head = "{% set " + list + " = " + iterable + " %}";
-        } else { // jinja2 filters before counting (loop.index, loop.last): collect the kept items first
-            String names = target.replaceAll("^\\(|\\)$", "");
-            String item = names.contains(",") ? "[" + names + "]" : names;
-            head = "{% set " + list + " = namespace(items=[]) %}{% for " + target + " in " + iterable + " %}{% if "
-                    + rewriter.rewrite(body.substring(filter + 2)) + " %}{% set " + list + ".items = " + list
-                    + ".items + [" + item + "] %}{% endif %}{% endfor %}{% set " + list + " = " + list + ".items %}";
-        }
-        return head + "{% for " + target + " in " + list + " " + trailing + "%}";
     }
 
     /** Where a tag's closing delimiter (or its {@code -}/{@code +}) starts, outside strings and brackets. */
