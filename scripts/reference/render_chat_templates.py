@@ -82,6 +82,22 @@ TOKENS = {
     "mistralai-Mistral-Small-3.1-24B-Instruct-2503": {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"},
     "nvidia-Llama-3_3-Nemotron-Super-49B-v1_5": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
 }
+LLAMA3 = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}
+LLAMA2 = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+TOKENS.update({
+    "chujiezheng-granite-3.0-instruct": {"bos_token": "<|end_of_text|>", "eos_token": "<|end_of_text|>"},
+    "chujiezheng-llama-2-chat": LLAMA2,
+    "chujiezheng-mistral-instruct": LLAMA2,
+    "chujiezheng-phi-3": {"bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>"},
+    "moonshotai-Kimi-K2": {"bos_token": "[BOS]", "eos_token": "[EOS]", "unk_token": "[UNK]"},
+    "NVIDIA-Nemotron-Nano-v2": {"bos_token": "<SPECIAL_10>", "eos_token": "<SPECIAL_12>"},
+    "vllm-template_chatml": {"eos_token": "<|im_end|>"},
+    "vllm-tool_chat_template_granite": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
+    "vllm-tool_chat_template_hermes": {"bos_token": "<|begin_of_text|>", "eos_token": "<|im_end|>"},
+    "vllm-tool_chat_template_llama3.1_json": LLAMA3,
+    "vllm-tool_chat_template_mistral": LLAMA2,
+    "vllm-tool_chat_template_phi4_mini": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
+})
 DEFAULT_TOKENS = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
 
 # Extra keyword arguments a template reads (enable_thinking, ...): each adds cases of its own.

@@ -49,7 +49,12 @@ class ChatTemplateJinja2ParityTest {
             "CohereForAI-c4ai-command-r7b-12-2024-tool_use",
             "HuggingFaceH4-zephyr-7b-beta",
             "HuggingFaceTB-SmolLM3-3B",
+            "NVIDIA-Nemotron-Nano-v2",
             "Qwen-Qwen2.5-7B-Instruct",
+            "chujiezheng-granite-3.0-instruct",
+            "chujiezheng-llama-2-chat",
+            "chujiezheng-mistral-instruct",
+            "chujiezheng-phi-3",
             "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
             "deepseek-ai-DeepSeek-V3.1",
             "google-gemma-2-2b-it",
@@ -58,7 +63,14 @@ class ChatTemplateJinja2ParityTest {
             "meta-llama-Llama-3.2-1B-Instruct",
             "microsoft-Phi-3.5-mini-instruct",
             "mistralai-Mistral-Small-3.1-24B-Instruct-2503",
-            "nvidia-Llama-3_3-Nemotron-Super-49B-v1_5");
+            "moonshotai-Kimi-K2",
+            "nvidia-Llama-3_3-Nemotron-Super-49B-v1_5",
+            "vllm-template_chatml",
+            "vllm-tool_chat_template_granite",
+            "vllm-tool_chat_template_hermes",
+            "vllm-tool_chat_template_llama3.1_json",
+            "vllm-tool_chat_template_mistral",
+            "vllm-tool_chat_template_phi4_mini");
 
     private static final String OP_PLUS = "jinja2 raises TypeError for str + list/dict/None; jinjava's + concatenates "
             + "their Java text (its AdditionOperator is fixed in its parser)";
@@ -66,6 +78,10 @@ class ChatTemplateJinja2ParityTest {
     private static final String UNDEFINED_ITEM = "jinja2 raises UndefinedError for a subscript of an undefined value "
             + "(messages[0]['role'] on no messages); Keel has one value for None and undefined, and None['role'] "
             + "is undefined without error in jinja2";
+    private static final String NONE_PRINTS = "a JSON null prints as None in jinja2 (content|string is 'None'); "
+            + "Keel has one value for None and undefined, which prints as nothing";
+    private static final String NONE_ITERATED = "jinja2 raises TypeError iterating None (a tool-call message's null "
+            + "content); Keel's None is undefined, which iterates as nothing";
     private static final String NONE_DEFINED = "transformers passes tools=None, which jinja2 counts as defined "
             + "('tools is defined' holds, then iterating None raises TypeError); in Keel None is undefined";
 
@@ -77,8 +93,16 @@ class ChatTemplateJinja2ParityTest {
             Map.entry("HuggingFaceTB-SmolLM3-3B/empty_conversation", UNDEFINED_ITEM),
             Map.entry("HuggingFaceTB-SmolLM3-3B/empty_conversation__enable_thinking_false", UNDEFINED_ITEM),
             Map.entry("HuggingFaceTB-SmolLM3-3B/empty_conversation__enable_thinking_true", UNDEFINED_ITEM),
+            Map.entry("NVIDIA-Nemotron-Nano-v2/empty_conversation", UNDEFINED_ITEM),
             Map.entry("Qwen-Qwen2.5-7B-Instruct/content_parts", OP_PLUS),
             Map.entry("Qwen-Qwen2.5-7B-Instruct/empty_conversation", UNDEFINED_ITEM),
+            Map.entry("chujiezheng-granite-3.0-instruct/content_parts", OP_PLUS),
+            Map.entry("chujiezheng-granite-3.0-instruct/tool_call_and_response", OP_PLUS),
+            Map.entry("chujiezheng-granite-3.0-instruct/tool_call_string_arguments", OP_PLUS),
+            Map.entry("chujiezheng-llama-2-chat/empty_conversation", UNDEFINED_ITEM),
+            Map.entry("chujiezheng-mistral-instruct/content_parts", OP_PLUS),
+            Map.entry("chujiezheng-mistral-instruct/empty_conversation", UNDEFINED_ITEM),
+            Map.entry("chujiezheng-phi-3/empty_conversation", UNDEFINED_ITEM),
             Map.entry("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B/content_parts", OP_PLUS),
             Map.entry("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B/tool_call_and_response", OP_PLUS),
             Map.entry("deepseek-ai-DeepSeek-V3.1/content_parts", OP_PLUS),
@@ -104,9 +128,21 @@ class ChatTemplateJinja2ParityTest {
             Map.entry("microsoft-Phi-3.5-mini-instruct/tool_call_and_response", OP_PLUS),
             Map.entry("microsoft-Phi-3.5-mini-instruct/tool_call_string_arguments", OP_PLUS),
             Map.entry("mistralai-Mistral-Small-3.1-24B-Instruct-2503/empty_conversation", UNDEFINED_ITEM),
+            Map.entry("moonshotai-Kimi-K2/tool_call_and_response", NONE_ITERATED),
+            Map.entry("moonshotai-Kimi-K2/tool_call_string_arguments", NONE_ITERATED),
             Map.entry("nvidia-Llama-3_3-Nemotron-Super-49B-v1_5/empty_conversation", UNDEFINED_ITEM),
             Map.entry("nvidia-Llama-3_3-Nemotron-Super-49B-v1_5/tool_call_and_response", OP_IN),
-            Map.entry("nvidia-Llama-3_3-Nemotron-Super-49B-v1_5/tool_call_string_arguments", OP_IN));
+            Map.entry("nvidia-Llama-3_3-Nemotron-Super-49B-v1_5/tool_call_string_arguments", OP_IN),
+            Map.entry("vllm-template_chatml/content_parts", OP_PLUS),
+            Map.entry("vllm-template_chatml/empty_conversation", UNDEFINED_ITEM),
+            Map.entry("vllm-template_chatml/tool_call_and_response", OP_PLUS),
+            Map.entry("vllm-template_chatml/tool_call_string_arguments", OP_PLUS),
+            Map.entry("vllm-tool_chat_template_granite/content_parts", OP_PLUS),
+            Map.entry("vllm-tool_chat_template_hermes/content_parts", OP_PLUS),
+            Map.entry("vllm-tool_chat_template_llama3.1_json/empty_conversation", UNDEFINED_ITEM),
+            Map.entry("vllm-tool_chat_template_mistral/content_parts", OP_PLUS),
+            Map.entry("vllm-tool_chat_template_mistral/tool_call_and_response", NONE_PRINTS),
+            Map.entry("vllm-tool_chat_template_mistral/tool_call_string_arguments", NONE_PRINTS));
 
     record Case(String template, String name, JsonNode json) {
         String id() {
