@@ -68,6 +68,7 @@ public final class TemplateEngine {
                 .withExecutionMode(new PythonOutputMode())
                 .build();
         Jinjava j = new Jinjava(config);
+        PythonOperators.install(j);
         Context g = j.getGlobalContext();
         g.registerFunction(new ELFunctionDefinition("", "raise_exception", TemplateEngine.class, "raiseException",
                 Object.class));
