@@ -21,6 +21,8 @@ import jinjava.de.odysseus.el.tree.impl.Builder;
 import jinjava.de.odysseus.el.tree.impl.Parser;
 import jinjava.de.odysseus.el.tree.impl.Scanner;
 import jinjava.de.odysseus.el.tree.impl.ast.AstBinary;
+import jinjava.de.odysseus.el.tree.impl.ast.AstBracket;
+import jinjava.de.odysseus.el.tree.impl.ast.AstDot;
 import jinjava.de.odysseus.el.tree.impl.ast.AstNode;
 
 import dev.keel.KeelException;
@@ -75,6 +77,17 @@ final class PythonOperators {
         @Override
         protected AstBinary createAstBinary(AstNode left, AstNode right, AstBinary.Operator operator) {
             return super.createAstBinary(left, right, operator == AdditionOperator.OP ? ADD : operator);
+        }
+
+        @Override
+        protected AstBracket createAstBracket(AstNode base, AstNode property, boolean lvalue, boolean strict) {
+            return new UndefinedLookups.Bracket(base, property, lvalue, strict,
+                    context.isEnabled(Builder.Feature.IGNORE_RETURN_TYPE));
+        }
+
+        @Override
+        protected AstDot createAstDot(AstNode base, String property, boolean lvalue) {
+            return new UndefinedLookups.Dot(base, property, lvalue);
         }
 
         @Override

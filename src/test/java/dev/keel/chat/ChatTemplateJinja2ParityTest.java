@@ -72,9 +72,6 @@ class ChatTemplateJinja2ParityTest {
             "vllm-tool_chat_template_mistral",
             "vllm-tool_chat_template_phi4_mini");
 
-    private static final String UNDEFINED_ITEM = "jinja2 raises UndefinedError for a subscript of an undefined value "
-            + "(messages[0]['role'] on no messages); Keel has one value for None and undefined, and None['role'] "
-            + "is undefined without error in jinja2";
     private static final String NONE_PRINTS = "a JSON null prints as None in jinja2 (content|string is 'None'); "
             + "Keel has one value for None and undefined, which prints as nothing";
     private static final String NONE_ITERATED = "jinja2 raises TypeError iterating None (a tool-call message's null "
@@ -84,18 +81,7 @@ class ChatTemplateJinja2ParityTest {
 
     /** "template/case" of the cases Keel still renders differently, with why. */
     static final Map<String, String> KNOWN_GAPS = Map.ofEntries(
-            Map.entry("HuggingFaceTB-SmolLM3-3B/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("HuggingFaceTB-SmolLM3-3B/empty_conversation__enable_thinking_false", UNDEFINED_ITEM),
-            Map.entry("HuggingFaceTB-SmolLM3-3B/empty_conversation__enable_thinking_true", UNDEFINED_ITEM),
-            Map.entry("NVIDIA-Nemotron-Nano-v2/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("Qwen-Qwen2.5-7B-Instruct/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("chujiezheng-llama-2-chat/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("chujiezheng-mistral-instruct/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("chujiezheng-phi-3/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("google-gemma-2-2b-it/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("llama-cpp-lfm2/empty_conversation", UNDEFINED_ITEM),
             Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/content_parts", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/empty_conversation", UNDEFINED_ITEM),
             Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/multi_turn_ends_with_assistant", NONE_DEFINED),
             Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/starts_with_assistant", NONE_DEFINED),
             Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/system_multi_turn_generation_prompt", NONE_DEFINED),
@@ -105,13 +91,8 @@ class ChatTemplateJinja2ParityTest {
             Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/unknown_role", NONE_DEFINED),
             Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/user_only", NONE_DEFINED),
             Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/whitespace_unicode_and_braces", NONE_DEFINED),
-            Map.entry("meta-llama-Llama-3.2-1B-Instruct/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("mistralai-Mistral-Small-3.1-24B-Instruct-2503/empty_conversation", UNDEFINED_ITEM),
             Map.entry("moonshotai-Kimi-K2/tool_call_and_response", NONE_ITERATED),
             Map.entry("moonshotai-Kimi-K2/tool_call_string_arguments", NONE_ITERATED),
-            Map.entry("nvidia-Llama-3_3-Nemotron-Super-49B-v1_5/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("vllm-template_chatml/empty_conversation", UNDEFINED_ITEM),
-            Map.entry("vllm-tool_chat_template_llama3.1_json/empty_conversation", UNDEFINED_ITEM),
             Map.entry("vllm-tool_chat_template_mistral/tool_call_and_response", NONE_PRINTS),
             Map.entry("vllm-tool_chat_template_mistral/tool_call_string_arguments", NONE_PRINTS));
 
