@@ -95,6 +95,10 @@ TOKENS.update({
     "vllm-tool_chat_template_granite": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
     "vllm-tool_chat_template_hermes": {"bos_token": "<|begin_of_text|>", "eos_token": "<|im_end|>"},
     "vllm-tool_chat_template_llama3.1_json": LLAMA3,
+    "vllm-tool_chat_template_llama3.2_pythonic": LLAMA3,
+    "GLM-4.6": {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"},
+    "ByteDance-Seed-OSS": {"bos_token": "<seed:bos>", "eos_token": "<seed:eos>", "pad_token": "<seed:pad>"},
+    "unsloth-MiniMax-M2": {"bos_token": "]~!b[", "eos_token": "[e~["},
     "vllm-tool_chat_template_mistral": LLAMA2,
     "vllm-tool_chat_template_phi4_mini": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
 })
@@ -104,6 +108,8 @@ DEFAULT_TOKENS = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
 EXTRA = {
     "HuggingFaceTB-SmolLM3-3B": [{"enable_thinking": False}, {"enable_thinking": True}],
     "deepseek-ai-DeepSeek-V3.1": [{"thinking": True}],
+    "GLM-4.6": [{"enable_thinking": False}],
+    "ByteDance-Seed-OSS": [{"thinking_budget": 0}, {"thinking_budget": 512}],
     "CohereForAI-c4ai-command-r7b-12-2024-tool_use": [{"enable_citations": True}],
 }
 

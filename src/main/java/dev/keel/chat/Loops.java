@@ -5,7 +5,7 @@ import java.util.regex.Pattern;
 
 /**
  * For loops respelled for jinjava, for {@link TemplateSource}: every loop iterates a list {@code keel_forN}
- * made by the filter {@code keel_iter} (Python's iteration: a str's characters, a dict's keys), so that its
+ * made by the function {@code keel_iter(E)} (Python's iteration: a str's characters, a dict's keys), so that its
  * else part, its filter ({@code for x in xs if c}, counted as jinja2 counts) and {@code loop.previtem} /
  * {@code loop.nextitem} (which jinjava's loop lacks) can be written in terms of it.
  */
@@ -52,8 +52,9 @@ final class Loops {
         }
         String target = body.substring(afterFor, in).trim();
         int filter = ExpressionRewriter.keyword(masked, "if", in + 2);
-        String iterable = rewriter.rewrite("(" + body.substring(in + 2, filter < 0 ? body.length() : filter) + ")")
-                + "|" + TemplateSource.ITER_FILTER;
+        // a call, not "(E)|keel_iter": jinjava reads "({'a': 1, 'b': 2}|dictsort)" as a one-item tuple
+        String iterable = TemplateSource.ITER_FUNCTION + "("
+                + rewriter.rewrite(body.substring(in + 2, filter < 0 ? body.length() : filter)) + ")";
         String list = "keel_for" + id;
         String head;
         if (filter < 0) {

@@ -1,8 +1,11 @@
 package dev.keel.chat;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
@@ -62,6 +65,94 @@ final class PyFilters {
             }
             return first ? indent + rv : rv.toString();
         }
+    }
+
+    /** jinja2's {@code dictsort(value, case_sensitive=False, by='key', reverse=False)}: (key, value) pairs sorted. */
+    static final class DictSort implements Filter {
+        private static final List<String> PARAMETERS = List.of("case_sensitive", "by", "reverse");
+
+        @Override
+        public String getName() {
+            return "dictsort";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object[] bound = bind("dictsort", PARAMETERS, new Object[] {false, "key", false}, args, kwargs);
+            if (!(var instanceof Map<?, ?> map)) {
+                throw new PyError("dictsort: '" + PyValues.typeName(var) + "' object has no attribute 'items'");
+            }
+            boolean caseSensitive = PyValues.truthy(bound[0]);
+            int pos = switch (String.valueOf(bound[1])) {
+                case "key" -> 0;
+                case "value" -> 1;
+                default -> throw new PyError("You can only sort by either 'key' or 'value'");
+            };
+            List<List<Object>> items = new ArrayList<>();
+            map.forEach((k, v) -> items.add(Arrays.asList(k, v)));
+            Comparator<List<Object>> order = (a, b) -> compare(sortKey(a.get(pos), caseSensitive), sortKey(b.get(pos), caseSensitive));
+            items.sort(PyValues.truthy(bound[2]) ? order.reversed() : order);
+            return items;
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, (Object[]) args, Map.of());
+        }
+
+        private static Object sortKey(Object x, boolean caseSensitive) {
+            return x instanceof CharSequence cs && !caseSensitive ? cs.toString().toLowerCase(Locale.ROOT) : x;
+        }
+    }
+
+    /** Python's {@code a < b} for sorting: numbers by value, strings by code point; else a TypeError. */
+    static int compare(Object a, Object b) {
+        if (a instanceof Number x && b instanceof Number y) {
+            return Double.compare(x.doubleValue(), y.doubleValue());
+        }
+        if (a instanceof CharSequence x && b instanceof CharSequence y) {
+            return x.toString().compareTo(y.toString());
+        }
+        throw new PyError("'<' not supported between instances of '" + PyValues.typeName(a) + "' and '"
+                + PyValues.typeName(b) + "'");
+    }
+
+    /** jinja2's {@code format(value, *args)}: Python's {@code value % args}. */
+    static final class Format implements Filter {
+        @Override
+        public String getName() {
+            return "format";
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            if (!kwargs.isEmpty()) {
+                throw new PyError("format() with keyword arguments is not supported by Keel's template engine");
+            }
+            return PyFormat.percent(var == null ? "" : PyValues.str(var), Arrays.asList(args));
+        }
+
+        @Override
+        public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            return filter(var, interpreter, (Object[]) args, Map.of());
+        }
+    }
+
+    /** Positional and keyword arguments bound to a filter's parameters, over their defaults. */
+    static Object[] bind(String name, List<String> parameters, Object[] defaults, Object[] args, Map<String, Object> kwargs) {
+        Object[] bound = defaults.clone();
+        if (args.length > bound.length) {
+            throw new PyError(name + "() takes at most " + (bound.length + 1) + " arguments (" + (args.length + 1) + " given)");
+        }
+        System.arraycopy(args, 0, bound, 0, args.length);
+        kwargs.forEach((k, v) -> {
+            int at = parameters.indexOf(k);
+            if (at < 0) {
+                throw new PyError(name + "() got an unexpected keyword argument '" + k + "'");
+            }
+            bound[at] = v;
+        });
+        return bound;
     }
 
     /** A filter the engine does not have, used in a branch: raises when reached, as jinja2 3.1 does. */

@@ -3,6 +3,7 @@ package dev.keel.chat;
 import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -11,11 +12,13 @@ import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.el.ExtendedSyntaxBuilder;
 import com.hubspot.jinjava.el.TruthyTypeConverter;
 import com.hubspot.jinjava.el.ext.AdditionOperator;
+import com.hubspot.jinjava.el.ext.AstDict;
 import com.hubspot.jinjava.el.ext.CollectionMembershipOperator;
 import com.hubspot.jinjava.el.ext.CollectionNonMembershipOperator;
 import com.hubspot.jinjava.el.ext.ExtendedParser;
 import jinjava.de.odysseus.el.ExpressionFactoryImpl;
 import jinjava.de.odysseus.el.misc.TypeConverter;
+import jinjava.de.odysseus.el.tree.Bindings;
 import jinjava.de.odysseus.el.tree.TreeBuilder;
 import jinjava.de.odysseus.el.tree.impl.Builder;
 import jinjava.de.odysseus.el.tree.impl.Parser;
@@ -24,6 +27,7 @@ import jinjava.de.odysseus.el.tree.impl.ast.AstBinary;
 import jinjava.de.odysseus.el.tree.impl.ast.AstBracket;
 import jinjava.de.odysseus.el.tree.impl.ast.AstDot;
 import jinjava.de.odysseus.el.tree.impl.ast.AstNode;
+import jinjava.javax.el.ELContext;
 
 import dev.keel.KeelException;
 
@@ -91,6 +95,11 @@ final class PythonOperators {
         }
 
         @Override
+        protected AstDict createAstDict(Map<AstNode, AstNode> dict) {
+            return new PyDict(dict);
+        }
+
+        @Override
         protected ExtensionHandler getExtensionHandler(Scanner.Token token) {
             ExtensionHandler h = super.getExtensionHandler(token);
             if (h == CollectionMembershipOperator.HANDLER) {
@@ -109,6 +118,26 @@ final class PythonOperators {
                     return new AstBinary(children[0], children[1], op);
                 }
             };
+        }
+    }
+
+    /**
+     * A dict literal whose keys are evaluated as jinja2 evaluates them ({@code {0: 'a', n: 'b'}} has the int 0 and
+     * n's value as keys); jinjava makes every key a string, so that {@code |dictsort} sorted 512 after 1024.
+     */
+    private static final class PyDict extends AstDict {
+        private final Map<AstNode, AstNode> entries;
+
+        PyDict(Map<AstNode, AstNode> entries) {
+            super(entries);
+            this.entries = entries;
+        }
+
+        @Override
+        public Object eval(Bindings bindings, ELContext context) {
+            Map<Object, Object> out = new LinkedHashMap<>();
+            entries.forEach((k, v) -> out.put(k.eval(bindings, context), v.eval(bindings, context)));
+            return out;
         }
     }
 

@@ -32,7 +32,7 @@ import jinjava.javax.el.CompositeELResolver;
  * {@code tojson} filter with {@code json.dumps} semantics, the {@code {% generation %}} tag (rendered as its
  * body, as transformers does unless it tracks assistant tokens), Python's string methods, and values printed as
  * Python prints them. Also replaced, to match jinja2: {@code trim} (Python whitespace), {@code length} and
- * {@code count} (code points), {@code string}; added: {@code items}, and {@code keel_iter}, which
+ * {@code count} (code points), {@code string}, {@code indent}, {@code dictsort}, {@code format}; added: {@code items}, and the function {@code keel_iter}, which
  * {@link TemplateSource} puts on every for loop so it iterates as Python does. Nested interpretation is off: a
  * message that contains {@code {{ ... }}} is text, never template code.
  *
@@ -74,6 +74,8 @@ public final class TemplateEngine {
                 Object.class));
         g.registerFunction(new ELFunctionDefinition("", "strftime_now", TemplateEngine.class, "strftimeNow",
                 String.class));
+        g.registerFunction(new ELFunctionDefinition("", TemplateSource.ITER_FUNCTION, TemplateEngine.class, "iterable",
+                Object.class));
         g.registerFilter(new ToJson());
         g.registerFilter(new Simple("trim", (v, args) -> PyStrings.strip(v == null ? "" : PyValues.str(v),
                 args.isEmpty() || args.get(0) == null ? null : PyValues.str(args.get(0)), true, true)));
@@ -81,8 +83,9 @@ public final class TemplateEngine {
         g.registerFilter(new Simple("count", (v, args) -> length(v)));
         g.registerFilter(new Simple("string", (v, args) -> v == null ? "" : PyValues.str(v)));
         g.registerFilter(new Simple("items", (v, args) -> items(v)));
-        g.registerFilter(new Simple(TemplateSource.ITER_FILTER, (v, args) -> iterable(v)));
         g.registerFilter(new PyFilters.Indent());
+        g.registerFilter(new PyFilters.DictSort());
+        g.registerFilter(new PyFilters.Format());
         g.registerExpTest(new PyFilters.Iterable());
         g.registerTag(new GenerationTag());
         return j;
@@ -143,7 +146,7 @@ public final class TemplateEngine {
     }
 
     /** What a Python for loop iterates: a str's characters, a dict's keys; nothing for an undefined value. */
-    private static Object iterable(Object v) {
+    public static Object iterable(Object v) {
         if (v == null) {
             return List.of();
         }

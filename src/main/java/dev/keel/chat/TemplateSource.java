@@ -24,13 +24,13 @@ import dev.keel.KeelException;
  * (a string gives its characters, a dict its keys; jinjava gives the whole string and the dict's values) and
  * so that {@code for ... else} works (jinjava renders the else part after every item):
  * {@code {% for x in E %}A{% else %}B{% endfor %}} becomes
- * {@code {% set keel_forN = (E)|keel_iter %}{% for x in keel_forN %}A{% endfor %}{% if not keel_forN %}B{% endif %}}.
+ * {@code {% set keel_forN = keel_iter(E) %}{% for x in keel_forN %}A{% endfor %}{% if not keel_forN %}B{% endif %}}.
  * A loop filter ({@code for x in E if c}, which jinjava ignores) collects the kept items first, so
  * {@code loop.index} and {@code loop.last} count them as jinja2 does. Recursive loops are refused.
  */
 final class TemplateSource {
-    /** The filter that makes a for loop iterate as Python does; registered by {@link TemplateEngine}. */
-    static final String ITER_FILTER = "keel_iter";
+    /** The function that makes a for loop iterate as Python does; registered by {@link TemplateEngine}. */
+    static final String ITER_FUNCTION = "keel_iter";
 
     private static final Pattern RAW_BEGIN = Pattern.compile("\\s*raw\\s*(-?)%}");
     private static final Pattern RAW_END = Pattern.compile("\\{%([-+]?)\\s*endraw\\s*([-+]?)%}");
