@@ -28,10 +28,12 @@ import dev.keel.KeelException;
  * Python-style printing. The engine is jinjava ({@link TemplateEngine}); {@link TemplateSource} applies jinja2's
  * whitespace rules before jinjava sees the template.
  *
- * <p>Known differences from jinja2, outside what common chat templates rely on: a variable set to None is
- * "not defined", prints as nothing (not "None") and takes {@code |default}; the string {@code "false"} is
- * falsy; {@code %} on negative numbers follows Java ({@code -7 % 3} is -1, not 2); {@code |sum} of ints gives
- * a float; {@code "a" * 3} and {@code "%s" % x} are errors; recursive loops are refused.
+ * <p>None in the data (a JSON null, and {@code tools}/{@code documents} when not given, which transformers always
+ * passes) is Python's None ({@link PyNone}). Known differences from jinja2, outside what common chat templates
+ * rely on: the template's own {@code none} is undefined ({@code {% set x = none %}{{ x }}} prints nothing, and an
+ * undefined value {@code is none}); the string {@code "false"} is falsy; {@code %} on negative numbers follows Java
+ * ({@code -7 % 3} is -1, not 2); {@code |sum} of ints gives a float; {@code "a" * 3} and {@code "%s" % x} are
+ * errors; recursive loops are refused.
  */
 public final class ChatTemplate {
     private static final List<String> SPECIAL_TOKENS =
@@ -204,9 +206,14 @@ public final class ChatTemplate {
                     throw new KeelException("'" + k + "' cannot be an extra template variable: it is set by render()");
                 }
             }
-            vars.putAll(extraVariables);
+            extraVariables.forEach((k, v) -> vars.put(k, PyNone.wrap(v)));
         }
-        vars.put("messages", messages);
+        for (String always : List.of("tools", "documents")) { // transformers passes both, None when not given
+            if (vars.get(always) == null) {
+                vars.put(always, PyNone.NONE);
+            }
+        }
+        vars.put("messages", PyNone.wrap(messages));
         for (String global : TemplateEngine.GLOBALS) { // "strftime_now is defined" holds in jinja2
             vars.putIfAbsent(global, global);
         }

@@ -184,6 +184,19 @@ final class PyFilters {
         return out;
     }
 
+    /** jinja2's {@code is none}: the template's {@code none} and the data's None ({@link PyNone}). */
+    static final class IsNone implements ExpTest {
+        @Override
+        public String getName() {
+            return "none";
+        }
+
+        @Override
+        public boolean evaluate(Object var, JinjavaInterpreter interpreter, Object... args) {
+            return PyNone.isNone(var);
+        }
+    }
+
     /** jinja2's {@code is iterable}: whatever {@code iter()} accepts, strings and mappings included. */
     static final class Iterable implements ExpTest {
         @Override

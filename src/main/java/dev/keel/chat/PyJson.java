@@ -59,7 +59,7 @@ final class PyJson {
     }
 
     private void write(StringBuilder out, Object x, int level) {
-        if (x == null) {
+        if (PyNone.isNone(x)) {
             out.append("null");
         } else if (x instanceof CharSequence s) {
             writeString(out, s.toString());
@@ -116,7 +116,7 @@ final class PyJson {
         if (k instanceof CharSequence s) {
             return s.toString();
         }
-        if (k == null || k instanceof Boolean || k instanceof Number) {
+        if (PyNone.isNone(k) || k instanceof Boolean || k instanceof Number) {
             return new PyJson(false, null, null, false).dumps(k);
         }
         throw new PyError("tojson: keys must be str, int, float, bool or None, not " + PyValues.typeName(k));

@@ -32,7 +32,7 @@ final class PyValues {
     }
 
     private static void appendRepr(StringBuilder out, Object x) {
-        if (x == null) {
+        if (PyNone.isNone(x)) {
             out.append("None");
         } else if (x instanceof CharSequence s) {
             appendStringRepr(out, s.toString());
@@ -163,7 +163,7 @@ final class PyValues {
 
     /** Python's {@code bool(x)}: None, False, zero and empty strings, lists and dicts are false. */
     static boolean truthy(Object x) {
-        if (x == null) {
+        if (PyNone.isNone(x)) {
             return false;
         }
         if (x instanceof Boolean b) {
@@ -186,7 +186,7 @@ final class PyValues {
 
     /** The Python type name of a value, for error messages. */
     static String typeName(Object x) {
-        if (x == null) {
+        if (PyNone.isNone(x)) {
             return "NoneType";
         }
         if (x instanceof CharSequence) {

@@ -17,6 +17,7 @@ import com.hubspot.jinjava.el.ext.CollectionMembershipOperator;
 import com.hubspot.jinjava.el.ext.CollectionNonMembershipOperator;
 import com.hubspot.jinjava.el.ext.ExtendedParser;
 import jinjava.de.odysseus.el.ExpressionFactoryImpl;
+import jinjava.de.odysseus.el.misc.BooleanOperations;
 import jinjava.de.odysseus.el.misc.TypeConverter;
 import jinjava.de.odysseus.el.tree.Bindings;
 import jinjava.de.odysseus.el.tree.TreeBuilder;
@@ -80,7 +81,9 @@ final class PythonOperators {
 
         @Override
         protected AstBinary createAstBinary(AstNode left, AstNode right, AstBinary.Operator operator) {
-            return super.createAstBinary(left, right, operator == AdditionOperator.OP ? ADD : operator);
+            AstBinary.Operator op = operator == AdditionOperator.OP ? ADD
+                    : operator == AstBinary.EQ ? EQ : operator == AstBinary.NE ? NE : operator;
+            return super.createAstBinary(left, right, op);
         }
 
         @Override
@@ -172,6 +175,31 @@ final class PythonOperators {
         @Override
         public String toString() {
             return "+";
+        }
+    };
+
+    /** {@code ==} with {@link PyNone#NONE} equal to the template's {@code none}. */
+    static final AstBinary.Operator EQ = new AstBinary.SimpleOperator() {
+        @Override
+        protected Object apply(TypeConverter converter, Object a, Object b) {
+            return BooleanOperations.eq(converter, PyNone.isNone(a) ? null : a, PyNone.isNone(b) ? null : b);
+        }
+
+        @Override
+        public String toString() {
+            return "==";
+        }
+    };
+
+    static final AstBinary.Operator NE = new AstBinary.SimpleOperator() {
+        @Override
+        protected Object apply(TypeConverter converter, Object a, Object b) {
+            return BooleanOperations.ne(converter, PyNone.isNone(a) ? null : a, PyNone.isNone(b) ? null : b);
+        }
+
+        @Override
+        public String toString() {
+            return "!=";
         }
     };
 

@@ -116,6 +116,10 @@ final class PythonResolver extends ELResolver {
     /** {@code s[i]} on a string (negative from the end); out of range is undefined, as in jinja2. */
     @Override
     public Object getValue(ELContext context, Object base, Object property) {
+        if (base == PyNone.NONE) { // None.attr is undefined in jinja2
+            context.setPropertyResolved(true);
+            return null;
+        }
         if (!(base instanceof CharSequence cs) || property == null) {
             return null;
         }

@@ -87,6 +87,7 @@ public final class TemplateEngine {
         g.registerFilter(new PyFilters.DictSort());
         g.registerFilter(new PyFilters.Format());
         g.registerExpTest(new PyFilters.Iterable());
+        g.registerExpTest(new PyFilters.IsNone());
         g.registerTag(new GenerationTag());
         return j;
     }

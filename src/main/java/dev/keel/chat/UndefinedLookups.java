@@ -21,7 +21,7 @@ final class UndefinedLookups {
 
     /** Why {@code base[key]} is undefined in jinja2, or null when it is a value (None included). */
     static String missing(Object base, Object key) {
-        if (base == null) {
+        if (PyNone.isNone(base)) {
             return "'None' has no attribute '" + key + "'";
         }
         if (base instanceof List<?> list && key instanceof Number n) {

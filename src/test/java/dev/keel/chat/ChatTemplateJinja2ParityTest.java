@@ -76,33 +76,8 @@ class ChatTemplateJinja2ParityTest {
             "vllm-tool_chat_template_mistral",
             "vllm-tool_chat_template_phi4_mini");
 
-    private static final String NONE_PRINTS = "a JSON null prints as None in jinja2 (an assistant tool-call turn's null content prints None); "
-            + "Keel has one value for None and undefined, which prints as nothing";
-    private static final String NONE_ITERATED = "jinja2 raises TypeError iterating None (a tool-call message's null "
-            + "content); Keel's None is undefined, which iterates as nothing";
-    private static final String NONE_DEFINED = "transformers passes tools=None, which jinja2 counts as defined "
-            + "('tools is defined' holds, then iterating None raises TypeError); in Keel None is undefined";
-
     /** "template/case" of the cases Keel still renders differently, with why. */
-    static final Map<String, String> KNOWN_GAPS = Map.ofEntries(
-            Map.entry("GLM-4.6/tool_call_and_response", NONE_PRINTS),
-            Map.entry("GLM-4.6/tool_call_and_response__enable_thinking_false", NONE_PRINTS),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/content_parts", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/multi_turn_ends_with_assistant", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/starts_with_assistant", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/system_multi_turn_generation_prompt", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/system_multi_turn_no_generation_prompt", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/thinking_in_history", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/two_users_in_a_row", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/unknown_role", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/user_only", NONE_DEFINED),
-            Map.entry("llama-cpp-microsoft-Phi-4-mini-instruct/whitespace_unicode_and_braces", NONE_DEFINED),
-            Map.entry("moonshotai-Kimi-K2/tool_call_and_response", NONE_ITERATED),
-            Map.entry("moonshotai-Kimi-K2/tool_call_string_arguments", NONE_ITERATED),
-            Map.entry("unsloth-MiniMax-M2/tool_call_and_response", NONE_PRINTS),
-            Map.entry("unsloth-MiniMax-M2/tool_call_string_arguments", NONE_PRINTS),
-            Map.entry("vllm-tool_chat_template_mistral/tool_call_and_response", NONE_PRINTS),
-            Map.entry("vllm-tool_chat_template_mistral/tool_call_string_arguments", NONE_PRINTS));
+    static final Map<String, String> KNOWN_GAPS = Map.of();
 
     record Case(String template, String name, JsonNode json) {
         String id() {

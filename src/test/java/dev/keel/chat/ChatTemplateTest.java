@@ -290,7 +290,25 @@ class ChatTemplateTest {
 
     @Test
     void aLoopOverAnUndefinedValueRendersNothing() {
-        assertEquals("[]", render("[{% for t in tools %}{{ t }}{% endfor %}]"));
+        assertEquals("[]", render("[{% for t in nothing %}{{ t }}{% endfor %}]"));
+    }
+
+    @Test
+    void toolsAndDocumentsAreNoneWhenNotGivenAsTransformersPassesThem() {
+        // defined, printed "None", falsy; iterating None is jinja2's TypeError
+        assertEquals("True None F|True None", render("{{ tools is defined }} {{ tools }} {{ 'T' if tools else 'F' }}|"
+                + "{{ documents is none }} {{ documents }}"));
+        KeelException e = assertThrows(KeelException.class, () -> render("{% for t in tools %}{% endfor %}"));
+        assertEquals("chat template error at line 1: 'NoneType' object is not iterable", e.getMessage());
+    }
+
+    @Test
+    void aJsonNullInAMessageIsNoneNotUndefined() {
+        // an assistant tool-call turn: "content": null prints None, is defined and is none
+        List<Map<String, Object>> m = ChatTemplate.messagesFromJson(TestSupport.parse(
+                "[{\"role\": \"assistant\", \"content\": null, \"tool_calls\": []}]"));
+        assertEquals("None|True|True", ChatTemplate.of("{{ messages[0].content }}|{{ messages[0].content is defined }}|"
+                + "{{ messages[0].content is none }}", Map.of()).render(m, false, Map.of()));
     }
 
     @Test
@@ -317,7 +335,7 @@ class ChatTemplateTest {
 
     @Test
     void notKeepsItsPlaceBeforeIsTests() {
-        assertEquals("True False", render("{{ not tools is defined }} {{ not messages is defined }}"));
+        assertEquals("True False", render("{{ not nothing is defined }} {{ not messages is defined }}"));
     }
 
     @Test
