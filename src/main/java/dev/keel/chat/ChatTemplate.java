@@ -225,23 +225,10 @@ public final class ChatTemplate {
         RenderResult r = TemplateEngine.engine().renderForResult(t.source(), vars);
         for (TemplateError e : r.getErrors()) {
             if (e.getSeverity() == TemplateError.ErrorType.FATAL || e.getReason() == TemplateError.ErrorReason.SYNTAX_ERROR) {
-                throw error(e); // jinja2 stops at the first error; jinjava records them all and goes on
+                throw TemplateEngine.error(e); // jinja2 stops at the first error; jinjava records them all and goes on
             }
         }
         return r.getOutput();
-    }
-
-    private static KeelException error(TemplateError e) {
-        for (Throwable c = e.getException(); c != null; c = c.getCause()) {
-            if (c instanceof TemplateEngine.Raised raised) {
-                return new KeelException("chat template raised an exception: " + raised.getMessage());
-            }
-            if (c instanceof PyError py) {
-                return new KeelException("chat template error at line " + e.getLineno() + ": " + py.getMessage());
-            }
-        }
-        String kind = e.getReason() == TemplateError.ErrorReason.SYNTAX_ERROR ? "syntax error" : "error";
-        return new KeelException("chat template " + kind + " at line " + e.getLineno() + ": " + e.getMessage());
     }
 
     /**

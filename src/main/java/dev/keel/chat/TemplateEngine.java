@@ -14,6 +14,7 @@ import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.expression.ExpressionStrategy;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.filter.LengthFilter;
@@ -25,6 +26,8 @@ import com.hubspot.jinjava.tree.TagNode;
 import com.hubspot.jinjava.tree.output.RenderedOutputNode;
 import com.hubspot.jinjava.tree.parse.ExpressionToken;
 import jinjava.javax.el.CompositeELResolver;
+
+import dev.keel.KeelException;
 
 /**
  * The jinjava engine set up as transformers sets up jinja2 for chat templates
@@ -103,6 +106,20 @@ public final class TemplateEngine {
         if (ENGINE.getGlobalContext().getFilter(name) == null) {
             ENGINE.getGlobalContext().registerFilter(new PyFilters.Missing(name));
         }
+    }
+
+    /** A render error as Keel reports it: raise_exception's own message, else the line and what went wrong. */
+    static KeelException error(TemplateError e) {
+        for (Throwable c = e.getException(); c != null; c = c.getCause()) {
+            if (c instanceof TemplateEngine.Raised raised) {
+                return new KeelException("chat template raised an exception: " + raised.getMessage());
+            }
+            if (c instanceof PyError py) {
+                return new KeelException("chat template error at line " + e.getLineno() + ": " + py.getMessage());
+            }
+        }
+        String kind = e.getReason() == TemplateError.ErrorReason.SYNTAX_ERROR ? "syntax error" : "error";
+        return new KeelException("chat template " + kind + " at line " + e.getLineno() + ": " + e.getMessage());
     }
 
     /** transformers' {@code raise_exception(message)}: stops rendering with the template's own message. */

@@ -69,10 +69,14 @@ class ChatTemplateJinja2ParityTest {
             "nvidia-Llama-3_3-Nemotron-Super-49B-v1_5",
             "unsloth-MiniMax-M2",
             "vllm-template_chatml",
+            "vllm-tool_chat_template_deepseekv3",
+            "vllm-tool_chat_template_gemma3_pythonic",
             "vllm-tool_chat_template_granite",
             "vllm-tool_chat_template_hermes",
+            "vllm-tool_chat_template_internlm2_tool",
             "vllm-tool_chat_template_llama3.1_json",
             "vllm-tool_chat_template_llama3.2_pythonic",
+            "vllm-tool_chat_template_llama4_json",
             "vllm-tool_chat_template_mistral",
             "vllm-tool_chat_template_phi4_mini");
 
