@@ -53,10 +53,14 @@ class ChatTemplateJinja2ParityTest {
             "HuggingFaceTB-SmolLM3-3B",
             "NVIDIA-Nemotron-Nano-v2",
             "Qwen-Qwen2.5-7B-Instruct",
+            "chujiezheng-gemma-it",
             "chujiezheng-granite-3.0-instruct",
             "chujiezheng-llama-2-chat",
+            "chujiezheng-llama-3-chat",
             "chujiezheng-mistral-instruct",
+            "chujiezheng-openchat",
             "chujiezheng-phi-3",
+            "chujiezheng-vicuna",
             "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
             "deepseek-ai-DeepSeek-V3.1",
             "google-gemma-2-2b-it",
@@ -77,8 +81,12 @@ class ChatTemplateJinja2ParityTest {
             "vllm-tool_chat_template_llama3.1_json",
             "vllm-tool_chat_template_llama3.2_pythonic",
             "vllm-tool_chat_template_llama4_json",
+            "vllm-tool_chat_template_minicpm3",
             "vllm-tool_chat_template_mistral",
-            "vllm-tool_chat_template_phi4_mini");
+            "vllm-tool_chat_template_olmo3",
+            "vllm-tool_chat_template_phi4_mini",
+            "vllm-tool_chat_template_qwen3coder",
+            "vllm-tool_chat_template_toolace");
 
     /** "template/case" of the cases Keel still renders differently, with why. */
     static final Map<String, String> KNOWN_GAPS = Map.of();
