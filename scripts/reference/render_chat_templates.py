@@ -107,6 +107,9 @@ TOKENS.update({
     "chujiezheng-openchat": {"bos_token": "<s>", "eos_token": "<|end_of_turn|>"},
     "chujiezheng-vicuna": LLAMA2,
     "chujiezheng-llama-3-chat": LLAMA3,
+    "vllm-tool_chat_template_xlam_llama": LLAMA3,
+    "vllm-tool_chat_template_nemotron_json": {"bos_token": "<SPECIAL_10>", "eos_token": "<SPECIAL_12>"},
+    "vllm-tool_chat_template_granite_20b_fc": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
     "GLM-4.6": {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"},
     "ByteDance-Seed-OSS": {"bos_token": "<seed:bos>", "eos_token": "<seed:eos>", "pad_token": "<seed:pad>"},
     "unsloth-MiniMax-M2": {"bos_token": "]~!b[", "eos_token": "[e~["},
@@ -120,6 +123,7 @@ EXTRA = {
     "HuggingFaceTB-SmolLM3-3B": [{"enable_thinking": False}, {"enable_thinking": True}],
     "deepseek-ai-DeepSeek-V3.1": [{"thinking": True}],
     "GLM-4.6": [{"enable_thinking": False}],
+    "vllm-tool_chat_template_granite_20b_fc": [{"full_function_description": True}],
     "ByteDance-Seed-OSS": [{"thinking_budget": 0}, {"thinking_budget": 512}],
     "CohereForAI-c4ai-command-r7b-12-2024-tool_use": [{"enable_citations": True}],
 }

@@ -76,6 +76,7 @@ class ChatTemplateJinja2ParityTest {
             "vllm-tool_chat_template_deepseekv3",
             "vllm-tool_chat_template_gemma3_pythonic",
             "vllm-tool_chat_template_granite",
+            "vllm-tool_chat_template_granite_20b_fc",
             "vllm-tool_chat_template_hermes",
             "vllm-tool_chat_template_internlm2_tool",
             "vllm-tool_chat_template_llama3.1_json",
@@ -83,10 +84,12 @@ class ChatTemplateJinja2ParityTest {
             "vllm-tool_chat_template_llama4_json",
             "vllm-tool_chat_template_minicpm3",
             "vllm-tool_chat_template_mistral",
+            "vllm-tool_chat_template_nemotron_json",
             "vllm-tool_chat_template_olmo3",
             "vllm-tool_chat_template_phi4_mini",
             "vllm-tool_chat_template_qwen3coder",
-            "vllm-tool_chat_template_toolace");
+            "vllm-tool_chat_template_toolace",
+            "vllm-tool_chat_template_xlam_llama");
 
     /** "template/case" of the cases Keel still renders differently, with why. */
     static final Map<String, String> KNOWN_GAPS = Map.of();
