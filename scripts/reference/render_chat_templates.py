@@ -108,6 +108,7 @@ TOKENS.update({
     "chujiezheng-vicuna": LLAMA2,
     "chujiezheng-llama-3-chat": LLAMA3,
     "vllm-tool_chat_template_xlam_llama": LLAMA3,
+    "vllm-tool_chat_template_mistral3": LLAMA2,
     "vllm-tool_chat_template_nemotron_json": {"bos_token": "<SPECIAL_10>", "eos_token": "<SPECIAL_12>"},
     "vllm-tool_chat_template_granite_20b_fc": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
     "GLM-4.6": {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"},

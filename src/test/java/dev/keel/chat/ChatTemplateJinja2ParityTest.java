@@ -84,6 +84,7 @@ class ChatTemplateJinja2ParityTest {
             "vllm-tool_chat_template_llama4_json",
             "vllm-tool_chat_template_minicpm3",
             "vllm-tool_chat_template_mistral",
+            "vllm-tool_chat_template_mistral3",
             "vllm-tool_chat_template_nemotron_json",
             "vllm-tool_chat_template_olmo3",
             "vllm-tool_chat_template_phi4_mini",
