@@ -209,9 +209,25 @@ final class ExpressionRewriter {
                 out.append(body.substring(i));
                 break;
             }
-            String raw = body.substring(i + 1, j);
+            // adjacent literals are one string, as in Python: 'a' 'b' is 'ab'
+            StringBuilder text = new StringBuilder(PyStrings.unescape(body.substring(i + 1, j)));
+            int lines = newlines(body.substring(i + 1, j));
+            for (int k = next(body, j + 1); k < body.length() && (body.charAt(k) == '\'' || body.charAt(k) == '"'); ) {
+                char q2 = body.charAt(k);
+                int end = k + 1;
+                while (end < body.length() && body.charAt(end) != q2) {
+                    end += body.charAt(end) == '\\' ? 2 : 1;
+                }
+                if (end >= body.length()) {
+                    break;
+                }
+                lines += newlines(body.substring(j + 1, end));
+                text.append(PyStrings.unescape(body.substring(k + 1, end)));
+                j = end;
+                k = next(body, j + 1);
+            }
             out.append(q);
-            for (char c : PyStrings.unescape(raw).toCharArray()) {
+            for (char c : text.toString().toCharArray()) {
                 switch (c) {
                     case '\n' -> out.append("\\n");
                     case '\r' -> out.append("\\r");
@@ -222,9 +238,22 @@ final class ExpressionRewriter {
                     default -> out.append(c == q ? "\\" + c : String.valueOf(c));
                 }
             }
-            out.append(q).append("\n".repeat((int) raw.chars().filter(ch -> ch == '\n').count()));
+            out.append(q).append("\n".repeat(lines));
             i = j;
         }
         return out.toString();
+    }
+
+    /** The index of the first non-whitespace character at or after {@code from}. */
+    private static int next(String body, int from) {
+        int k = from;
+        while (k < body.length() && Character.isWhitespace(body.charAt(k))) {
+            k++;
+        }
+        return k;
+    }
+
+    private static int newlines(String s) {
+        return (int) s.chars().filter(ch -> ch == '\n').count();
     }
 }

@@ -33,4 +33,10 @@ class ChatTemplateFiltersTest {
         // %r is repr, %5.2f pads to five, %% is a percent sign; an undefined argument prints as nothing
         assertEquals("a-3-'b'- 2.50|%|", render("{{ '%s-%d-%r-%5.2f|%%' | format('a', 3, 'b', 2.5) }}|{{ '%s' | format(x) }}"));
     }
+
+    @Test
+    void adjacentStringLiteralsAreOneStringAsInPython() {
+        // vLLM's DeepSeek-R1 tool template spreads its tool prompt over several literals in one namespace(...)
+        assertEquals("abc|one two", render("{{ 'a' 'b' \"c\" }}|{% set ns = namespace(text='one '\n 'two') %}{{ ns.text }}"));
+    }
 }

@@ -54,6 +54,8 @@ class ChatTemplateJinja2ParityTest {
             "LFM2.5-8B-A1B",
             "NVIDIA-Nemotron-Nano-v2",
             "Qwen-Qwen2.5-7B-Instruct",
+            "chujiezheng-alpaca",
+            "chujiezheng-falcon",
             "chujiezheng-gemma-it",
             "chujiezheng-granite-3.0-instruct",
             "chujiezheng-llama-2-chat",
@@ -77,6 +79,7 @@ class ChatTemplateJinja2ParityTest {
             "unsloth-Apriel-1.5",
             "unsloth-MiniMax-M2",
             "vllm-template_chatml",
+            "vllm-tool_chat_template_deepseekr1",
             "vllm-tool_chat_template_deepseekv3",
             "vllm-tool_chat_template_gemma3_pythonic",
             "vllm-tool_chat_template_granite",
@@ -95,7 +98,8 @@ class ChatTemplateJinja2ParityTest {
             "vllm-tool_chat_template_phi4_mini",
             "vllm-tool_chat_template_qwen3coder",
             "vllm-tool_chat_template_toolace",
-            "vllm-tool_chat_template_xlam_llama");
+            "vllm-tool_chat_template_xlam_llama",
+            "vllm-tool_chat_template_xlam_qwen");
 
     /** "template/case" of the cases Keel still renders differently, with why. */
     static final Map<String, String> KNOWN_GAPS = Map.of();
