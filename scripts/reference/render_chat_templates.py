@@ -4,7 +4,8 @@
 Each folder under src/test/fixtures/chat/ holds a real model's `template.jinja` and a one-line `SOURCE`
 note. This script renders a fixed set of conversations through each template exactly as transformers'
 `apply_chat_template(..., tokenize=False)` renders them, and writes `cases.jsonl` next to the template:
-one JSON object per case with the inputs and either `expected` (the render) or `error` (the exception).
+one JSON object per case with the inputs and either `expected` (the render) or `error` (the exception; a template
+jinja2 cannot compile gives its TemplateSyntaxError for every case, as apply_chat_template would raise it).
 
 The jinja2 environment follows transformers' `utils/chat_template_utils.py` (`_compile_jinja_template`
 and `render_jinja_template`):
@@ -117,6 +118,9 @@ TOKENS.update({
     "vllm-tool_chat_template_xlam_qwen": {"eos_token": "<|im_end|>"},
     "chujiezheng-falcon": {"eos_token": "<|endoftext|>"},
     "chujiezheng-alpaca": LLAMA2,
+    "chujiezheng-saiga": {"bos_token": "<s>", "eos_token": "</s>"},
+    "chujiezheng-chatqa": LLAMA3,
+    "vllm-tool_chat_template_deepseekv31": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
     "vllm-tool_chat_template_hunyuan_a13b": {"bos_token": "<|startoftext|>", "eos_token": "<|eos|>"},
     "vllm-tool_chat_template_nemotron_json": {"bos_token": "<SPECIAL_10>", "eos_token": "<SPECIAL_12>"},
     "vllm-tool_chat_template_granite_20b_fc": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"},
@@ -202,6 +206,8 @@ def cases():
 
 def render(template, tokens, messages, tools, add_generation_prompt, extra):
     kwargs = {**tokens, **extra}
+    if isinstance(template, jinja2.exceptions.TemplateSyntaxError):
+        return {"error": {"type": "TemplateSyntaxError", "message": str(template)}}
     try:
         return {"expected": template.render(messages=messages, tools=tools, documents=None,
                                             add_generation_prompt=add_generation_prompt, **kwargs)}
@@ -218,7 +224,10 @@ def main():
         sys.exit(f"no template folders under {ROOT}")
     total = 0
     for folder in folders:
-        template = compile_template((folder / "template.jinja").read_text(encoding="utf-8"))
+        try:
+            template = compile_template((folder / "template.jinja").read_text(encoding="utf-8"))
+        except jinja2.exceptions.TemplateSyntaxError as e:  # apply_chat_template raises it for every conversation
+            template = e
         tokens = TOKENS.get(folder.name, DEFAULT_TOKENS)
         lines = []
         variants = [("", {})] + [("__" + "_".join(f"{k}_{str(v).lower()}" for k, v in e.items()), e)
