@@ -119,6 +119,8 @@ TOKENS.update({
     "chujiezheng-falcon": {"eos_token": "<|endoftext|>"},
     "chujiezheng-alpaca": LLAMA2,
     "chujiezheng-saiga": {"bos_token": "<s>", "eos_token": "</s>"},
+    "vllm-tool_chat_template_mistral_parallel": LLAMA2,
+    "vllm-tool_chat_template_hermes_2_pro": {"bos_token": "<|begin_of_text|>", "eos_token": "<|im_end|>"},
     "chujiezheng-chatqa": LLAMA3,
     "vllm-tool_chat_template_deepseekv31": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
     "vllm-tool_chat_template_hunyuan_a13b": {"bos_token": "<|startoftext|>", "eos_token": "<|eos|>"},
