@@ -124,6 +124,8 @@ TOKENS.update({
     "chujiezheng-orca": {"bos_token": "<s>", "eos_token": "<|im_end|>"},
     "chujiezheng-solar-instruct": LLAMA2,
     "chujiezheng-amberchat": LLAMA2,
+    "chujiezheng-mistral": LLAMA2,
+    "chujiezheng-llama": LLAMA2,
     "vllm-tool_chat_template_hermes_2_pro": {"bos_token": "<|begin_of_text|>", "eos_token": "<|im_end|>"},
     "chujiezheng-chatqa": LLAMA3,
     "vllm-tool_chat_template_deepseekv31": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
