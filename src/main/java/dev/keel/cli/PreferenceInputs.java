@@ -8,7 +8,7 @@ import picocli.CommandLine.Option;
 import dev.keel.data.PreferenceData;
 import dev.keel.data.PreferencePair;
 import dev.keel.data.Truncation;
-import dev.keel.tokenizer.ChatTemplate;
+import dev.keel.chat.ChatTemplate;
 import dev.keel.tokenizer.Tokenizer;
 
 /** Options and reading shared by the preference trainers (reward, dpo). */

@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.keel.KeelException;
 import dev.keel.data.ChatEncoder;
 import dev.keel.data.Jsonl;
-import dev.keel.tokenizer.ChatTemplate;
+import dev.keel.chat.ChatTemplate;
 import dev.keel.tokenizer.Tokenizer;
 
 /**

@@ -5,7 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import dev.keel.data.ChatEncoder;
-import dev.keel.tokenizer.ChatTemplate;
+import dev.keel.chat.ChatTemplate;
 import dev.keel.data.Truncation;
 import dev.keel.tokenizer.Tokenizer;
 

@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.Map;
 
 import dev.keel.KeelException;
-import dev.keel.tokenizer.ChatTemplate;
+import dev.keel.chat.ChatTemplate;
 import dev.keel.tokenizer.Tokenizer;
 
 /**

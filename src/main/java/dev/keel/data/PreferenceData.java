@@ -9,7 +9,7 @@ import java.util.Map;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import dev.keel.KeelException;
-import dev.keel.tokenizer.ChatTemplate;
+import dev.keel.chat.ChatTemplate;
 import dev.keel.tokenizer.Tokenizer;
 
 /**

@@ -141,4 +141,87 @@ class TokenizeCommandTest {
         assertTrue(r.out().contains("--model") && r.out().contains("--chat") && r.out().contains("--[no-]add-generation-prompt"),
                 r.out());
     }
+    @Test
+    void nowFixesTheClockOfStrftimeNow() throws IOException {
+        ObjectNode cfg = (ObjectNode) TestSupport.readJson(model.resolve("tokenizer_config.json"));
+        cfg.put("chat_template", "{{ strftime_now('%d %b %Y %H:%M') }}");
+        ModelFiles.writeJson(model.resolve("tokenizer_config.json"), cfg);
+        assertTrue(run("[]", "--model", model.toString(), "--chat", "--now", "2026-01-01").out()
+                .startsWith("01 Jan 2026 00:00\n"));
+        assertTrue(run("[]", "--model", model.toString(), "--chat", "--now", "2026-03-04T09:30:00").out()
+                .startsWith("04 Mar 2026 09:30\n"));
+    }
+
+    @Test
+    void aNowThatIsNotADateIsAUsageError() {
+        Result r = run("[]", "--model", model.toString(), "--chat", "--now", "yesterday");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--now must be a date (2026-01-01)"), r.err());
+    }
+
+    @Test
+    void inputRendersEveryRecordAsOneJsonLineWithItsLineNumber() throws IOException {
+        Path file = tmp.resolve("conversations.jsonl");
+        Files.writeString(file, "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello world\"}]}\n"
+                + "\n"
+                + "{\"messages\": [{\"role\": \"user\", \"content\": \"Hello world\"}], \"add_generation_prompt\": false}\n");
+        Result r = run("", "--model", model.toString(), "--input", file.toString());
+        assertEquals(0, r.code(), r.err());
+        // bos <|endoftext|> 50256, "user" 7220, ":" 25, " Hello" 18435, " world" 995, "\n" 198, "ass" 562 "istant" 10167 ":" 25
+        assertEquals("{\"line\":1,\"prompt\":\"<|endoftext|>user: Hello world\\nassistant:\","
+                + "\"ids\":[50256,7220,25,18435,995,198,562,10167,25]}\n"
+                + "{\"line\":3,\"prompt\":\"<|endoftext|>user: Hello world\\n\",\"ids\":[50256,7220,25,18435,995,198]}\n",
+                r.out().replace("\r\n", "\n"));
+    }
+
+    @Test
+    void inputPassesEachRecordsToolsToTheTemplate() throws IOException {
+        ObjectNode cfg = (ObjectNode) TestSupport.readJson(model.resolve("tokenizer_config.json"));
+        cfg.put("chat_template", "{{ tools|length if tools else 'none' }}");
+        ModelFiles.writeJson(model.resolve("tokenizer_config.json"), cfg);
+        Path file = tmp.resolve("tools.jsonl");
+        Files.writeString(file, "{\"messages\": [], \"tools\": [{\"type\": \"function\"}, {\"type\": \"function\"}]}\n"
+                + "{\"messages\": []}\n");
+        Result r = run("", "--model", model.toString(), "--input", file.toString());
+        assertEquals(0, r.code(), r.err());
+        String[] lines = r.out().split("\\R");
+        assertTrue(lines[0].contains("\"prompt\":\"2\""), lines[0]);
+        assertTrue(lines[1].contains("\"prompt\":\"none\""), lines[1]);
+    }
+
+    @Test
+    void aBadRecordNamesFileLineAndFieldAndPrintsNothing() throws IOException {
+        Path file = tmp.resolve("bad.jsonl");
+        Files.writeString(file, "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}\n"
+                + "{\"messages\": [{\"content\": \"b\"}]}\n");
+        Result r = run("", "--model", model.toString(), "--input", file.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(file + ":2: field 'messages': messages[0].role must be a string"), r.err());
+        assertEquals("", r.out());
+        assertTrue(!r.err().contains("\tat "), r.err()); // no stack trace
+    }
+
+    @Test
+    void aRecordWithAMistypedFieldIsAnErrorNamingIt() throws IOException {
+        Path file = tmp.resolve("typo.jsonl");
+        Files.writeString(file, "{\"messages\": [], \"add_generation_promt\": true}\n");
+        Result r = run("", "--model", model.toString(), "--input", file.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(file + ":1: field 'add_generation_promt': unknown"), r.err());
+    }
+
+    @Test
+    void aNonBooleanAddGenerationPromptIsAnErrorNamingIt() throws IOException {
+        Path file = tmp.resolve("gen.jsonl");
+        Files.writeString(file, "{\"messages\": [], \"add_generation_prompt\": \"yes\"}\n");
+        Result r = run("", "--model", model.toString(), "--input", file.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(file + ":1: field 'add_generation_prompt': must be true or false"), r.err());
+    }
+
+    @Test
+    void helpDescribesBatchModeAndTheFixedClock() {
+        Result r = run("", "--help");
+        assertTrue(r.out().contains("--input") && r.out().contains("--now") && r.out().contains("\"line\": N"), r.out());
+    }
 }

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import dev.keel.KeelException;
 import dev.keel.TinyModels;
-import dev.keel.tokenizer.ChatTemplate;
+import dev.keel.chat.ChatTemplate;
 import dev.keel.tokenizer.Tokenizer;
 
 class ChatEncoderTest {

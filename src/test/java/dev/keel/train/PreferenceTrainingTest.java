@@ -235,8 +235,8 @@ class PreferenceTrainingTest {
                 + "\"chosen\": [{\"role\": \"assistant\", \"content\": \"great\"}], "
                 + "\"rejected\": [{\"role\": \"assistant\", \"content\": \"bad\"}]}\n");
         try (Tokenizer tok = Tokenizer.load(base)) {
-            var t = dev.keel.tokenizer.ChatTemplate.of(TinyModels.CHAT_TEMPLATE,
-                    dev.keel.tokenizer.ChatTemplate.specialTokens(tok.config()));
+            var t = dev.keel.chat.ChatTemplate.of(TinyModels.CHAT_TEMPLATE,
+                    dev.keel.chat.ChatTemplate.specialTokens(tok.config()));
             PreferencePair p = PreferenceData.read(f, tok, t, 10_000, 64, 32, Truncation.KEEP_START).pairs().get(0);
             assertEquals("<|endoftext|>user: The movie?\n<|endoftext|>assistant: ", tok.decode(p.promptIds(), false));
             assertEquals("great\n", tok.decode(p.chosenIds(), false));
