@@ -20,7 +20,8 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 final class ReportCharts {
     private static final Color[] PALETTE = {new Color(0x44, 0x44, 0x44), new Color(0x1f, 0x77, 0xb4),
         new Color(0xff, 0x7f, 0x0e), new Color(0x2c, 0xa0, 0x2c), new Color(0xd6, 0x27, 0x28),
-        new Color(0x94, 0x67, 0xbd), new Color(0x8c, 0x56, 0x4b), new Color(0xe3, 0x77, 0xc2)};
+        new Color(0x94, 0x67, 0xbd), new Color(0x8c, 0x56, 0x4b), new Color(0xe3, 0x77, 0xc2),
+        new Color(0x7f, 0x7f, 0x7f), new Color(0xbc, 0xbd, 0x22), new Color(0x17, 0xbe, 0xcf)};
 
     private ReportCharts() {}
 
@@ -30,8 +31,8 @@ final class ReportCharts {
      */
     static XYChart frontier(Summary s, int w, int h) {
         XYChart c = new XYChartBuilder().width(w).height(h)
-                .title("Gold reward against KL to the SFT model (held-out prompts)"
-                        + (s.seeds() > 1 ? ", means and 95% intervals over " + s.seeds() + " seeds" : ""))
+                .title("Gold reward against KL to the SFT model"
+                        + (s.seeds() > 1 ? " (" + s.seeds() + " seeds, 95% intervals)" : ""))
                 .xAxisTitle("KL(\u03c0 \u2016 \u03c0_SFT), nats per completion")
                 .yAxisTitle("mean gold reward (VADER compound)").build();
         style(c);
