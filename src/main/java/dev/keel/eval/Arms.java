@@ -189,8 +189,8 @@ final class Arms {
         List<String> repText = Repeat.each(evalTexts, n);
         PolicyEval.Samples s = PolicyEval.sample(sft, rep, repText, cfg.data().maxNewTokens(), cfg.seed() + 7 * n, eos, pad,
                 ids -> tok.decode(ids, true), new ScoreOnly(), 64);
-        double[] r = learned.ids(tok).isPresent() ? learned.ids(tok).get().score(rep, s.tokens())
-                : learned.score(repText, s.texts(), s.ended());
+        Optional<RewardSource.IdsScorer> byIds = learned.ids(tok);
+        double[] r = byIds.isPresent() ? byIds.get().score(rep, s.tokens()) : learned.score(repText, s.texts(), s.ended());
         for (int i = 0; i < evalPrompts.size(); i++) {
             int arg = i * n;
             for (int j = 1; j < n; j++) {

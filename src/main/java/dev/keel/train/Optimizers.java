@@ -53,15 +53,7 @@ public final class Optimizers {
      * the gradients. Returns the norm before clipping. Call inside a PointerScope.
      */
     public static double step(AdamW opt, Collection<Tensor> params, double lr, double maxGradNorm) {
-        for (int g = 0; g < opt.param_groups().size(); g++) {
-            opt.param_groups().get(g).options().set_lr(lr);
-        }
-        TensorVector all = new TensorVector(params.toArray(new Tensor[0]));
-        double max = maxGradNorm > 0 ? maxGradNorm : Double.POSITIVE_INFINITY;
-        double norm = torch.clip_grad_norm_(all, max, 2.0, false);
-        opt.step();
-        opt.zero_grad(true);
-        return norm;
+        return stepClippingEach(opt, List.of(params), lr, maxGradNorm)[0];
     }
 
     /**

@@ -80,7 +80,7 @@ final class RlUpdater {
         return new UpdateStats(sums.kl / sums.count, sums.clip / sums.count, sums.ent / sums.count, sums.pg / sums.count,
                 ppo ? OptionalDouble.of(sums.vf / sums.count) : OptionalDouble.empty(),
                 ppo ? OptionalDouble.of(sums.vClip / sums.count) : OptionalDouble.empty(), sums.ratio / sums.count,
-                optim.lrAt(Math.max(0, updates - 1), totalUpdates), updates);
+                optim.lrAt(Math.max(0, updates - 1), totalUpdates));
     }
 
     private <T> void step(RlAlgorithm<T> algorithm, Scored r, T targets, long[] ix, double klCoef, int iteration,

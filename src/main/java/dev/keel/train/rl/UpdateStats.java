@@ -13,7 +13,6 @@ import java.util.OptionalDouble;
  * @param valueClipFrac {@code val/clipfrac_avg} (PPO only)
  * @param ratio         {@code val/ratio}: mean probability ratio to the sampling policy
  * @param lr            the learning rate of the last step
- * @param updates       optimizer steps taken so far in the run
  */
 public record UpdateStats(double approxKl, double clipFrac, double entropy, double policyLoss, OptionalDouble valueLoss,
-                          OptionalDouble valueClipFrac, double ratio, double lr, long updates) {}
+                          OptionalDouble valueClipFrac, double ratio, double lr) {}
