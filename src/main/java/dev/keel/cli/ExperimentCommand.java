@@ -12,6 +12,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.eval.ExperimentConfig;
+import dev.keel.eval.Report;
+import dev.keel.eval.RunsJson;
 
 @Command(name = "experiment", mixinStandardHelpOptions = true,
         description = {"Runs a named experiment with its settings exposed. Experiments: sentiment (what 'keel demo' runs).",
@@ -61,6 +63,9 @@ final class ExperimentCommand implements Callable<Integer> {
             + "episodes) and with an EMA reference: Xu et al. 2024's three factors.") boolean xuAblation;
     @Option(names = "--reward-model-only", description = "Stop after the reward model (SFT, pairs, reward model), "
             + "to study its held-out accuracy.") boolean rewardModelOnly;
+    @Option(names = "--report-only", description = "Draw report.html, results.json and frontier.svg again from the "
+            + "runs.json an earlier run wrote into --out, without training (the other options are ignored).")
+    boolean reportOnly;
     @Option(names = "--seeds", description = "Run the whole pipeline this many times (seeds --seed, --seed + 1, ...); "
             + "the report shows means with 95% intervals.") Integer seeds;
     @Option(names = "--seed") Long seed;
@@ -72,6 +77,12 @@ final class ExperimentCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (!name.equals("sentiment")) {
             throw new IllegalArgumentException("unknown experiment '" + name + "' (experiments: sentiment)");
+        }
+        if (reportOnly) {
+            RunsJson.Saved saved = RunsJson.read(out);
+            Report.write(saved.runs(), out, saved.command());
+            spec.commandLine().getOut().printf("report: %s%n", out.resolve("report.html").toAbsolutePath());
+            return 0;
         }
         ExperimentConfig d = quick ? ExperimentConfig.quick() : ExperimentConfig.full();
         ExperimentConfig.Data dd = d.data();

@@ -83,9 +83,9 @@ final class Arms {
     private ReferenceLogps heldOutReference;
 
     /** A DPO-family run on {@code pairs}, reported under {@code family}. */
-    SentimentExperiment.MethodResult dpo(DpoLossType type, double beta, String family, List<PreferencePair> pairs,
+    SentimentExperiment.MethodResult dpo(DpoLossType type, double beta, Family family, List<PreferencePair> pairs,
                                          ReferenceLogps reference, Cost.Spent referencePass) {
-        String name = family + " \u03b2=" + beta;
+        String name = family.label() + " \u03b2=" + beta;
         log.accept("   " + name);
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
@@ -114,7 +114,7 @@ final class Arms {
         return Intervals.wilson((int) Math.round(right), heldOut.size());
     }
 
-    SentimentExperiment.MethodResult rl(RlAlgorithm<?> algo, String family, double kl, RewardSource reward, Prompts prompts,
+    SentimentExperiment.MethodResult rl(RlAlgorithm<?> algo, Family family, double kl, RewardSource reward, Prompts prompts,
                                         int iterations) {
         int k = algo.samplesPerPrompt();
         return rl(algo, family, "\u03b2=" + kl, kl, reward, prompts, iterations,
@@ -122,9 +122,9 @@ final class Arms {
     }
 
     /** An RL run of {@code iterations} rollouts of {@code batchPrompts} prompts, with an EMA reference when d &gt; 0. */
-    SentimentExperiment.MethodResult rl(RlAlgorithm<?> algo, String family, String setting, double kl, RewardSource reward,
+    SentimentExperiment.MethodResult rl(RlAlgorithm<?> algo, Family family, String setting, double kl, RewardSource reward,
                                         Prompts prompts, int iterations, int batchPrompts, double refEmaDecay) {
-        String name = family + " " + setting;
+        String name = family.label() + " " + setting;
         log.accept("   " + name);
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
@@ -210,11 +210,11 @@ final class Arms {
         PolicyEval.Result e = new PolicyEval.Result(PolicyEval.mean(g), PolicyEval.std(g), kl,
                 PolicyEval.winRate(g, sftSamples.gold()), chosen);
         log.accept(String.format("   best-of-%d: gold %.3f, KL %.3f", n, e.goldReward(), kl));
-        return new SentimentExperiment.MethodResult("Best-of-" + n, "Best-of-N", "N=" + n, e, spent, List.of(),
+        return new SentimentExperiment.MethodResult("Best-of-" + n, Family.BEST_OF_N, "N=" + n, e, spent, List.of(),
                 List.of(new SentimentExperiment.PathPoint(1.0, kl, e.goldReward())), Optional.empty());
     }
 
-    SentimentExperiment.MethodResult finish(String name, String family, String setting, CausalLM policy, Cost.Spent spent,
+    SentimentExperiment.MethodResult finish(String name, Family family, String setting, CausalLM policy, Cost.Spent spent,
                                             List<Map<String, Object>> curve, List<SentimentExperiment.PathPoint> path,
                                             Optional<Intervals.Proportion> pairAccuracy) {
         policy.parameters().forEach(t -> t.set_requires_grad(false));

@@ -31,7 +31,7 @@ final class IterativeDpo {
     static SentimentExperiment.MethodResult run(Arms arms, ExperimentConfig cfg, int rounds, double beta,
                                                 ModelReward learned, List<long[]> prompts, Tokenizer tok, Path sftDir,
                                                 Path out, java.util.function.Consumer<String> log) {
-        String name = "DPO-Iter (learned reward) \u03b2=" + beta;
+        String name = Family.DPO_ITER.label() + " \u03b2=" + beta;
         log.accept("   " + name + ", " + rounds + " rounds");
         Cost c = Cost.start();
         CausalLM policy = ModelFiles.load(sftDir, null, null);
@@ -72,7 +72,7 @@ final class IterativeDpo {
             }
         }
         Cost.Spent spent = c.stop().minus(evalCost);
-        return arms.finish(name, "DPO-Iter (learned reward)", "\u03b2=" + beta + ", " + rounds + " rounds", policy,
+        return arms.finish(name, Family.DPO_ITER, "\u03b2=" + beta + ", " + rounds + " rounds", policy,
                 spent, curve, path, Optional.empty());
     }
 }

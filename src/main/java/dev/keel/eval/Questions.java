@@ -33,16 +33,16 @@ final class Questions {
         if (m.matchedBudget()) {
             int samples = cfg.data().pairPrompts() * cfg.data().samplesPerPrompt();
             int its = (samples + m.rlBatch() - 1) / m.rlBatch();
-            out.add(arms.rl(Ppo.defaults(), "PPO (learned reward)", "\u03b2=" + kl0 + ", " + its * m.rlBatch()
+            out.add(arms.rl(Ppo.defaults(), Family.PPO_LEARNED, "\u03b2=" + kl0 + ", " + its * m.rlBatch()
                     + " episodes", kl0, learned, rlPrompts, its, m.rlBatch(), 0));
         }
         if (m.xuAblation()) {
             Ppo raw = new Ppo(0.1, 0.2, 1.0, 0.95, false, false);
-            out.add(arms.rl(raw, "PPO ablation", "no advantage whitening", kl0, learned, rlPrompts,
+            out.add(arms.rl(raw, Family.PPO_ABLATION, "no advantage whitening", kl0, learned, rlPrompts,
                     m.ppoIterations(), m.rlBatch(), 0));
-            out.add(arms.rl(Ppo.defaults(), "PPO ablation", "4x batch, same episodes", kl0, learned, rlPrompts,
+            out.add(arms.rl(Ppo.defaults(), Family.PPO_ABLATION, "4x batch, same episodes", kl0, learned, rlPrompts,
                     Math.max(1, m.ppoIterations() / 4), 4 * m.rlBatch(), 0));
-            out.add(arms.rl(Ppo.defaults(), "PPO ablation", "EMA reference 0.95", kl0, learned, rlPrompts,
+            out.add(arms.rl(Ppo.defaults(), Family.PPO_ABLATION, "EMA reference 0.95", kl0, learned, rlPrompts,
                     m.ppoIterations(), m.rlBatch(), 0.95));
         }
         if (m.offPolicyDpo()) {
@@ -52,7 +52,7 @@ final class Questions {
             log.accept("   " + human.size() + " pairs written by people, for DPO off-policy");
             Cost hc = Cost.start();
             ReferenceLogps humanRef = ReferenceLogps.compute(sft, human, 32, tok.padId());
-            out.add(arms.dpo(DpoLossType.SIGMOID, beta, "DPO (pairs written by people)", human, humanRef,
+            out.add(arms.dpo(DpoLossType.SIGMOID, beta, Family.DPO_HUMAN_PAIRS, human, humanRef,
                     hc.stop()));
         }
         if (m.dpoIterRounds() > 0) {

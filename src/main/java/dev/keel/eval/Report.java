@@ -15,7 +15,8 @@ import org.knowm.xchart.XYChart;
 import dev.keel.KeelException;
 
 /**
- * Writes {@code results.json} (every number of every seed) and {@code report.html}: a static page, readable
+ * Writes {@code results.json} (every number of every seed), {@code runs.json} (the runs as the report reads them,
+ * to draw it again) and {@code report.html}: a static page, readable
  * without a network, with the reward-against-KL frontier, the comparison of the two routes computed from the
  * intervals, a table of every method, the reward model's accuracy beside DPO's on the same held-out pairs,
  * training curves and samples side by side.
@@ -30,6 +31,7 @@ public final class Report {
         Summary summary = Summary.of(runs);
         try {
             Files.createDirectories(dir);
+            RunsJson.write(new RunsJson.Saved(command, runs), dir);
             Files.write(dir.resolve("results.json"), JSON.writeValueAsBytes(ReportJson.of(runs, summary, command)));
             Files.writeString(dir.resolve("report.html"), html(runs, summary, command), StandardCharsets.UTF_8);
             Files.writeString(dir.resolve("frontier.svg"), ReportCharts.svg(ReportCharts.frontier(summary, 900, 560)),
@@ -68,24 +70,114 @@ public final class Report {
                 .append(". Best-of-N's KL is the analytic bound log N &minus; (N&minus;1)/N (Stiennon et al. 2020), an upper ")
                 .append("bound on its true KL; every other KL is estimated from the samples as the mean of &Sigma;<sub>t</sub> ")
                 .append("log &pi;(y<sub>t</sub>) &minus; log &pi;<sub>SFT</sub>(y<sub>t</sub>).</p>");
-        h.append(methodTable(s, first));
+        h.append(methodTable(s, first)).append(budgets(runs, s));
         h.append(accuracyTable(runs, s));
         h.append("<h2>Training curves (seed ").append(first.config().seed()).append(")</h2><div class=\"charts\">");
         for (XYChart c : ReportCharts.curves(first)) {
             h.append(ReportCharts.svg(c));
         }
         h.append("</div>").append(samples(first));
-        h.append("<h2>Caveats</h2><div class=\"note\"><p>A 4M-parameter model and a few minutes of CPU per seed: the ")
-                .append("statements above hold for this size and budget only. PPO runs ").append(first.config().methods().ppoIterations())
-                .append(" iterations of ").append(first.config().methods().rlBatch()).append(" prompts with a frozen reference, ")
-                .append("whitened advantages and a missing-EOS penalty of ").append(fmt(first.config().methods().missingEosPenalty()))
-                .append("; DPO's pairs come from the SFT model itself, so its data starts on-policy. Xu et al. 2024 (\"Is DPO ")
-                .append("Superior to PPO for LLM Alignment?\", arXiv 2404.10719) find PPO ahead with large batches and an EMA ")
-                .append("reference, and DPO hurt by preference data off the policy's distribution; neither is varied here. PPO ")
-                .append("against the gold reward is an upper reference, not a method one could use on real data. The learned ")
-                .append("reward model's errors bound what PPO and best-of-N against it can reach.</p></div>");
+        h.append(caveats(first.config()));
         h.append("</body></html>\n");
         return h.toString();
+    }
+
+    /** What the numbers hold for, and which of Xu et al.'s questions this run left out. */
+    static String caveats(ExperimentConfig cfg) {
+        ExperimentConfig.Methods m = cfg.methods();
+        StringBuilder h = new StringBuilder("<h2>Caveats</h2><div class=\"note\"><p>A 4M-parameter model and a few ")
+                .append("minutes of CPU per seed: the statements above hold for this size and budget only. PPO runs ")
+                .append(m.ppoIterations()).append(" iterations of ").append(m.rlBatch()).append(" prompts with a frozen ")
+                .append("reference, whitened advantages and a missing-EOS penalty of ").append(fmt(m.missingEosPenalty()))
+                .append("; DPO's pairs come from the SFT model itself, so its data starts on-policy. Xu et al. 2024 (\"Is DPO ")
+                .append("Superior to PPO for LLM Alignment?\", arXiv 2404.10719) find PPO ahead with advantage normalisation, ")
+                .append("large batches and an EMA reference, and DPO hurt by preference data off the policy's distribution. ");
+        List<String> left = new ArrayList<>();
+        if (!m.xuAblation()) {
+            left.add("PPO's three factors (--xu-ablation)");
+        }
+        if (!m.offPolicyDpo()) {
+            left.add("DPO on pairs written by people (--off-policy-dpo)");
+        }
+        if (m.dpoIterRounds() == 0) {
+            left.add("iterative DPO (--dpo-iter-rounds)");
+        }
+        if (!m.matchedBudget()) {
+            left.add("PPO with DPO's sample budget (--ppo-matched-budget)");
+        }
+        h.append(left.isEmpty() ? "This run includes each of their questions; see the section above. "
+                : "This run leaves out " + String.join(", ", left) + ". ");
+        return h.append("PPO against the gold reward is an upper reference, not a method one could use on real data. The ")
+                .append("learned reward model's errors bound what PPO and best-of-N against it can reach.</p></div>").toString();
+    }
+
+    /** Training compute of a method in one seed: forward tokens plus twice the backward tokens (a backward pass
+     * costs about two forwards), sampling included. */
+    static double compute(Cost.Spent c) {
+        return c.forwardTokens() + 2.0 * c.backwardTokens();
+    }
+
+    /**
+     * Which runs had compute comparable to DPO's (at its middle β): the budgets in words, computed from the
+     * runs' own counts, so that no comparison in the report rests on unequal budgets unsaid.
+     */
+    static String budgets(List<SentimentExperiment.Results> runs, Summary s) {
+        ExperimentConfig cfg = runs.get(0).config();
+        ExperimentConfig.Methods m = cfg.methods();
+        List<Double> betas = m.dpoBetas();
+        if (betas.isEmpty()) {
+            return "";
+        }
+        String refName = Family.DPO.label() + " \u03b2=" + betas.get(betas.size() / 2);
+        int ref = -1;
+        for (int i = 0; i < s.rows().size(); i++) {
+            if (s.rows().get(i).name().equals(refName)) {
+                ref = i;
+            }
+        }
+        if (ref < 0) {
+            return "";
+        }
+        int samples = cfg.data().pairPrompts() * cfg.data().samplesPerPrompt();
+        StringBuilder h = new StringBuilder("<h3>Which runs had comparable compute</h3><p>")
+                .append(esc(refName)).append(" learned from pairs built out of ").append(samples)
+                .append(" completions sampled from the SFT model (").append(cfg.data().pairPrompts()).append(" prompts &times; ")
+                .append(cfg.data().samplesPerPrompt()).append("); that sampling is shared with the reward model and is not in ")
+                .append("either row's cost. PPO as run takes ").append(m.ppoIterations() * m.rlBatch())
+                .append(" episodes (").append(m.ppoIterations()).append(" iterations &times; ").append(m.rlBatch())
+                .append(" prompts)");
+        if (m.matchedBudget()) {
+            int its = (samples + m.rlBatch() - 1) / m.rlBatch();
+            h.append("; the matched-budget PPO run takes ").append(its * m.rlBatch())
+                    .append(" episodes, as many as DPO's sampled completions");
+        }
+        h.append(". Measured as training compute, forward tokens plus twice the backward tokens (sampling included, ")
+                .append("evaluations left out), means over seeds, against ").append(esc(refName)).append(":</p><ul>");
+        double base = meanCompute(runs, ref);
+        double baseSeconds = s.rows().get(ref).seconds().mean();
+        List<String> comparable = new ArrayList<>();
+        List<String> more = new ArrayList<>();
+        List<String> less = new ArrayList<>();
+        for (int i = 0; i < s.rows().size(); i++) {
+            Summary.Row r = s.rows().get(i);
+            if (i == ref || r.family() == Family.SFT) {
+                continue;
+            }
+            double ratio = meanCompute(runs, i) / base;
+            String item = esc(r.name()) + String.format(Locale.ROOT, " (%.1f&times; the tokens, %.1f&times; the time)",
+                    ratio, r.seconds().mean() / baseSeconds);
+            (ratio > 2 ? more : ratio < 0.5 ? less : comparable).add(item);
+        }
+        h.append("<li><b>comparable</b> (within a factor of 2): ").append(comparable.isEmpty() ? "none" : String.join(", ", comparable))
+                .append("</li><li><b>more than twice</b>: ").append(more.isEmpty() ? "none" : String.join(", ", more))
+                .append("</li><li><b>less than half</b>: ").append(less.isEmpty() ? "none" : String.join(", ", less))
+                .append("</li></ul><p>Comparisons between runs of one group are at equal cost; across groups, the cost ")
+                .append("differs as shown.</p>");
+        return h.toString();
+    }
+
+    private static double meanCompute(List<SentimentExperiment.Results> runs, int method) {
+        return runs.stream().mapToDouble(r -> compute(r.methods().get(method).cost())).average().orElse(Double.NaN);
     }
 
     /** The comparison per KL range, as the intervals decide it. */
@@ -116,9 +208,7 @@ public final class Report {
     static String routes(Summary s) {
         StringBuilder h = new StringBuilder();
         for (Summary.Row r : s.rows()) {
-            boolean shown = r.family().equals("DPO") || r.family().startsWith("DPO (") || r.family().startsWith("DPO-Iter")
-                    || r.family().equals("PPO (learned reward)") || r.family().equals("PPO ablation");
-            if (shown) {
+            if (r.family().xuQuestion()) {
                 h.append("<tr><td class=\"l\">").append(esc(r.name())).append("</td><td>").append(mean(r.gold()))
                         .append("</td><td>").append(mean(r.kl())).append("</td><td>").append(mean(r.winRate()))
                         .append("</td></tr>");

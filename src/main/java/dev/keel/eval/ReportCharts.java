@@ -39,7 +39,7 @@ final class ReportCharts {
         c.getStyler().setErrorBarsColorSeriesColor(true);
         Map<String, List<Summary.PathMean>> fam = new LinkedHashMap<>();
         for (Summary.Row r : s.rows()) {
-            fam.computeIfAbsent(r.family(), k -> new ArrayList<>()).addAll(r.path());
+            fam.computeIfAbsent(r.family().label(), k -> new ArrayList<>()).addAll(r.path());
         }
         int colour = 0;
         int extra = 0;
@@ -83,7 +83,7 @@ final class ReportCharts {
             }
             String key = m.curve().get(0).containsKey("objective/scores") ? "objective/scores"
                     : m.curve().get(0).containsKey("rewards/margins") ? "rewards/margins" : "loss";
-            String title = m.family() + ": " + key;
+            String title = m.family().label() + ": " + key;
             XYChart c = charts.computeIfAbsent(title, t -> {
                 XYChart x = new XYChartBuilder().width(440).height(300).title(t).xAxisTitle("step").yAxisTitle(key).build();
                 style(x);

@@ -31,7 +31,7 @@ final class ReportJson {
         ArrayNode ms = o.putArray("methods");
         for (Summary.Row r : s.rows()) {
             ObjectNode n = ms.addObject();
-            n.put("name", r.name()).put("family", r.family()).put("setting", r.setting());
+            n.put("name", r.name()).put("family", r.family().label()).put("setting", r.setting());
             n.set("gold_reward", mean(r.gold()));
             n.set("kl_to_sft", mean(r.kl()));
             n.set("win_rate_vs_sft", mean(r.winRate()));
@@ -69,7 +69,7 @@ final class ReportJson {
         ArrayNode ms = o.putArray("methods");
         for (SentimentExperiment.MethodResult m : r.methods()) {
             ObjectNode n = ms.addObject();
-            n.put("name", m.name()).put("family", m.family()).put("setting", m.setting());
+            n.put("name", m.name()).put("family", m.family().label()).put("setting", m.setting());
             n.put("gold_reward", m.eval().goldReward()).put("gold_reward_std", m.eval().goldStd());
             n.put("kl_to_sft", m.eval().kl()).put("win_rate_vs_sft", m.eval().winRate());
             m.heldOutPairAccuracy().ifPresent(a -> n.putObject("heldout_pair_accuracy").put("value", a.value())

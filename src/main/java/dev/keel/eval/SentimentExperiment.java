@@ -58,7 +58,7 @@ public final class SentimentExperiment {
     }
 
     /** One evaluated method: its numbers, cost, training curve and samples. */
-    public record MethodResult(String name, String family, String setting, PolicyEval.Result eval, Cost.Spent cost,
+    public record MethodResult(String name, Family family, String setting, PolicyEval.Result eval, Cost.Spent cost,
                                List<Map<String, Object>> curve, List<PathPoint> path,
                                Optional<Intervals.Proportion> heldOutPairAccuracy) {
         public MethodResult {
@@ -167,7 +167,7 @@ public final class SentimentExperiment {
             // the baseline's samples are drawn with their own seed, independent of every policy's
             sftSamples = PolicyEval.sample(sft, evalPrompts, evalTexts, cfg.data().maxNewTokens(), cfg.seed() + 98, eos, pad,
                     this::decode, gold, 64);
-            methods.add(new MethodResult("SFT", "SFT", "-", new PolicyEval.Result(PolicyEval.mean(sftSamples.gold()),
+            methods.add(new MethodResult("SFT", Family.SFT, "-", new PolicyEval.Result(PolicyEval.mean(sftSamples.gold()),
                     PolicyEval.std(sftSamples.gold()), 0, 0.5, sftSamples), sftCost, sftCurve,
                     List.of(new PathPoint(0, 0, PolicyEval.mean(sftSamples.gold()))), Optional.empty()));
             // the table's SFT win rate is 0.5 by definition (against itself)
@@ -211,22 +211,22 @@ public final class SentimentExperiment {
             Cost.Spent referencePass = refCost.stop();
             arms.heldOutPairs(rmEval, ReferenceLogps.compute(sft, rmEval, 32, pad));
             for (double beta : cfg.methods().dpoBetas()) {
-                methods.add(arms.dpo(DpoLossType.SIGMOID, beta, "DPO", rmTrain, reference, referencePass));
+                methods.add(arms.dpo(DpoLossType.SIGMOID, beta, Family.DPO, rmTrain, reference, referencePass));
             }
             if (cfg.methods().ipoBeta() > 0) {
-                methods.add(arms.dpo(DpoLossType.IPO, cfg.methods().ipoBeta(), "IPO", rmTrain, reference, referencePass));
+                methods.add(arms.dpo(DpoLossType.IPO, cfg.methods().ipoBeta(), Family.IPO, rmTrain, reference, referencePass));
             }
             Prompts rlPrompts = new Prompts(trainPrompts, trainTexts, tok);
             try (ModelReward learned = new ModelReward(rmDir, null, 32)) {
                 for (double kl : cfg.methods().ppoKlCoefs()) {
-                    methods.add(arms.rl(Ppo.defaults(), "PPO (learned reward)", kl, learned, rlPrompts, cfg.methods().ppoIterations()));
+                    methods.add(arms.rl(Ppo.defaults(), Family.PPO_LEARNED, kl, learned, rlPrompts, cfg.methods().ppoIterations()));
                 }
                 if (cfg.methods().ppoGold()) {
-                    methods.add(arms.rl(Ppo.defaults(), "PPO (gold reward)", cfg.methods().ppoKlCoefs().get(0), gold, rlPrompts,
+                    methods.add(arms.rl(Ppo.defaults(), Family.PPO_GOLD, cfg.methods().ppoKlCoefs().get(0), gold, rlPrompts,
                             cfg.methods().ppoIterations()));
                 }
                 if (cfg.methods().grpoIterations() > 0) {
-                    methods.add(arms.rl(new Grpo(4), "GRPO (learned reward)", cfg.methods().ppoKlCoefs().get(0), learned, rlPrompts,
+                    methods.add(arms.rl(new Grpo(4), Family.GRPO_LEARNED, cfg.methods().ppoKlCoefs().get(0), learned, rlPrompts,
                             cfg.methods().grpoIterations()));
                 }
                 methods.addAll(Questions.run(cfg, arms, learned, rlPrompts, train, rmTrain,

@@ -26,7 +26,7 @@ public record Summary(List<Row> rows, Intervals.Mean rmAccuracy, int seeds) {
      * @param pairAccuracy DPO's implicit-reward accuracy on the reward model's held-out pairs (DPO family only)
      * @param path         the evaluations along the run, averaged over seeds point by point
      */
-    public record Row(String name, String family, String setting, Intervals.Mean gold, Intervals.Mean kl,
+    public record Row(String name, Family family, String setting, Intervals.Mean gold, Intervals.Mean kl,
                       Intervals.Mean winRate, Intervals.Mean seconds, Optional<Intervals.Mean> pairAccuracy,
                       List<PathMean> path) {}
 
@@ -109,9 +109,7 @@ public record Summary(List<Row> rows, Intervals.Mean rmAccuracy, int seeds) {
         PathMean best = null;
         String name = "";
         for (Row row : rows) {
-            boolean isDpo = row.family().equals("DPO") || row.family().equals("IPO");
-            boolean isPpo = row.family().equals("PPO (learned reward)");
-            if (dpoRoute ? !isDpo : !isPpo) {
+            if (row.family().route() != (dpoRoute ? Family.Route.REWARD_FREE : Family.Route.REWARD_BASED)) {
                 continue;
             }
             for (PathMean p : row.path()) {

@@ -105,5 +105,13 @@ class DemoTest {
         double mean = (ja.get("runs").get(0).get("methods").get(1).get("gold_reward").asDouble()
                 + ja.get("runs").get(1).get("methods").get(1).get("gold_reward").asDouble()) / 2;
         assertEquals(mean, dpo.get("gold_reward").get("mean").asDouble(), 1e-12);
+
+        // the report is drawn again from runs.json, without training, with the same numbers
+        byte[] results = Files.readAllBytes(a.resolve("results.json"));
+        Files.delete(a.resolve("report.html"));
+        var again = TestSupport.keel("experiment", "sentiment", "--out", a.toString(), "--report-only");
+        assertEquals(0, again.code(), again.err());
+        assertTrue(Files.isRegularFile(a.resolve("report.html")));
+        assertEquals(new String(results), Files.readString(a.resolve("results.json")));
     }
 }
