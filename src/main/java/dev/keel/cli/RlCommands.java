@@ -81,14 +81,15 @@ final class RlCommands {
                 if (tok.eosId() != null) {
                     eos.add(tok.eosId());
                 }
-                RunFolder.prepare(out, false, name, new Settings(rl.policy, rl.reward, rl.prompts, rl.refModel, rl.chat,
+                RunFolder.prepare(out, rl.resume, name, new Settings(rl.policy, rl.reward, rl.prompts, rl.refModel, rl.chat,
                         rl.dtype, cfg, optim));
                 spec.commandLine().getErr().printf("keel %s: %d prompts, %d iterations of %d sequences, reward %s%n",
                         name, prompts.size(), cfg.sampling().iterations(), cfg.rolloutSize(), reward.name());
                 RlTrainer t = new RlTrainer(cfg, optim, policy, reference, critic, reward, prompts,
                         tok.padId() != null ? tok.padId() : 0, eos, out).onLog(m -> spec.commandLine().getErr()
-                        .printf("  step %s: score %.3f, kl %.3f%n", m.get("step"), m.get("objective/scores"), m.get("objective/kl")));
-                Map<String, Object> last = t.run(new CausalLMState(policy, rl.policy));
+                        .printf("  step %s: score %.3f, kl %.3f%n", m.get("step"), m.get("objective/scores"), m.get("objective/kl")))
+                        .onInfo(spec.commandLine().getErr()::println).checkpoints(rl.saveEvery, rl.saveTotalLimit);
+                Map<String, Object> last = t.run(new CausalLMState(policy, rl.policy), rl.resume);
                 spec.commandLine().getOut().printf("%s: %d iterations; last %s%n", name, cfg.sampling().iterations(), last);
             }
             return 0;

@@ -72,6 +72,16 @@ final class RlOptions {
     @Option(names = "--dtype", defaultValue = "float32")
     String dtype;
 
+    @Option(names = "--save-every", defaultValue = "0", description = "Iterations between checkpoints (0 = none).")
+    int saveEvery;
+
+    @Option(names = "--save-total-limit", defaultValue = "2", description = "Checkpoints kept. Default: ${DEFAULT-VALUE}.")
+    int saveTotalLimit;
+
+    @Option(names = "--resume", description = "Continue from the newest complete checkpoint in --out; ends with the "
+            + "weights an uninterrupted run would have.")
+    boolean resume;
+
     /** The settings of a run of {@code algorithm}, after checking the required options. */
     RlConfig config(RlAlgorithm<?> algorithm, long seed) {
         TrainOptions.required(policy, "--policy");
@@ -79,6 +89,10 @@ final class RlOptions {
         TrainOptions.required(prompts, "--prompts");
         if (miniBatchSize != null && miniBatchSize < 1) {
             throw new IllegalArgumentException("--mini-batch-size must be at least 1, got " + miniBatchSize);
+        }
+        if (saveEvery < 0 || saveTotalLimit < 1) {
+            throw new IllegalArgumentException("--save-every must be >= 0 and --save-total-limit >= 1, got "
+                    + saveEvery + " and " + saveTotalLimit);
         }
         if (klTarget < 0 || rewardClip < 0) {
             throw new IllegalArgumentException("--kl-target and --reward-clip must be >= 0 (0 = off)");

@@ -12,6 +12,9 @@ import java.util.Random;
 import java.util.Set;
 import java.util.function.Consumer;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -22,6 +25,7 @@ import dev.keel.KeelException;
 import dev.keel.loss.AdaptiveKlController;
 import dev.keel.model.CausalLM;
 import dev.keel.reward.RewardSource;
+import dev.keel.train.Checkpoints;
 import dev.keel.train.MetricsLog;
 import dev.keel.train.ModelState;
 import dev.keel.train.OptimConfig;
@@ -44,6 +48,9 @@ public final class RlTrainer {
     private final Path out;
     private Consumer<Map<String, Object>> listener = m -> { };
     private java.util.function.IntConsumer afterIteration = it -> { };
+    private Consumer<String> info = m -> { };
+    private int saveEvery;
+    private int saveTotalLimit = 2;
 
     /**
      * @param critic the value model, required by algorithms that {@link RlAlgorithm#usesCritic use one} and
@@ -82,8 +89,35 @@ public final class RlTrainer {
         return this;
     }
 
+    /**
+     * Writes a checkpoint every {@code every} iterations (0 = none), keeping the newest {@code keep}: the policy,
+     * the value model, a moving reference, the optimizer, libtorch's generator and the run's position.
+     */
+    public RlTrainer checkpoints(int every, int keep) {
+        if (every < 0 || keep < 1) {
+            throw new IllegalArgumentException("--save-every must be >= 0 and --save-total-limit >= 1");
+        }
+        this.saveEvery = every;
+        this.saveTotalLimit = keep;
+        return this;
+    }
+
+    /** Called with progress messages (resuming). */
+    public RlTrainer onInfo(Consumer<String> l) {
+        this.info = l;
+        return this;
+    }
+
     /** Runs every iteration, writes metrics.jsonl and the final policy; returns the last metrics line. */
     public Map<String, Object> run(ModelState policyState) {
+        return run(policyState, false);
+    }
+
+    /**
+     * Runs the iterations left, from the newest checkpoint in the output folder when {@code resume} (and from
+     * the start when there is none), and ends with the weights an uninterrupted run would have.
+     */
+    public Map<String, Object> run(ModelState policyState, boolean resume) {
         MetricsLog.createFolder(out);
         torch.manual_seed(cfg.seed());
         policy.parameters().forEach(t -> t.set_requires_grad(true));
@@ -97,11 +131,35 @@ public final class RlTrainer {
         AdamW opt = Optimizers.adamW(trainable, optim);
         RlUpdater updater = new RlUpdater(cfg, optim, policy, critic, opt);
         PromptOrder order = new PromptOrder(prompts.size(), cfg.seed());
+        RlState state = new RlState(policyState, trainable, critic != null ? critic.model() : null,
+                cfg.kl().refEmaDecay() > 0 ? reference : null);
+        Checkpoints checkpoints = new Checkpoints(out, saveTotalLimit);
+        Path ckpt = resume ? Checkpoints.latest(out) : null;
+        if (resume && ckpt == null) {
+            info.accept("keel: --resume given but " + out + " has no complete checkpoint; starting fresh");
+        }
         double klCoef = cfg.kl().coef();
         long episodes = 0;
+        int start = 0;
+        if (ckpt != null) {
+            JsonNode s = Checkpoints.restore(ckpt, state, opt);
+            if (s.path("seed").asLong() != cfg.seed() || !s.path("algorithm").asText().equals(cfg.algorithm().name())) {
+                throw new KeelException(ckpt + " was written by " + s.path("algorithm").asText() + " with --seed "
+                        + s.path("seed").asLong() + ", not " + cfg.algorithm().name() + " with --seed " + cfg.seed()
+                        + "; resume with the same settings");
+            }
+            start = s.path("iteration").asInt();
+            episodes = s.path("episodes").asLong();
+            klCoef = s.path("kl_coef").asDouble();
+            updater.resumeAt(s.path("updates").asLong());
+            for (int i = 0; i < start; i++) {
+                order.next(cfg.sampling().batchPrompts()); // the prompts the finished iterations drew
+            }
+            info.accept("keel: resuming from " + ckpt + " (iteration " + start + ")");
+        }
         Map<String, Object> last = Map.of();
-        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), -1)) {
-            for (int it = 0; it < cfg.sampling().iterations(); it++) {
+        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? start : -1)) {
+            for (int it = start; it < cfg.sampling().iterations(); it++) {
                 long t0 = System.nanoTime();
                 List<Integer> idx = order.next(cfg.sampling().batchPrompts());
                 RolloutStats rs;
@@ -126,11 +184,26 @@ public final class RlTrainer {
                 log.write(line);
                 listener.accept(line);
                 last = line;
+                if (saveEvery > 0 && (it + 1) % saveEvery == 0 && it + 1 < cfg.sampling().iterations()) {
+                    checkpoints.save(it + 1, state, opt, position(it + 1, episodes, klCoef, updater.updates()));
+                }
                 afterIteration.accept(it + 1);
             }
         }
         policyState.save(out);
         return last;
+    }
+
+    /** What a checkpoint records of the run besides tensors. */
+    private ObjectNode position(int iteration, long episodes, double klCoef, long updates) {
+        ObjectNode s = new ObjectMapper().createObjectNode();
+        s.put("algorithm", cfg.algorithm().name());
+        s.put("iteration", iteration);
+        s.put("episodes", episodes);
+        s.put("kl_coef", klCoef);
+        s.put("updates", updates);
+        s.put("seed", cfg.seed());
+        return s;
     }
 
     /** The iteration's metrics line, in the order TRL logs them. */

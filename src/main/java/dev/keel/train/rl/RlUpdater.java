@@ -51,6 +51,16 @@ final class RlUpdater {
                 * ((n + cfg.miniBatchSize() - 1) / cfg.miniBatchSize());
     }
 
+    /** Optimizer steps taken so far (the learning-rate schedule and minibatch order follow it). */
+    long updates() {
+        return updates;
+    }
+
+    /** Continues a resumed run after {@code done} optimizer steps. */
+    void resumeAt(long done) {
+        this.updates = done;
+    }
+
     /** Sums over the minibatch steps of one update. */
     private static final class Sums {
         double pg, vf, clip, vClip, kl, ent, ratio;
