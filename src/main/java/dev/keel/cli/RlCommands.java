@@ -42,7 +42,7 @@ final class RlCommands {
     static final OptimConfig RL_OPTIM = OptimConfig.defaults(3e-6).withEps(1e-5).withMaxGradNorm(0.5);
 
     /** What run_config.json records of an RL run. */
-    record Settings(Path policy, String reward, Path prompts, Path refModel, boolean chat, String dtype, RlConfig rl,
+    record Settings(Path policy, List<String> rewards, List<Double> rewardWeights, Path prompts, Path refModel, boolean chat, String dtype, RlConfig rl,
                     OptimConfig optim) {}
 
     abstract static class Base implements Callable<Integer> {
@@ -60,10 +60,13 @@ final class RlCommands {
 
         abstract RlAlgorithm<?> algorithm();
 
+        /** Passes over each rollout: PPO's --num-ppo-epochs, GRPO's and RLOO's --num-iterations. */
+        abstract int epochs();
+
         @Override
         public Integer call() {
             Path out = run.out();
-            RlConfig cfg = rl.config(algorithm(), run.seed);
+            RlConfig cfg = rl.config(algorithm(), epochs(), run.seed);
             OptimConfig optim = optimizer.config(RL_OPTIM);
             String name = cfg.algorithm().name();
             Main.startNatives();
@@ -72,7 +75,7 @@ final class RlCommands {
             CausalLM policy = ModelFiles.load(rl.policy, dt, null);
             CausalLM reference = ModelFiles.load(rl.refModel != null ? rl.refModel : rl.policy, dt, null);
             try (Tokenizer tok = Tokenizer.load(rl.policy);
-                 RewardSource reward = Rewards.open(rl.reward, 16)) {
+                 RewardSource reward = Rewards.open(rl.rewards, rl.rewardWeights, 16)) {
                 Prompts prompts = readPrompts(tok, policy.config().vocabSize());
                 Critic critic = cfg.algorithm().usesCritic()
                         ? Critic.start(rl.policy, tok, reward, dt, spec.commandLine().getErr()::println) : null;
@@ -81,7 +84,7 @@ final class RlCommands {
                 if (tok.eosId() != null) {
                     eos.add(tok.eosId());
                 }
-                RunFolder.prepare(out, rl.resume, name, new Settings(rl.policy, rl.reward, rl.prompts, rl.refModel, rl.chat,
+                RunFolder.prepare(out, rl.resume, name, new Settings(rl.policy, rl.rewards, rl.rewardWeights, rl.prompts, rl.refModel, rl.chat,
                         rl.dtype, cfg, optim));
                 spec.commandLine().getErr().printf("keel %s: %d prompts, %d iterations of %d sequences, reward %s%n",
                         name, prompts.size(), cfg.sampling().iterations(), cfg.rolloutSize(), reward.name());
@@ -142,6 +145,14 @@ final class RlCommands {
                 description = "Whiten the GAE advantages over the rollout (TRL always does). Default: ${DEFAULT-VALUE}.")
         boolean whitenAdvantages;
 
+        @Option(names = "--num-ppo-epochs", defaultValue = "4", description = "Passes over each rollout. Default: ${DEFAULT-VALUE}.")
+        int epochs;
+
+        @Override
+        int epochs() {
+            return epochs;
+        }
+
         @Override
         RlAlgorithm<?> algorithm() {
             return new Ppo(vfCoef, clipRangeValue, gamma, lam, whitenRewards, whitenAdvantages);
@@ -152,6 +163,15 @@ final class RlCommands {
     abstract static class Grouped extends Base {
         @Option(names = "--num-generations", defaultValue = "4", description = "k. Default: ${DEFAULT-VALUE}.")
         int k;
+
+        @Option(names = "--num-iterations", defaultValue = "1", description = "Passes over each rollout (TRL's "
+                + "num_iterations; 1 is on-policy). Default: ${DEFAULT-VALUE}.")
+        int numIterations;
+
+        @Override
+        int epochs() {
+            return numIterations;
+        }
     }
 
     @Command(name = "rloo", mixinStandardHelpOptions = true,
@@ -159,9 +179,13 @@ final class RlCommands {
                     + "the KL penalty in the sequence reward; no value model.",
                     "Optimizer defaults (TRL's): --lr 3e-6, --adam-eps 1e-5, --max-grad-norm 0.5."})
     static final class RlooCmd extends Grouped {
+        @Option(names = "--normalize-advantages", description = "Standardise the advantages over the batch "
+                + "(TRL's normalize_advantages).")
+        boolean normalizeAdvantages;
+
         @Override
         RlAlgorithm<?> algorithm() {
-            return new Rloo(k);
+            return new Rloo(k, normalizeAdvantages);
         }
     }
 
@@ -170,9 +194,27 @@ final class RlCommands {
                     + "group as advantages, beta * k3 KL to the reference in the loss; no value model.",
                     "Optimizer defaults (TRL's): --lr 3e-6, --adam-eps 1e-5, --max-grad-norm 0.5."})
     static final class GrpoCmd extends Grouped {
+        @Option(names = "--loss-type", defaultValue = "dapo", description = "grpo (sequence means), bnpo (batch token "
+                + "mean), dr_grpo (divided by batch x --max-new-tokens) or dapo (tokens of the step). Default: ${DEFAULT-VALUE}.")
+        String lossType;
+
+        @Option(names = "--scale-rewards", defaultValue = "group", description = "Divide centred scores by the "
+                + "group's std, the batch's, or none. Default: ${DEFAULT-VALUE}.")
+        String scaleRewards;
+
+        @Option(names = "--epsilon-high", description = "Upper clip bound (clip-higher, DAPO); default: --cliprange.")
+        Double epsilonHigh;
+
+        @Option(names = "--mask-truncated-completions", description = "Leave completions cut by --max-new-tokens "
+                + "out of the loss.")
+        boolean maskTruncated;
+
         @Override
         RlAlgorithm<?> algorithm() {
-            return new Grpo(k);
+            return new Grpo(k, dev.keel.loss.Grpo.LossType.parse(lossType),
+                    dev.keel.loss.Grpo.ScaleRewards.parse(scaleRewards),
+                    epsilonHigh != null ? java.util.OptionalDouble.of(epsilonHigh) : java.util.OptionalDouble.empty(),
+                    maskTruncated);
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.keel.cli;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalDouble;
 
@@ -15,8 +16,12 @@ final class RlOptions {
     @Option(names = "--policy", description = "Policy to start from (Hugging Face layout; usually the SFT model).")
     Path policy;
 
-    @Option(names = "--reward", description = "Reward model folder, or builtin:NAME (e.g. builtin:count:WORD).")
-    String reward;
+    @Option(names = "--reward", description = "Reward model folder, or builtin:NAME (e.g. builtin:count:WORD). "
+            + "Repeat it for several rewards, summed with --reward-weights (TRL's reward_funcs).")
+    List<String> rewards;
+
+    @Option(names = "--reward-weights", split = ",", description = "One weight per --reward (default: 1 each).")
+    List<Double> rewardWeights;
 
     @Option(names = "--prompts", description = "JSONL of {\"prompt\": ...} (or prompt_ids, or messages with --chat).")
     Path prompts;
@@ -35,9 +40,6 @@ final class RlOptions {
 
     @Option(names = "--mini-batch-size", description = "Sequences per gradient step (default: the whole rollout).")
     Integer miniBatchSize;
-
-    @Option(names = "--num-ppo-epochs", defaultValue = "4", description = "Passes over each rollout. Default: ${DEFAULT-VALUE}.")
-    int epochs;
 
     @Option(names = "--max-new-tokens", defaultValue = "24", description = "Response length limit. Default: ${DEFAULT-VALUE}.")
     int maxNewTokens;
@@ -83,9 +85,13 @@ final class RlOptions {
     boolean resume;
 
     /** The settings of a run of {@code algorithm}, after checking the required options. */
-    RlConfig config(RlAlgorithm<?> algorithm, long seed) {
+    RlConfig config(RlAlgorithm<?> algorithm, int epochs, long seed) {
         TrainOptions.required(policy, "--policy");
-        TrainOptions.required(reward, "--reward");
+        TrainOptions.required(rewards, "--reward");
+        if (rewardWeights != null && rewardWeights.size() != rewards.size()) {
+            throw new IllegalArgumentException("--reward-weights needs one weight per --reward: " + rewards.size()
+                    + " rewards, " + rewardWeights.size() + " weights");
+        }
         TrainOptions.required(prompts, "--prompts");
         if (miniBatchSize != null && miniBatchSize < 1) {
             throw new IllegalArgumentException("--mini-batch-size must be at least 1, got " + miniBatchSize);

@@ -226,7 +226,7 @@ public final class SentimentExperiment {
                             cfg.methods().ppoIterations()));
                 }
                 if (cfg.methods().grpoIterations() > 0) {
-                    methods.add(arms.rl(new Grpo(4), Family.GRPO_LEARNED, cfg.methods().ppoKlCoefs().get(0), learned, rlPrompts,
+                    methods.add(arms.rl(Grpo.of(4), Family.GRPO_LEARNED, cfg.methods().ppoKlCoefs().get(0), learned, rlPrompts,
                             cfg.methods().grpoIterations()));
                 }
                 methods.addAll(Questions.run(cfg, arms, learned, rlPrompts, train, rmTrain,

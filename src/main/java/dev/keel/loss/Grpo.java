@@ -25,6 +25,50 @@ public final class Grpo {
     private Grpo() {}
 
     /**
+     * How the per-token losses of a batch become one number (TRL's {@code loss_type}).
+     * <ul>
+     * <li>{@code GRPO}: each sequence's token mean, then the mean over sequences (Shao et al. 2024, Eq. 3; longer
+     *     sequences weigh less per token);</li>
+     * <li>{@code BNPO}: Σ m·ℓ / max(1, Σ m), the batch's token mean;</li>
+     * <li>{@code DR_GRPO}: Σ m·ℓ / (B · max_completion_length), a constant normaliser (Liu et al. 2025, "Understanding
+     *     R1-Zero-Like Training", §3: no length bias);</li>
+     * <li>{@code DAPO}: Σ m·ℓ / the active tokens of the accumulated batch (Yu et al. 2025), TRL's default; Keel takes
+     *     one optimizer step per minibatch, so it is the minibatch's token count (at least 1).</li>
+     * </ul>
+     */
+    public enum LossType {
+        GRPO, BNPO, DR_GRPO, DAPO;
+
+        /** TRL's spelling: grpo, bnpo, dr_grpo, dapo. */
+        public static LossType parse(String s) {
+            for (LossType t : values()) {
+                if (t.name().equalsIgnoreCase(s)) {
+                    return t;
+                }
+            }
+            throw new IllegalArgumentException("--loss-type must be grpo, bnpo, dr_grpo or dapo, got '" + s + "'");
+        }
+    }
+
+    /**
+     * What the centred scores are divided by (TRL's {@code scale_rewards}): the group's standard deviation, the
+     * whole batch's, or nothing (Liu et al. 2025 argue the division biases towards too easy and too hard prompts).
+     */
+    public enum ScaleRewards {
+        GROUP, BATCH, NONE;
+
+        /** TRL's spelling: group, batch, none. */
+        public static ScaleRewards parse(String s) {
+            for (ScaleRewards t : values()) {
+                if (t.name().equalsIgnoreCase(s)) {
+                    return t;
+                }
+            }
+            throw new IllegalArgumentException("--scale-rewards must be group, batch or none, got '" + s + "'");
+        }
+    }
+
+    /**
      * @param loss     0-dim loss with the graph back to {@code logpNew}
      * @param clipFrac 0-dim fraction of response tokens whose ratio is clipped on the side the advantage
      *                 pushes (TRL {@code clip_ratio/region_mean}); detached
@@ -44,10 +88,28 @@ public final class Grpo {
      * @throws IllegalArgumentException when k &lt; 2, or scores is not 1-D with a multiple of k entries
      */
     public static Tensor advantages(Tensor scores, int k) {
+        return advantages(scores, k, ScaleRewards.GROUP);
+    }
+
+    /**
+     * Advantages as TRL's {@code GRPOTrainer} computes them for each {@code scale_rewards}: the score minus its
+     * group's mean, divided by std + 1e-4 where std is the group's ({@code GROUP}, {@code rewards.view(-1, G).std(1)})
+     * or the whole batch's ({@code BATCH}, {@code rewards.std()}), both unbiased; {@code NONE} leaves the centred
+     * score as it is.
+     *
+     * @param scores (N·k) scores, prompt-major
+     * @return (N·k) advantages, detached
+     */
+    public static Tensor advantages(Tensor scores, int k, ScaleRewards scale) {
         Tensor g = Rloo.grouped(scores, k, "GRPO");                                   // (N, k)
         Tensor mean = g.mean(new long[] {1}, true, new ScalarTypeOptional());         // (N, 1)
-        Tensor std = g.std(new long[] {1}, true, true);                               // (N, 1), unbiased
-        return g.sub(mean).div(std.add(s(STD_EPS))).view(-1);
+        Tensor centred = g.sub(mean);                                                 // (N, k)
+        Tensor out = switch (scale) {
+            case GROUP -> centred.div(g.std(new long[] {1}, true, true).add(s(STD_EPS)));  // (N, 1) unbiased
+            case BATCH -> centred.div(g.std(true).add(s(STD_EPS)));                   // 0-dim, unbiased
+            case NONE -> centred;
+        };
+        return out.reshape(-1);
     }
 
     /**
@@ -80,7 +142,51 @@ public final class Grpo {
     public static Result loss(Tensor logpNew, Tensor logpOld, Tensor logpRef, Tensor advantages, Tensor mask,
             double clipRange, double beta) {
         check(logpNew, logpOld, logpRef, advantages, mask, clipRange, beta);
-        return compute(logpNew, logpOld, logpRef, advantages, mask, clipRange, beta, null);
+        return compute(logpNew, logpOld, logpRef, advantages, mask, clipRange, clipRange, beta,
+                (l, m) -> aggregate(l, m, LossType.BNPO, 1));
+    }
+
+    /**
+     * The GRPO loss as TRL's {@code _compute_loss} computes it for each {@code loss_type}, with clip-higher
+     * (Yu et al. 2025, DAPO §3.1): ρ is clipped to [1 − ε_low, 1 + ε_high] (TRL {@code epsilon},
+     * {@code epsilon_high}); the per-token loss is that of {@link #loss(Tensor, Tensor, Tensor, Tensor, Tensor,
+     * double, double)}, aggregated by {@link #aggregate}.
+     *
+     * @param epsLow              ε_low &gt; 0
+     * @param epsHigh             ε_high &gt; 0 (TRL: ε_low when unset)
+     * @param maxCompletionLength the sampling limit, DR_GRPO's normaliser
+     */
+    public static Result loss(Tensor logpNew, Tensor logpOld, Tensor logpRef, Tensor advantages, Tensor mask,
+            double epsLow, double epsHigh, double beta, LossType type, int maxCompletionLength) {
+        check(logpNew, logpOld, logpRef, advantages, mask, epsLow, beta);
+        PpoLoss.checkPositive("--epsilon-high", epsHigh);
+        if (maxCompletionLength < 1) {
+            throw new IllegalArgumentException("GRPO max completion length must be >= 1, got " + maxCompletionLength);
+        }
+        return compute(logpNew, logpOld, logpRef, advantages, mask, epsLow, epsHigh, beta,
+                (l, m) -> aggregate(l, m, type, maxCompletionLength));
+    }
+
+    /**
+     * One number from per-token losses, as TRL's {@code loss_type} (see {@link LossType}):
+     * <pre>
+     *   GRPO:    mean_i( Σ_t m ℓ / max(1, Σ_t m) )
+     *   BNPO:    Σ m ℓ / max(1, Σ m)
+     *   DR_GRPO: Σ m ℓ / (B · maxCompletionLength)
+     *   DAPO:    Σ m ℓ / max(1, Σ m)       (one minibatch per optimizer step: the accumulated batch is this one)
+     * </pre>
+     *
+     * @param perToken (B, T) per-token losses
+     * @param mask     (B, T) 1 for the tokens that count
+     */
+    public static Tensor aggregate(Tensor perToken, Tensor mask, LossType type, int maxCompletionLength) {
+        Tensor lm = perToken.mul(mask);                                               // (B, T)
+        return switch (type) {
+            case GRPO -> lm.sum(new long[] {1}, false, new ScalarTypeOptional())
+                    .div(mask.sum(new long[] {1}, false, new ScalarTypeOptional()).clamp_min(s(1.0))).mean();
+            case BNPO, DAPO -> lm.sum().div(mask.sum().clamp_min(s(1.0)));
+            case DR_GRPO -> lm.sum().div(s((double) perToken.size(0) * maxCompletionLength));
+        };
     }
 
     /**
@@ -97,17 +203,18 @@ public final class Grpo {
         if (!(tokenCount > 0) || Double.isInfinite(tokenCount)) {
             throw new IllegalArgumentException("GRPO token count must be a finite number > 0, got " + tokenCount);
         }
-        return compute(logpNew, logpOld, logpRef, advantages, mask, clipRange, beta, tokenCount);
+        return compute(logpNew, logpOld, logpRef, advantages, mask, clipRange, clipRange, beta,
+                (l, m) -> l.mul(m).sum().div(s(tokenCount)));
     }
 
     private static Result compute(Tensor logpNew, Tensor logpOld, Tensor logpRef, Tensor advantages, Tensor mask,
-            double clipRange, double beta, Double tokenCount) {
+            double epsLow, double epsHigh, double beta, java.util.function.BinaryOperator<Tensor> aggregate) {
         Tensor m = Masked.like(mask, logpNew);                                        // (B, T)
         Tensor on = m.gt(s(0.0));
         Tensor ratio = torch.where(on, logpNew.sub(logpOld.detach()), s(0.0)).exp(); // (B, T), 1 at padding
         Tensor a = advantages.detach().to(logpNew.scalar_type()).unsqueeze(1);       // (B, 1)
         Tensor unclipped = ratio.mul(a);                                              // ρ A
-        Tensor clipped = ratio.clamp(new ScalarOptional(s(1 - clipRange)), new ScalarOptional(s(1 + clipRange)))
+        Tensor clipped = ratio.clamp(new ScalarOptional(s(1 - epsLow)), new ScalarOptional(s(1 + epsHigh)))
                 .mul(a);                                                              // clip(ρ) A
         Tensor perToken = unclipped.min(clipped).neg();                               // (B, T)
         Tensor kl = null;
@@ -119,13 +226,11 @@ public final class Grpo {
             }
             kl = Masked.mean(k3.detach(), m);
         }
-        Tensor total = perToken.mul(m).sum();
-        Tensor loss = tokenCount == null ? total.div(m.sum().clamp_min(s(1.0)))
-                : total.div(s(tokenCount.doubleValue()));
+        Tensor loss = aggregate.apply(perToken, m);
         Tensor r = ratio.detach();
         Tensor ad = a.expand_as(r);
-        Tensor low = r.lt(s(1 - clipRange)).logical_and(ad.lt(s(0.0)));             // clipped below, A < 0
-        Tensor high = r.gt(s(1 + clipRange)).logical_and(ad.gt(s(0.0)));            // clipped above, A > 0
+        Tensor low = r.lt(s(1 - epsLow)).logical_and(ad.lt(s(0.0)));                // clipped below, A < 0
+        Tensor high = r.gt(s(1 + epsHigh)).logical_and(ad.gt(s(0.0)));              // clipped above, A > 0
         Tensor clipFrac = Masked.mean(low.logical_or(high).to(r.scalar_type()), m);
         return new Result(loss, clipFrac, kl);
     }

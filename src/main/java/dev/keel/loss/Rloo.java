@@ -99,4 +99,20 @@ public final class Rloo {
         Tensor oldSeq = Tensors.sum(logpOld.mul(m), 1, true);                        // (B, 1)
         return PpoLoss.policy(newSeq, oldSeq, advantages.view(-1, 1), torch.ones_like(newSeq), clipRange);
     }
+
+    /**
+     * TRL's {@code RLOOConfig.normalize_advantages}: the advantages standardised over the whole batch,
+     * (A − mean A) / (std A + 1e-4), std unbiased ({@code (advantages - advantages.mean()) / (advantages.std() + 1e-4)}).
+     *
+     * @param advantages (N) advantages
+     * @return (N) normalised advantages, detached
+     */
+    public static Tensor normalize(Tensor advantages) {
+        Tensor a = advantages.detach();
+        if (a.dim() != 1 || a.size(0) < 2) {
+            throw new IllegalArgumentException("normalising advantages needs a 1-D batch of at least 2, got "
+                    + Arrays.toString(Tensors.shape(a)));
+        }
+        return a.sub(a.mean()).div(a.std(true).add(s(Grpo.STD_EPS)));
+    }
 }

@@ -19,6 +19,40 @@ public final class Rewards {
 
     private Rewards() {}
 
+    /**
+     * Opens each of {@code specs}; one source with weight 1 is returned as it is, several as their weighted sum
+     * ({@link WeightedRewards}). {@code weights} may be null: every weight 1, as TRL's default.
+     */
+    public static RewardSource open(java.util.List<String> specs, java.util.List<Double> weights, int batchSize) {
+        if (specs.isEmpty()) {
+            throw new IllegalArgumentException("--reward is required");
+        }
+        if (weights != null && weights.size() != specs.size()) {
+            throw new IllegalArgumentException("--reward-weights needs one weight per --reward: " + specs.size()
+                    + " rewards, " + weights.size() + " weights");
+        }
+        if (weights != null && weights.stream().anyMatch(w -> !Double.isFinite(w))) {
+            throw new IllegalArgumentException("--reward-weights must be finite numbers, got " + weights);
+        }
+        if (specs.size() == 1 && (weights == null || weights.get(0) == 1.0)) {
+            return open(specs.get(0), batchSize);
+        }
+        java.util.List<RewardSource> sources = new java.util.ArrayList<>();
+        try {
+            for (String s : specs) {
+                sources.add(open(s, batchSize));
+            }
+        } catch (RuntimeException e) {
+            sources.forEach(RewardSource::close);
+            throw e;
+        }
+        double[] w = new double[specs.size()];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = weights == null ? 1.0 : weights.get(i);
+        }
+        return new WeightedRewards(sources, w);
+    }
+
     /** Makes {@code builtin:name} available to every command. */
     public static synchronized void register(String name, Supplier<RewardSource> factory) {
         BUILTIN.put(name, factory);

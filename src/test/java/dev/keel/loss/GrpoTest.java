@@ -176,4 +176,62 @@ class GrpoTest {
         Tensor mask = Tensors.floats(new float[] {1, 0}, 1, 2);
         assertEquals(0.125, Tensors.item(Grpo.approxKl(logpNew, logpOld, mask)), 1e-6);
     }
+
+    @Test
+    void eachLossTypeAggregatesThePerTokenLossesAsTrlDoes() {
+        // per-token losses at ratio 1: −1, −1, −1 (sequence 0) and +0.5 (sequence 1, one token)
+        Tensor logp = m23(-1, -2, -0.5f, -3, 9, 9);
+        Tensor a = t(1, -0.5f);
+        // grpo: sequence means −1 and 0.5, their mean −0.25
+        assertEquals(-0.25, Tensors.item(Grpo.loss(logp, logp, null, a, MASK, 0.2, 0.2, 0, Grpo.LossType.GRPO, 8).loss()), EPS);
+        // bnpo and dapo: Σ = −2.5 over 4 tokens = −0.625
+        assertEquals(-0.625, Tensors.item(Grpo.loss(logp, logp, null, a, MASK, 0.2, 0.2, 0, Grpo.LossType.BNPO, 8).loss()), EPS);
+        assertEquals(-0.625, Tensors.item(Grpo.loss(logp, logp, null, a, MASK, 0.2, 0.2, 0, Grpo.LossType.DAPO, 8).loss()), EPS);
+        // dr_grpo: Σ / (B · max_completion_length) = −2.5 / (2 · 8) = −0.15625
+        assertEquals(-0.15625, Tensors.item(Grpo.loss(logp, logp, null, a, MASK, 0.2, 0.2, 0, Grpo.LossType.DR_GRPO, 8).loss()), EPS);
+        assertEquals(Grpo.LossType.DR_GRPO, Grpo.LossType.parse("dr_grpo"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Grpo.LossType.parse("ppo")).getMessage()
+                .contains("--loss-type must be grpo, bnpo, dr_grpo or dapo"));
+    }
+
+    @Test
+    void aFullyMaskedBatchHasLossZeroNotNaN() {
+        Tensor logp = m23(-1, -2, -0.5f, -3, 9, 9);
+        Tensor none = m23(0, 0, 0, 0, 0, 0);
+        for (Grpo.LossType type : Grpo.LossType.values()) {
+            assertEquals(0.0, Tensors.item(Grpo.loss(logp, logp, null, t(1, -0.5f), none, 0.2, 0.2, 0, type, 8).loss()), 0.0,
+                    type.name());
+        }
+    }
+
+    @Test
+    void clipHigherBoundsTheRatioAboveByEpsilonHighAndBelowByEpsilonLow() {
+        // one token, log π_θ − log π_old = 0.5: ρ = e^0.5 = 1.648721; A = 1
+        Tensor up = Tensors.floats(new float[] {0.5f}, 1, 1);
+        Tensor zero = Tensors.floats(new float[] {0f}, 1, 1);
+        Tensor one = Tensors.floats(new float[] {1f}, 1, 1);
+        // ε_high 0.28: −min(1.648721, 1.28) = −1.28; symmetric ε 0.2: −1.2
+        Grpo.Result high = Grpo.loss(up, zero, null, t(1), one, 0.2, 0.28, 0, Grpo.LossType.BNPO, 4);
+        assertEquals(-1.28, Tensors.item(high.loss()), EPS);
+        assertEquals(1.0, Tensors.item(high.clipFrac()), 0.0);
+        assertEquals(-1.2, Tensors.item(Grpo.loss(up, zero, null, t(1), one, 0.2, 0.2, 0, Grpo.LossType.BNPO, 4).loss()), EPS);
+        // ρ = e^−0.5 = 0.606531 with A = −1: clamp to 1 − ε_low = 0.8; −min(−0.606531, −0.8) = 0.8, whatever ε_high
+        Tensor down = Tensors.floats(new float[] {-0.5f}, 1, 1);
+        assertEquals(0.8, Tensors.item(Grpo.loss(down, zero, null, t(-1), one, 0.2, 0.28, 0, Grpo.LossType.BNPO, 4).loss()), EPS);
+    }
+
+    @Test
+    void scaleRewardsDividesByTheGroupsStdTheBatchsStdOrNothing() {
+        // groups (1, 2) and (3, 4): centred −0.5, 0.5, −0.5, 0.5
+        // group: each group's unbiased std = sqrt(0.5) = 0.707107; 0.5 / 0.707207 = 0.707007
+        assertArrayEquals(new float[] {-0.707007f, 0.707007f, -0.707007f, 0.707007f},
+                Tensors.toFloats(Grpo.advantages(t(1, 2, 3, 4), 2, Grpo.ScaleRewards.GROUP)), 1e-5f);
+        // batch: std of 1, 2, 3, 4 = sqrt(5 / 3) = 1.290994; 0.5 / 1.291094 = 0.387268
+        assertArrayEquals(new float[] {-0.387268f, 0.387268f, -0.387268f, 0.387268f},
+                Tensors.toFloats(Grpo.advantages(t(1, 2, 3, 4), 2, Grpo.ScaleRewards.BATCH)), 1e-5f);
+        // none: the centred scores
+        assertArrayEquals(new float[] {-0.5f, 0.5f, -0.5f, 0.5f},
+                Tensors.toFloats(Grpo.advantages(t(1, 2, 3, 4), 2, Grpo.ScaleRewards.NONE)), 1e-6f);
+        assertEquals(Grpo.ScaleRewards.NONE, Grpo.ScaleRewards.parse("none"));
+    }
 }

@@ -110,4 +110,12 @@ class RlooTest {
         assertEquals(-2.0 / 3, Tensors.item(p.loss()), 1e-6);
         assertEquals(0.0, Tensors.item(p.clipFrac()), 1e-6);
     }
+
+    @Test
+    void normalizedAdvantagesAreStandardisedOverTheBatch() {
+        // 1, −1, 3, −3: mean 0; unbiased var (1 + 1 + 9 + 9) / 3 = 6.666667, std 2.581989; / 2.582089
+        assertArrayEquals(new float[] {0.387283f, -0.387283f, 1.161849f, -1.161849f},
+                Tensors.toFloats(Rloo.normalize(t(1, -1, 3, -3))), 1e-5f);
+        assertThrows(IllegalArgumentException.class, () -> Rloo.normalize(t(1)));
+    }
 }

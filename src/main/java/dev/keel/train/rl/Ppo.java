@@ -86,8 +86,9 @@ public record Ppo(double vfCoef, double clipRangeValue, double gamma, double lam
     }
 
     @Override
-    public StepLoss loss(Minibatch mb, Targets t, Critic critic, double klCoef, double clipRange) {
-        PpoLoss.Policy pg = PpoLoss.policy(mb.logpNew(), mb.logpOld(), t.advantages(), mb.mask(), clipRange);
+    public StepLoss loss(Minibatch mb, Targets t, Critic critic, double klCoef, RlConfig cfg) {
+        PpoLoss.Policy pg = PpoLoss.policy(mb.logpNew(), mb.logpOld(), t.advantages(), mb.mask(),
+                cfg.updates().clipRange());
         Tensor vpred = critic.values(mb.rollout());
         PpoLoss.Value vf = PpoLoss.value(vpred, t.valuesOld(), t.returns(), mb.mask(), clipRangeValue);
         Tensor total = pg.loss().add(vf.loss().mul(s(vfCoef)));

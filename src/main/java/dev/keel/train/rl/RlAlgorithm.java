@@ -37,8 +37,11 @@ public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo {
     /** Rows {@code index} of {@code targets}, for a minibatch. */
     T select(T targets, Tensor index);
 
-    /** The loss of one minibatch, with its diagnostics; {@code critic} is null unless {@link #usesCritic}. */
-    StepLoss loss(Minibatch mb, T targets, Critic critic, double klCoef, double clipRange);
+    /**
+     * The loss of one minibatch, with its diagnostics; {@code critic} is null unless {@link #usesCritic}; {@code cfg}
+     * gives the clip range and the sampling limit.
+     */
+    StepLoss loss(Minibatch mb, T targets, Critic critic, double klCoef, RlConfig cfg);
 
     /**
      * One minibatch's loss and what is logged of it.

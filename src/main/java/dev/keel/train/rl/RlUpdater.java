@@ -101,8 +101,7 @@ final class RlUpdater {
         Tensor[] lp = rows.logProbs(policy, cfg.sampling().temperature());
         Tensor logpOld = r.logpOld().index_select(0, index);
         Minibatch mb = new Minibatch(rows, mask, lp[0], logpOld, r.logpRef().index_select(0, index));
-        RlAlgorithm.StepLoss loss = algorithm.loss(mb, algorithm.select(targets, index), critic, klCoef,
-                cfg.updates().clipRange());
+        RlAlgorithm.StepLoss loss = algorithm.loss(mb, algorithm.select(targets, index), critic, klCoef, cfg);
         double pgLoss = Tensors.item(loss.policy());
         if (!Double.isFinite(Tensors.item(loss.total()))) {
             throw new KeelException("a non-finite loss at iteration " + (iteration + 1) + " (loss/policy " + pgLoss

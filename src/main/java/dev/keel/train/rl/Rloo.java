@@ -11,13 +11,19 @@ import dev.keel.loss.PpoLoss;
  * prompt, the score minus β·Σ kl as the sequence reward, the others' mean as each sample's baseline, and a
  * sequence-level clipped ratio; no value model.
  *
- * @param numGenerations k, samples per prompt (at least 2)
+ * @param numGenerations       k, samples per prompt (at least 2)
+ * @param normalizeAdvantages  standardise the advantages over the batch (TRL {@code normalize_advantages}, off)
  */
-public record Rloo(int numGenerations) implements RlAlgorithm<SequenceAdvantages> {
+public record Rloo(int numGenerations, boolean normalizeAdvantages) implements RlAlgorithm<SequenceAdvantages> {
     public Rloo {
         if (numGenerations < 2) {
             throw new IllegalArgumentException("RLOO needs --num-generations of at least 2, got " + numGenerations);
         }
+    }
+
+    /** k samples per prompt with TRL's defaults (advantages not normalised). */
+    public static Rloo of(int numGenerations) {
+        return new Rloo(numGenerations, false);
     }
 
     @Override
@@ -33,7 +39,8 @@ public record Rloo(int numGenerations) implements RlAlgorithm<SequenceAdvantages
     @Override
     public SequenceAdvantages targets(Scored r, Critic critic, double klCoef) {
         Tensor reward = dev.keel.loss.Rloo.sequenceReward(r.score(), r.kl(), r.mask(), klCoef);
-        return new SequenceAdvantages(dev.keel.loss.Rloo.advantages(reward, numGenerations));
+        Tensor a = dev.keel.loss.Rloo.advantages(reward, numGenerations);
+        return new SequenceAdvantages(normalizeAdvantages ? dev.keel.loss.Rloo.normalize(a) : a);
     }
 
     @Override
@@ -42,9 +49,9 @@ public record Rloo(int numGenerations) implements RlAlgorithm<SequenceAdvantages
     }
 
     @Override
-    public StepLoss loss(Minibatch mb, SequenceAdvantages t, Critic critic, double klCoef, double clipRange) {
+    public StepLoss loss(Minibatch mb, SequenceAdvantages t, Critic critic, double klCoef, RlConfig cfg) {
         PpoLoss.Policy pg = dev.keel.loss.Rloo.policyLoss(mb.logpNew(), mb.logpOld(), t.advantages(), mb.mask(),
-                clipRange);
+                cfg.updates().clipRange());
         return new StepLoss(pg.loss(), pg.loss(), pg.clipFrac(), pg.approxKl(), Optional.empty());
     }
 }

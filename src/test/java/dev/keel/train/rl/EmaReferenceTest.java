@@ -39,7 +39,7 @@ class EmaReferenceTest {
         float[] before = Tensors.toFloats(shared.weights().get(name).flatten());
         try (Tokenizer tok = Tokenizer.load(dir)) {
             Prompts prompts = new Prompts(List.of(tok.encode("the film was", true)), List.of("the film was"), tok);
-            RlConfig cfg = RlConfig.defaults(new Grpo(2)).withSampling(s -> new RlConfig.Sampling(3, 1, 4, 1.0))
+            RlConfig cfg = RlConfig.defaults(Grpo.of(2)).withSampling(s -> new RlConfig.Sampling(3, 1, 4, 1.0))
                     .withKl(k -> k.withRefEmaDecay(0.5));
             new RlTrainer(cfg, OptimConfig.defaults(1e-2), policy, shared, null, Rewards.open("builtin:count:great", 4),
                     prompts, 0, Set.of(tok.eosId()), tmp.resolve("out")).run(new CausalLMState(policy, dir));
@@ -62,7 +62,7 @@ class EmaReferenceTest {
             java.util.List<Double> seen = new java.util.ArrayList<>();
             try (Tokenizer tok = Tokenizer.load(dir)) {
                 Prompts prompts = new Prompts(List.of(tok.encode("the film was", true)), List.of("the film was"), tok);
-                RlConfig cfg = RlConfig.defaults(new Grpo(2)).withSampling(s -> new RlConfig.Sampling(3, 1, 6, 1.0))
+                RlConfig cfg = RlConfig.defaults(Grpo.of(2)).withSampling(s -> new RlConfig.Sampling(3, 1, 6, 1.0))
                         .withKl(k -> k.withRefEmaDecay(decay));
                 new RlTrainer(cfg, OptimConfig.defaults(3e-2), policy, reference, null,
                         Rewards.open("builtin:count:great", 4), prompts, 0, Set.of(tok.eosId()),

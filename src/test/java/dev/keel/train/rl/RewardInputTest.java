@@ -77,7 +77,7 @@ class RewardInputTest {
         CausalLM reference = ModelFiles.load(policyDir, null, null);
         long[] prompt = tok.encode("the film was", true);
         Prompts prompts = new Prompts(List.of(prompt), List.of("the film was"), tok);
-        RlConfig cfg = RlConfig.defaults(new Grpo(2)).withSampling(s -> new RlConfig.Sampling(1, 1, 4, 1.0))
+        RlConfig cfg = RlConfig.defaults(Grpo.of(2)).withSampling(s -> new RlConfig.Sampling(1, 1, 4, 1.0))
                 .withUpdates(u -> u.withEpochs(1));
         new RlTrainer(cfg, OptimConfig.defaults(1e-4), policy, reference, null, reward, prompts, 0,
                 Set.of(tok.eosId()), out).run(new CausalLMState(policy, policyDir));

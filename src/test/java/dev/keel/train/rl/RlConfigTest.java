@@ -30,7 +30,7 @@ class RlConfigTest {
 
     @Test
     void aRolloutIsPromptsTimesGenerationsAndTheMinibatchDefaultsToIt() {
-        RlConfig c = RlConfig.defaults(new Grpo(4)).withSampling(s -> s.withBatchPrompts(3));
+        RlConfig c = RlConfig.defaults(Grpo.of(4)).withSampling(s -> s.withBatchPrompts(3));
         assertEquals(12, c.rolloutSize());
         assertEquals(12, c.miniBatchSize());
         assertEquals(5, c.withUpdates(u -> u.withMiniBatchSize(5)).miniBatchSize());
@@ -38,7 +38,7 @@ class RlConfigTest {
 
     @Test
     void settingsSerialiseWithTheAlgorithmsNameAndOptionalsAsValueOrNull() {
-        RlConfig c = RlConfig.defaults(new Rloo(3))
+        RlConfig c = RlConfig.defaults(Rloo.of(3))
                 .withScores(s -> s.withMissingEosPenalty(OptionalDouble.of(1.0)))
                 .withKl(k -> k.withAdaptive(Optional.of(new RlConfig.Adaptive(6, 10000))));
         JsonNode j = SettingsJson.of(c);
@@ -52,7 +52,7 @@ class RlConfigTest {
 
     @Test
     void invalidSettingsNameTheOption() {
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> new Rloo(1)).getMessage()
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Rloo.of(1)).getMessage()
                 .contains("--num-generations"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> RlConfig.Sampling.defaults().withTemperature(0))
                 .getMessage().contains("--temperature"));
