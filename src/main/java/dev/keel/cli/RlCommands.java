@@ -27,6 +27,7 @@ import dev.keel.train.CausalLMState;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.rl.Critic;
 import dev.keel.train.rl.Grpo;
+import dev.keel.train.rl.OnlineDpo;
 import dev.keel.train.rl.Ppo;
 import dev.keel.train.rl.Prompts;
 import dev.keel.train.rl.RlAlgorithm;
@@ -63,11 +64,21 @@ final class RlCommands {
         /** Passes over each rollout: PPO's --num-ppo-epochs, GRPO's and RLOO's --num-iterations. */
         abstract int epochs();
 
+        /** The optimizer defaults the command's options apply over (TRL's for this trainer). */
+        OptimConfig optimDefaults() {
+            return RL_OPTIM;
+        }
+
+        /** The settings as the command runs them, after its own options. */
+        RlConfig adjust(RlConfig cfg) {
+            return cfg;
+        }
+
         @Override
         public Integer call() {
             Path out = run.out();
-            RlConfig cfg = rl.config(algorithm(), epochs(), run.seed);
-            OptimConfig optim = optimizer.config(RL_OPTIM);
+            RlConfig cfg = adjust(rl.config(algorithm(), epochs(), run.seed));
+            OptimConfig optim = optimizer.config(optimDefaults());
             String name = cfg.algorithm().name();
             Main.startNatives();
             torch.manual_seed(run.seed);
@@ -215,6 +226,45 @@ final class RlCommands {
                     dev.keel.loss.Grpo.ScaleRewards.parse(scaleRewards),
                     epsilonHigh != null ? java.util.OptionalDouble.of(epsilonHigh) : java.util.OptionalDouble.empty(),
                     maskTruncated);
+        }
+    }
+
+    @Command(name = "online-dpo", mixinStandardHelpOptions = true,
+            description = {"Online DPO (Guo et al. 2024): two completions per prompt from the current policy, the "
+                    + "reward picks the chosen one, and one DPO step per batch against the frozen reference "
+                    + "(TRL's OnlineDPOTrainer). Log-probs are the model's own (temperature 1).",
+                    "Optimizer defaults (TRL's): --lr 5e-7, --adam-eps 1e-8, --max-grad-norm 1.0.",
+                    "Metrics (TRL's names, rewards/margins, rewards/accuracies, ...) go to metrics.jsonl."})
+    static final class OnlineDpoCmd extends Base {
+        @Option(names = "--beta", defaultValue = "0.1", description = "beta of the DPO loss. Default: ${DEFAULT-VALUE}.")
+        double beta;
+
+        @Option(names = "--loss-type", defaultValue = "sigmoid", description = "sigmoid or ipo. Default: ${DEFAULT-VALUE}.")
+        String lossType;
+
+        @Override
+        RlAlgorithm<?> algorithm() {
+            return new OnlineDpo(beta, dev.keel.loss.DpoLossType.parse(lossType));
+        }
+
+        @Override
+        int epochs() {
+            return 1;
+        }
+
+        @Override
+        OptimConfig optimDefaults() {
+            return OptimConfig.defaults(5e-7);
+        }
+
+        /** One DPO step per batch; the logged KL penalty (objective/non_score_reward) is -beta * KL, as TRL's. */
+        @Override
+        RlConfig adjust(RlConfig cfg) {
+            if (cfg.kl().adaptive().isPresent() || cfg.kl().refEmaDecay() > 0) {
+                throw new IllegalArgumentException("online-dpo has a frozen reference and beta fixed: leave out "
+                        + "--kl-target and --ref-ema-decay");
+            }
+            return cfg.withKl(k -> new RlConfig.KlPenalty(beta, k.estimator(), k.adaptive(), 0));
         }
     }
 }

@@ -138,4 +138,24 @@ class RlTrainingTest {
             assertTrue(end >= 2 * start && end > 0.4, algo + ": mean score " + start + " -> " + end);
         }
     }
+
+    @Test
+    void onlineDpoRaisesTheScoreThreefoldAndLogsTrlsMetrics() throws IOException {
+        List<JsonNode> m = run("online-dpo", "online-dpo", "--iterations", "30", "--batch-size", "16", "--beta", "0.1");
+        double start = mean(m, "objective/scores", 0, 3);
+        double end = mean(m, "objective/scores", 27, 30);
+        System.out.println("online DPO toy: " + curve(m));
+        assertTrue(end >= 3 * start && end > 0.5, "mean score " + start + " -> " + end);
+        for (String k : List.of("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+                "logps/chosen", "logps/rejected", "beta", "objective/kl", "objective/non_score_reward")) {
+            assertTrue(m.get(0).has(k), "metrics lack " + k);
+        }
+        for (JsonNode n : m) {
+            double acc = n.get("rewards/accuracies").asDouble();
+            assertTrue(acc >= 0 && acc <= 1 && Double.isFinite(n.get("rewards/margins").asDouble()), n.toString());
+        }
+        JsonNode cfg = TestSupport.readJson(tmp.resolve("online-dpo").resolve("run_config.json")).path("settings");
+        assertEquals("online-dpo", cfg.path("rl").path("algorithm").path("name").asText(), cfg.toString());
+        assertEquals(0.1, cfg.path("rl").path("kl").path("coef").asDouble(), "the logged KL penalty uses beta");
+    }
 }

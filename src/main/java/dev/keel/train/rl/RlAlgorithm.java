@@ -18,13 +18,26 @@ import dev.keel.loss.PpoLoss;
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, include = JsonTypeInfo.As.PROPERTY, property = "name")
 @JsonSubTypes({@JsonSubTypes.Type(value = Ppo.class, name = "ppo"), @JsonSubTypes.Type(value = Rloo.class, name = "rloo"),
-        @JsonSubTypes.Type(value = Grpo.class, name = "grpo")})
-public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo {
-    /** The command's name: ppo, rloo, grpo. */
+        @JsonSubTypes.Type(value = Grpo.class, name = "grpo"), @JsonSubTypes.Type(value = OnlineDpo.class, name = "online-dpo")})
+public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo, OnlineDpo {
+    /** The command's name: ppo, rloo, grpo, online-dpo. */
     String name();
 
     /** Completions sampled per prompt (k). */
     int samplesPerPrompt();
+
+    /**
+     * The temperature the method's log-probs are computed at: the sampling temperature (logits / T, as TRL's
+     * PPO, RLOO and GRPO), or 1 for methods that score the raw model (TRL's online DPO).
+     */
+    default double logProbTemperature(double samplingTemperature) {
+        return samplingTemperature;
+    }
+
+    /** Whether every minibatch must be the whole rollout (a loss over pairs of rows that must stay together). */
+    default boolean needsWholeRollout() {
+        return false;
+    }
 
     /** Whether the method trains a value model ({@link Critic}) next to the policy. */
     default boolean usesCritic() {
@@ -51,6 +64,12 @@ public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo {
      * @param clipFrac   0-dim fraction of clipped ratios
      * @param approxKl   0-dim approximate KL to the sampling policy
      * @param value      PPO's clipped value loss, empty for critic-free methods
+     * @param metrics    the method's own 0-dim diagnostics by TRL's names (online DPO's rewards/margins, ...)
      */
-    record StepLoss(Tensor total, Tensor policy, Tensor clipFrac, Tensor approxKl, Optional<PpoLoss.Value> value) {}
+    record StepLoss(Tensor total, Tensor policy, Tensor clipFrac, Tensor approxKl, Optional<PpoLoss.Value> value,
+                    java.util.Map<String, Tensor> metrics) {
+        public StepLoss(Tensor total, Tensor policy, Tensor clipFrac, Tensor approxKl, Optional<PpoLoss.Value> value) {
+            this(total, policy, clipFrac, approxKl, value, java.util.Map.of());
+        }
+    }
 }

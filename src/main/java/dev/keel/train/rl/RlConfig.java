@@ -25,6 +25,11 @@ public record RlConfig(RlAlgorithm<?> algorithm, Sampling sampling, Updates upda
         if (algorithm == null || sampling == null || updates == null || kl == null || scores == null) {
             throw new IllegalArgumentException("every part of the RL settings is required");
         }
+        if (algorithm.needsWholeRollout() && updates.miniBatchSize() > 0
+                && updates.miniBatchSize() != sampling.batchPrompts() * algorithm.samplesPerPrompt()) {
+            throw new IllegalArgumentException(algorithm.name() + " takes each rollout as one batch: leave out "
+                    + "--mini-batch-size (got " + updates.miniBatchSize() + ")");
+        }
     }
 
     /** {@code algorithm} with every other setting at its default and seed 42. */

@@ -227,6 +227,7 @@ public final class RlTrainer {
         us.valueLoss().ifPresent(v -> m.put("loss/value_avg", v));
         us.valueClipFrac().ifPresent(v -> m.put("val/clipfrac_avg", v));
         m.put("val/ratio", us.ratio());
+        m.putAll(us.extra());
         m.put("lr", us.lr());
         // rollout = sampling (time/generate_s) + scoring (time/score_s: reward, log-probs)
         m.put("time/rollout_s", (t1 - t0) / 1e9);

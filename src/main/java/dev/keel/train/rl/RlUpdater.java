@@ -64,6 +64,7 @@ final class RlUpdater {
     /** Sums over the minibatch steps of one update. */
     private static final class Sums {
         double pg, vf, clip, vClip, kl, ent, ratio;
+        final java.util.Map<String, Double> extra = new java.util.LinkedHashMap<>();
         int count;
     }
 
@@ -90,7 +91,13 @@ final class RlUpdater {
         return new UpdateStats(sums.kl / sums.count, sums.clip / sums.count, sums.ent / sums.count, sums.pg / sums.count,
                 ppo ? OptionalDouble.of(sums.vf / sums.count) : OptionalDouble.empty(),
                 ppo ? OptionalDouble.of(sums.vClip / sums.count) : OptionalDouble.empty(), sums.ratio / sums.count,
-                optim.lrAt(Math.max(0, updates - 1), totalUpdates));
+                optim.lrAt(Math.max(0, updates - 1), totalUpdates), means(sums));
+    }
+
+    private static java.util.Map<String, Double> means(Sums sums) {
+        java.util.Map<String, Double> m = new java.util.LinkedHashMap<>();
+        sums.extra.forEach((k, v) -> m.put(k, v / sums.count));
+        return m;
     }
 
     private <T> void step(RlAlgorithm<T> algorithm, Scored r, T targets, long[] ix, double klCoef, int iteration,
@@ -98,7 +105,7 @@ final class RlUpdater {
         Tensor index = Tensors.longs(ix, policy.device());
         Rollout rows = r.rollout().select(ix);
         Tensor mask = rows.respMask.to(org.bytedeco.pytorch.global.torch.ScalarType.Float);
-        Tensor[] lp = rows.logProbs(policy, cfg.sampling().temperature());
+        Tensor[] lp = rows.logProbs(policy, cfg.algorithm().logProbTemperature(cfg.sampling().temperature()));
         Tensor logpOld = r.logpOld().index_select(0, index);
         Minibatch mb = new Minibatch(rows, mask, lp[0], logpOld, r.logpRef().index_select(0, index));
         RlAlgorithm.StepLoss loss = algorithm.loss(mb, algorithm.select(targets, index), critic, klCoef, cfg);
@@ -114,6 +121,7 @@ final class RlUpdater {
             sums.vf += Tensors.item(v.loss());
             sums.vClip += Tensors.item(v.clipFrac());
         });
+        loss.metrics().forEach((k, v) -> sums.extra.merge(k, Tensors.item(v), Double::sum));
         loss.total().backward();
         Optimizers.stepClippingEach(opt, clipGroups, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
         updates++;

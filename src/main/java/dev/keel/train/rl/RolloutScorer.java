@@ -68,8 +68,9 @@ final class RolloutScorer {
         Tensor logpOld;
         Tensor logpRef;
         try (NoGradGuard ng = new NoGradGuard()) {
-            logpOld = roll.logProbs(policy, temperature)[0].mul(mask);
-            logpRef = roll.logProbs(reference, temperature)[0].mul(mask);
+            double lpT = cfg.algorithm().logProbTemperature(temperature);
+            logpOld = roll.logProbs(policy, lpT)[0].mul(mask);
+            logpRef = roll.logProbs(reference, lpT)[0].mul(mask);
         }
         Tensor kl = cfg.kl().estimator().perToken(logpOld, logpRef).mul(mask);          // (B, R)
         RolloutStats stats = stats(roll, mask, score, logpOld, kl, klCoef, generateSeconds);

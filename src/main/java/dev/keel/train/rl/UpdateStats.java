@@ -13,6 +13,7 @@ import java.util.OptionalDouble;
  * @param valueClipFrac {@code val/clipfrac_avg} (PPO only)
  * @param ratio         {@code val/ratio}: mean probability ratio to the sampling policy
  * @param lr            the learning rate of the last step
+ * @param extra         the method's own diagnostics ({@link RlAlgorithm.StepLoss#metrics}), means over the steps
  */
 public record UpdateStats(double approxKl, double clipFrac, double entropy, double policyLoss, OptionalDouble valueLoss,
-                          OptionalDouble valueClipFrac, double ratio, double lr) {}
+                          OptionalDouble valueClipFrac, double ratio, double lr, java.util.Map<String, Double> extra) {}
