@@ -17,7 +17,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *   simpo:   −(1−ε) log σ(βΔ − γ) − ε log σ(−(βΔ − γ))             (SimPO Eq. 6 at ε = 0; Δ length-averaged)
  * </pre>
  * and the loss of a pair is that term plus α times the batch's token-mean NLL of the chosen completions (CPO's
- * behaviour-cloning regulariser L_NLL, Eq. 4; TRL {@code cpo_alpha}). SimPO itself is {@code simpo} with α = 0;
+ * behaviour-cloning regulariser, L_CPO = L_prefer + L_NLL in the paper's §3; TRL {@code cpo_alpha}). SimPO itself is {@code simpo} with α = 0;
  * TRL calls α &gt; 0 with simpo "CPO-SimPO". TRL writes the margin as {@code logits - simpo_gamma / beta}, inside
  * β·(...): the same βΔ − γ.
  */
