@@ -43,8 +43,7 @@ public final class CpoTask implements Task<PreferencePair> {
                 cfg.simpoGamma(), cfg.cpoAlpha());
         List<Metric> m = new ArrayList<>(Metric.sums(DpoLoss.metricSums(
                 new DpoLoss.Result(r.losses(), r.chosenRewards(), r.rejectedRewards()), chosen, rejected)));
-        m.add(Metric.sum("logits/chosen", PolicyPairs.sum(f.chosenLogits())));
-        m.add(Metric.sum("logits/rejected", PolicyPairs.sum(f.rejectedLogits())));
+        m.addAll(f.logitMetrics(n));
         // TRL logs nll_loss 0 when cpo_alpha is 0 (it skips the term)
         m.add(Metric.sum("nll_loss", cfg.cpoAlpha() == 0 ? 0 : Tensors.item(f.nll()) * n));
         return new Output(r.losses().sum(), m);

@@ -43,8 +43,7 @@ public final class OrpoTask implements Task<PreferencePair> {
         // TRL's ORPO metrics: the DPO family's reward metrics with the rewards λ·P, plus nll_loss and the odds terms
         List<Metric> m = new ArrayList<>(Metric.sums(DpoLoss.metricSums(
                 new DpoLoss.Result(r.losses(), r.chosenRewards(), r.rejectedRewards()), chosen, rejected)));
-        m.add(Metric.sum("logits/chosen", PolicyPairs.sum(f.chosenLogits())));
-        m.add(Metric.sum("logits/rejected", PolicyPairs.sum(f.rejectedLogits())));
+        m.addAll(f.logitMetrics(n));
         m.add(Metric.sum("nll_loss", Tensors.item(f.nll()) * n));
         m.add(Metric.sum("log_odds_ratio", Tensors.item(r.logSigmoidOdds().sum())));
         m.add(Metric.sum("log_odds_chosen", Tensors.item(r.logOdds().sum())));

@@ -17,26 +17,20 @@ import dev.keel.model.CausalLM;
  *
  * @param sums           (2B) summed completion log-probs and token counts, chosen first, with a graph
  * @param nll            0-dim token-mean NLL of the chosen completions, with a graph
- * @param chosenLogits   mean completion logit of each chosen row
- * @param rejectedLogits likewise for the rejected rows
+ * @param logitMeans     {chosen, rejected} mean completion logit of each half ({@link CompletionLogits#halfMeans})
  */
-record PolicyPairs(LogProbs.Sums sums, Tensor nll, float[] chosenLogits, float[] rejectedLogits) {
+record PolicyPairs(LogProbs.Sums sums, Tensor nll, double[] logitMeans) {
     static PolicyPairs forward(CausalLM policy, long padId, List<PreferencePair> batch) {
         int n = batch.size();
         Collator.Batch b = PairBatch.collate(batch, padId, policy.device());
         Tensor logits = policy.forward(b.inputIds(), b.keep());                       // (2B, T, V)
         LogProbs.Sums s = LogProbs.sequence(logits, b.inputIds(), b.completionMask());
         Tensor nll = OrpoLoss.nll(s.logProbs().narrow(0, 0, n), s.counts().narrow(0, 0, n));
-        float[] rows = CompletionLogits.rowMeans(logits, b.completionMask());
-        return new PolicyPairs(s, nll, java.util.Arrays.copyOfRange(rows, 0, n), java.util.Arrays.copyOfRange(rows, n, 2 * n));
+        return new PolicyPairs(s, nll, CompletionLogits.halfMeans(logits, b.completionMask(), n));
     }
 
-    /** Σ over the rows of {@code v}. */
-    static double sum(float[] v) {
-        double s = 0;
-        for (float x : v) {
-            s += x;
-        }
-        return s;
+    /** TRL's {@code logits/chosen} and {@code logits/rejected} as sums over the batch's {@code n} pairs. */
+    java.util.List<Metric> logitMetrics(int n) {
+        return java.util.List.of(Metric.sum("logits/chosen", logitMeans[0] * n), Metric.sum("logits/rejected", logitMeans[1] * n));
     }
 }

@@ -160,6 +160,46 @@ class PreferenceMethodsTrainingTest {
     }
 
     @Test
+    void aKtoRunResumedFromACheckpointInsideALoggingIntervalLogsWhatAnUninterruptedRunLogs() throws IOException {
+        // the step-4 line averages steps 1-4; the checkpoint at step 2 cuts that interval, so the per-label sums and
+        // counts of rewards/chosen and rewards/rejected must survive it
+        Path base = TinyModels.llama(tmp.resolve("base"), 4);
+        Path data = unpairedFile("u.jsonl", markerPairs().subList(0, 40));
+        Path whole = tmp.resolve("whole");
+        String[] args = {"kto", "--model", base.toString(), "--data", data.toString(), "--lr", "1e-3", "--max-steps", "4",
+            "--save-every", "2", "--log-every", "4", "--out", whole.toString()};
+        var a = SftTrainingTest.keel(args);
+        assertEquals(0, a.code(), a.err());
+        Path resumed = tmp.resolve("resumed");
+        copyTree(whole.resolve("checkpoint-2"), resumed.resolve("checkpoint-2"));
+        String[] again = java.util.Arrays.copyOf(args, args.length + 1);
+        again[args.length - 1] = resumed.toString();
+        again[args.length] = "--resume";
+        var b = SftTrainingTest.keel(again);
+        assertEquals(0, b.code(), b.err());
+        assertTrue(b.err().contains("resuming from") && b.err().contains("checkpoint-2"), b.err());
+        JsonNode x = firstTrainLine(whole);
+        JsonNode y = firstTrainLine(resumed);
+        assertEquals(4, y.get("step").asLong());
+        for (String k : List.of("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "kl")) {
+            assertEquals(x.get(k).asDouble(), y.get(k).asDouble(), 1e-6, k + ": " + x + " vs " + y);
+        }
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (var s = Files.walk(from)) {
+            for (Path p : s.toList()) {
+                Path q = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(q);
+                } else {
+                    Files.copy(p, q);
+                }
+            }
+        }
+    }
+
+    @Test
     void orpoWithDefaultOptionsRanksTheChosenAboveTheRejectedOnHeldOutPairs() throws IOException {
         Path base = TinyModels.llama(tmp.resolve("base"), 4);
         List<String[]> pairs = markerPairs();
@@ -230,6 +270,24 @@ class PreferenceMethodsTrainingTest {
         assertEquals(1, r.code());
         assertTrue(r.err().contains(f + ":1") && r.err().contains("'completion'"), r.err());
         assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void orpoAndCpoNameAMissingRejectedWithFileAndLineAndMakeNoFolder() throws IOException {
+        Path base = TinyModels.llama(tmp.resolve("base"), 4);
+        Path f = tmp.resolve("bad.jsonl");
+        Files.writeString(f, "{\"prompt\": \"a\", \"chosen\": \" b\", \"rejected\": \" c\"}\n{\"prompt\": \"a\", \"chosen\": \" b\"}\n");
+        for (String cmd : List.of("orpo", "cpo")) {
+            Path out = tmp.resolve("none-" + cmd);
+            var r = SftTrainingTest.keel(cmd, "--model", base.toString(), "--data", f.toString(), "--out", out.toString());
+            assertEquals(1, r.code(), cmd);
+            assertTrue(r.err().contains(f + ":2") && r.err().contains("'rejected'"), r.err());
+            assertFalse(Files.exists(out), cmd);
+        }
+        var r = SftTrainingTest.keel("cpo", "--model", base.toString(), "--data", f.toString(), "--out",
+                tmp.resolve("x").toString(), "--loss-type", "orpo");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("sigmoid, hinge, ipo, simpo"), r.err());
     }
 
     @Test
