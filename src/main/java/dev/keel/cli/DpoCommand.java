@@ -78,7 +78,7 @@ final class DpoCommand implements Callable<Integer> {
         DType dt = DType.parseFloat(in.dtype);
         CausalLM policy = ModelFiles.load(in.model, dt, null);
         try (Tokenizer tok = Tokenizer.load(in.model)) {
-            PreferenceInputs.Split split = in.read(tok, policy.config().vocabSize(), policy.config().maxPositions(), opts);
+            PreferenceInputs.Split<PreferencePair> split = in.read(tok, policy.config().vocabSize(), policy.config().maxPositions(), opts);
             List<PreferencePair> all = new ArrayList<>(split.train());
             all.addAll(split.eval());
             RunFolder.prepare(opts.out(), opts.resume, "dpo", new Settings(in.settings(opts), refModel, dpo, optim, train));

@@ -11,6 +11,7 @@ import dev.keel.runtime.Natives;
 @Command(name = "keel", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Align causal language models with human preferences on the JVM.",
         subcommands = {DemoCommand.class, ExperimentCommand.class, PretrainCommand.class, SftCommand.class, RewardCommand.class, DpoCommand.class,
+                KtoCommand.class, OrpoCommand.class, CpoCommand.class,
                 RlCommands.PpoCmd.class, RlCommands.RlooCmd.class, RlCommands.GrpoCmd.class, RlCommands.OnlineDpoCmd.class,
                 GenerateCommand.class, ScoreCommand.class,
                 LogprobsCommand.class, TokenizeCommand.class, BenchCommand.class,

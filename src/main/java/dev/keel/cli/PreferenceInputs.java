@@ -5,18 +5,20 @@ import java.util.List;
 
 import picocli.CommandLine.Option;
 
+import dev.keel.data.KtoData;
+import dev.keel.data.KtoExample;
 import dev.keel.data.PreferenceData;
 import dev.keel.data.PreferencePair;
 import dev.keel.data.Truncation;
 import dev.keel.chat.ChatTemplate;
 import dev.keel.tokenizer.Tokenizer;
 
-/** Options and reading shared by the preference trainers (reward, dpo). */
+/** Options and reading shared by the preference trainers (reward, dpo, kto, orpo, cpo). */
 final class PreferenceInputs {
     @Option(names = "--model", description = "Model directory to start from.")
     Path model;
 
-    @Option(names = "--data", description = "Preference records (JSONL): prompt, chosen, rejected.")
+    @Option(names = "--data", description = "Preference records (JSONL): prompt, chosen, rejected (kto: prompt, completion, label).")
     Path data;
 
     @Option(names = "--max-length", defaultValue = "1024", description = "Prompt + completion tokens. Default: ${DEFAULT-VALUE}.")
@@ -40,10 +42,10 @@ final class PreferenceInputs {
         return new Settings(model, data, opts.evalData, maxLength, maxPromptLength, truncation, dtype);
     }
 
-    /** Train and held-out pairs (from --eval-data, or --eval-fraction of --data). */
-    record Split(List<PreferencePair> train, List<PreferencePair> eval, int truncated) {}
+    /** Train and held-out records (from --eval-data, or --eval-fraction of --data). */
+    record Split<T>(List<T> train, List<T> eval, int truncated) {}
 
-    Split read(Tokenizer tok, long vocabSize, int maxPositions, TrainOptions opts) {
+    Split<PreferencePair> read(Tokenizer tok, long vocabSize, int maxPositions, TrainOptions opts) {
         TrainOptions.required(model, "--model");
         TrainOptions.required(data, "--data");
         Truncation t = TrainCommands.truncation(truncation);
@@ -51,10 +53,27 @@ final class PreferenceInputs {
         int max = Math.min(maxLength, maxPositions);
         PreferenceData.Result all = PreferenceData.read(data, tok, template, vocabSize, max, Math.min(maxPromptLength, max - 1), t);
         if (opts.evalData != null) {
-            return new Split(all.pairs(), PreferenceData.read(opts.evalData, tok, template, vocabSize, max,
+            return new Split<>(all.pairs(), PreferenceData.read(opts.evalData, tok, template, vocabSize, max,
                     Math.min(maxPromptLength, max - 1), t).pairs(), all.truncated());
         }
         List<List<PreferencePair>> parts = RunFolder.split(all.pairs(), opts.evalFraction, opts.seed());
-        return new Split(parts.get(0), parts.get(1), all.truncated());
+        return new Split<>(parts.get(0), parts.get(1), all.truncated());
+    }
+
+    /** Train and held-out unpaired records, KTO's {"prompt", "completion", "label"} (same options as pairs). */
+    Split<KtoExample> readUnpaired(Tokenizer tok, long vocabSize, int maxPositions, TrainOptions opts) {
+        TrainOptions.required(model, "--model");
+        TrainOptions.required(data, "--data");
+        Truncation t = TrainCommands.truncation(truncation);
+        ChatTemplate template = TrainCommands.chatTemplateOrNull(model, tok);
+        int max = Math.min(maxLength, maxPositions);
+        int maxPrompt = Math.min(maxPromptLength, max - 1);
+        KtoData.Result all = KtoData.read(data, tok, template, vocabSize, max, maxPrompt, t);
+        if (opts.evalData != null) {
+            return new Split<>(all.examples(), KtoData.read(opts.evalData, tok, template, vocabSize, max, maxPrompt, t)
+                    .examples(), all.truncated());
+        }
+        List<List<KtoExample>> parts = RunFolder.split(all.examples(), opts.evalFraction, opts.seed());
+        return new Split<>(parts.get(0), parts.get(1), all.truncated());
     }
 }

@@ -57,7 +57,7 @@ final class RewardCommand implements Callable<Integer> {
         torch.manual_seed(opts.seed()); // the new head's initialisation
         CausalLM m = ModelFiles.load(in.model, DType.parseFloat(in.dtype), null, Head.SCORE);
         try (Tokenizer tok = Tokenizer.load(in.model)) {
-            PreferenceInputs.Split split = in.read(tok, m.config().vocabSize(), m.config().maxPositions(), opts);
+            PreferenceInputs.Split<PreferencePair> split = in.read(tok, m.config().vocabSize(), m.config().maxPositions(), opts);
             RunFolder.prepare(opts.out(), opts.resume, "reward", new Settings(in.settings(opts), center, optim, train));
             spec.commandLine().getErr().printf("keel reward: %d training and %d held-out pairs (%d truncated)%n",
                     split.train().size(), split.eval().size(), split.truncated());

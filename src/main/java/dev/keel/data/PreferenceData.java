@@ -105,7 +105,7 @@ public final class PreferenceData {
         return new Result(out, truncated);
     }
 
-    private static List<Map<String, Object>> messages(Jsonl.Line l, String field) {
+    static List<Map<String, Object>> messages(Jsonl.Line l, String field) {
         try {
             return ChatTemplate.messagesFromJson(l.node().get(field));
         } catch (KeelException e) {
@@ -113,7 +113,7 @@ public final class PreferenceData {
         }
     }
 
-    private static String render(Jsonl.Line l, ChatTemplate t, List<Map<String, Object>> m, boolean genPrompt, String field) {
+    static String render(Jsonl.Line l, ChatTemplate t, List<Map<String, Object>> m, boolean genPrompt, String field) {
         try {
             return t.render(m, genPrompt, null);
         } catch (KeelException e) {
@@ -122,7 +122,7 @@ public final class PreferenceData {
     }
 
     /** The reply's tokens: the full conversation's rendering after the prompt's rendering. */
-    private static long[] reply(Jsonl.Line l, Tokenizer tok, ChatTemplate t, List<Map<String, Object>> prompt,
+    static long[] reply(Jsonl.Line l, Tokenizer tok, ChatTemplate t, List<Map<String, Object>> prompt,
                                 String promptText, String field) {
         List<Map<String, Object>> all = new ArrayList<>(prompt);
         all.addAll(messages(l, field));
@@ -140,7 +140,7 @@ public final class PreferenceData {
         return ids;
     }
 
-    private static long[] withEos(long[] ids, Long eos) {
+    static long[] withEos(long[] ids, Long eos) {
         if (eos == null) {
             return ids;
         }

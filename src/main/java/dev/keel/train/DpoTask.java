@@ -3,16 +3,13 @@ package dev.keel.train;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.data.Collator;
 import dev.keel.data.PreferencePair;
 import dev.keel.loss.DpoLoss;
 import dev.keel.loss.LogProbs;
 import dev.keel.model.CausalLM;
-import dev.keel.tensor.Tensors;
 
 /**
  * DPO and its family (docs/ALGORITHMS.md §3): chosen and rejected completions in one forward pass of the
@@ -53,14 +50,9 @@ public final class DpoTask implements Task<PreferencePair> {
         List<Metric> metrics = new ArrayList<>(Metric.sums(DpoLoss.metricSums(p.result(), p.policyChosen(),
                 p.policyRejected())));
         // TRL's logits/chosen and logits/rejected: the mean logit over the completion tokens of each half
-        long t = b.inputIds().size(1);
-        Tensor tokenMeans = logits.detach().narrow(1, 0, t - 1).mean(new long[] {-1}, false, new ScalarTypeOptional()); // (2B, T-1)
-        Tensor mask = b.completionMask().narrow(1, 1, t - 1).to(ScalarType.Float);
-        Tensor masked = tokenMeans.to(ScalarType.Float).mul(mask);
-        double chosenMean = Tensors.item(masked.narrow(0, 0, n).sum()) / Math.max(1, Tensors.item(mask.narrow(0, 0, n).sum()));
-        double rejectedMean = Tensors.item(masked.narrow(0, n, n).sum()) / Math.max(1, Tensors.item(mask.narrow(0, n, n).sum()));
-        metrics.add(Metric.sum("logits/chosen", chosenMean * n));
-        metrics.add(Metric.sum("logits/rejected", rejectedMean * n));
+        double[] means = CompletionLogits.halfMeans(logits, b.completionMask(), n);
+        metrics.add(Metric.sum("logits/chosen", means[0] * n));
+        metrics.add(Metric.sum("logits/rejected", means[1] * n));
         return new Output(p.result().losses().sum(), metrics);
     }
 }

@@ -42,9 +42,11 @@ final class Position {
         s.put("interval_weight", intervalWeight);
         ObjectNode sums = s.putObject("interval_sums");
         ObjectNode how = s.putObject("interval_combine");
+        ObjectNode counts = s.putObject("interval_counts");
         intervalMetrics.values().forEach(m -> {
             sums.put(m.name(), m.value());
             how.put(m.name(), m.how().name());
+            counts.put(m.name(), m.count());
         });
         return s;
     }
@@ -58,9 +60,11 @@ final class Position {
         p.intervalLoss = s.path("interval_loss").asDouble();
         p.intervalWeight = s.path("interval_weight").asDouble();
         JsonNode how = s.path("interval_combine");
+        JsonNode counts = s.path("interval_counts");
         s.path("interval_sums").fields().forEachRemaining(e -> p.intervalMetrics.put(e.getKey(),
                 new Metric(e.getKey(), e.getValue().asDouble(),
-                        Metric.Combine.valueOf(how.path(e.getKey()).asText("MEAN")))));
+                        Metric.Combine.valueOf(how.path(e.getKey()).asText("MEAN")),
+                        counts.path(e.getKey()).asDouble(0))));
         return p;
     }
 }

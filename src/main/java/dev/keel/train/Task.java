@@ -1,6 +1,7 @@
 package dev.keel.train;
 
 import java.util.List;
+import java.util.Map;
 
 import org.bytedeco.pytorch.Tensor;
 
@@ -15,6 +16,17 @@ public interface Task<T> {
 
     /** The loss summed over the batch (with a graph when gradients are on) and the batch's metrics. */
     Output forward(List<T> batch);
+
+    /**
+     * Metrics computed from the logged averages of an interval (or of a held-out evaluation), added after them:
+     * e.g. TRL's KTO logs {@code rewards/margins} as {@code rewards/chosen} − {@code rewards/rejected}, two means
+     * over different examples. None by default.
+     *
+     * @param averages the interval's logged metrics by name (without the {@code eval_} prefix)
+     */
+    default Map<String, Double> derived(Map<String, Double> averages) {
+        return Map.of();
+    }
 
     /**
      * What one forward pass gives the loop.

@@ -174,9 +174,9 @@ public final class TrainingLoop<T> {
         m.put("lr", lr);
         m.put("loss", pos.intervalLoss / pos.intervalWeight);
         m.put("grad_norm", gradNorm);
-        for (Metric e : pos.intervalMetrics.values()) {
-            m.put(e.name(), e.average(pos.intervalWeight));
-        }
+        Map<String, Double> averages = averages(pos.intervalMetrics.values(), pos.intervalWeight);
+        m.putAll(averages);
+        m.putAll(task.derived(averages));
         if (pos.numTokens > 0) {
             m.put("num_tokens", (long) pos.numTokens);
         }
@@ -211,8 +211,19 @@ public final class TrainingLoop<T> {
         }
         Map<String, Double> out = new LinkedHashMap<>();
         out.put("eval_loss", loss / Math.max(weight, 1e-12));
-        for (Metric e : sums.values()) {
-            out.put("eval_" + e.name(), e.average(Math.max(weight, 1e-12)));
+        Map<String, Double> averages = averages(sums.values(), Math.max(weight, 1e-12));
+        averages.forEach((k, v) -> out.put("eval_" + k, v));
+        task.derived(averages).forEach((k, v) -> out.put("eval_" + k, v));
+        return out;
+    }
+
+    /** Each metric's logged value; a ratio over no examples is left out, as TRL's KTO leaves it out. */
+    private static Map<String, Double> averages(java.util.Collection<Metric> metrics, double weight) {
+        Map<String, Double> out = new LinkedHashMap<>();
+        for (Metric e : metrics) {
+            if (e.how() != Metric.Combine.RATIO || e.count() > 0) {
+                out.put(e.name(), e.average(weight));
+            }
         }
         return out;
     }
