@@ -71,6 +71,12 @@ final class DpoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         DpoConfig dpo = new DpoConfig(DpoLossType.parse(lossType), beta, labelSmoothing, referenceFree);
+        if (dpo.lossType() == DpoLossType.SIGMOID && labelSmoothing > 0) {
+            // docs/ALGORITHMS.md §3 (d): the one place Keel's meaning of a TRL option differs from current TRL's
+            spec.commandLine().getErr().println("keel dpo: warning: --label-smoothing " + labelSmoothing + " with "
+                    + "sigmoid trains cDPO (the DPO authors' and older TRL's behaviour); current TRL ignores "
+                    + "label_smoothing for sigmoid, so a TRL config with it trained plain DPO");
+        }
         var optim = opts.optim(1e-6);
         var train = opts.train();
         TrainOptions.required(in.model, "--model");

@@ -228,6 +228,20 @@ class PreferenceTrainingTest {
     }
 
     @Test
+    void labelSmoothingOnSigmoidWarnsThatCurrentTrlWouldIgnoreIt() throws IOException {
+        Path base = TinyModels.llama(tmp.resolve("base"), 4);
+        Path f = tmp.resolve("bad-ls.jsonl");
+        Files.writeString(f, "{\"prompt\": \"a\", \"chosen\": \" b\"}\n");
+        var r = SftTrainingTest.keel("dpo", "--model", base.toString(), "--data", f.toString(), "--out",
+                tmp.resolve("ls").toString(), "--label-smoothing", "0.1");
+        assertTrue(r.err().contains("warning: --label-smoothing 0.1 with sigmoid trains cDPO")
+                && r.err().contains("current TRL ignores label_smoothing for sigmoid"), r.err());
+        var robust = SftTrainingTest.keel("dpo", "--model", base.toString(), "--data", f.toString(), "--out",
+                tmp.resolve("ls").toString(), "--label-smoothing", "0.1", "--loss-type", "robust");
+        assertFalse(robust.err().contains("warning"), robust.err());
+    }
+
+    @Test
     void conversationalPairsRenderThePromptWithTheGenerationPrompt() throws IOException {
         Path base = TinyModels.llama(tmp.resolve("base"), 4);
         Path f = tmp.resolve("conv.jsonl");
