@@ -63,6 +63,8 @@ final class ExperimentCommand implements Callable<Integer> {
             + "episodes) and with an EMA reference: Xu et al. 2024's three factors.") boolean xuAblation;
     @Option(names = "--reward-model-only", description = "Stop after the reward model (SFT, pairs, reward model), "
             + "to study its held-out accuracy.") boolean rewardModelOnly;
+    @Option(names = "--methods", split = ",", description = "Optional methods to add: kto, orpo, simpo (on DPO's "
+            + "pairs), online-dpo (on PPO's prompts, learned reward).") List<String> extra;
     @Option(names = "--report-only", description = "Draw report.html, results.json and frontier.svg again from the "
             + "runs.json an earlier run wrote into --out, without training (the other options are ignored).")
     boolean reportOnly;
@@ -99,7 +101,8 @@ final class ExperimentCommand implements Callable<Integer> {
                         or(missingEosPenalty, dm.missingEosPenalty()), dm.ppoGold() && !noPpoGold,
                         or(grpoIterations, dm.grpoIterations()), or(bestOfN, dm.bestOfN()),
                         or(offPolicyDpo, dm.offPolicyDpo()), or(dpoIterRounds, dm.dpoIterRounds()),
-                        matchedBudget || dm.matchedBudget(), xuAblation || dm.xuAblation()),
+                        matchedBudget || dm.matchedBudget(), xuAblation || dm.xuAblation(),
+                        extra != null ? extra.stream().map(ExperimentConfig.Extra::parse).toList() : dm.extra()),
                 or(seeds, d.seeds()), or(seed, d.seed()));
         return DemoCommand.run(spec, out, c, "keel " + String.join(" ",
                 spec.commandLine().getParseResult().originalArgs()), gold, rewardModelOnly);

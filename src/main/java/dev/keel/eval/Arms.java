@@ -100,6 +100,26 @@ final class Arms {
         return finish(name, family, "\u03b2=" + beta, policy, spent, curve, path.points, Optional.of(pairAccuracy(policy, dpo)));
     }
 
+    /**
+     * A preference method other than DPO's family, trained by the loop on {@code data} as DPO is (same learning
+     * rate, epochs and batch), reported under {@code family}.
+     */
+    <T> SentimentExperiment.MethodResult offline(Family family, String setting,
+                                                 java.util.function.Function<CausalLM, Task<T>> task, List<T> data) {
+        String name = family.label() + " " + setting;
+        log.accept("   " + name);
+        Cost c = Cost.start();
+        CausalLM policy = ModelFiles.load(sftDir, null, null);
+        Path dir = out.resolve(name.toLowerCase().replaceAll("[^a-z0-9.]+", "-"));
+        List<Map<String, Object>> curve = new ArrayList<>();
+        TrainingLoop<T> loop = loop(cfg, new CausalLMState(policy, sftDir), task.apply(policy), 1e-4,
+                cfg.training().dpoEpochs(), 16, dir, curve);
+        Trace path = new Trace(loop.totalSteps(data.size()));
+        loop.onStep(step -> path.at(step, policy)).run(data, List.of(), false);
+        Cost.Spent spent = c.stop().minus(path.cost);
+        return finish(name, family, setting, policy, spent, curve, path.points, Optional.empty());
+    }
+
     /** DPO's implicit-reward accuracy on the held-out pairs, [β(c − r) &gt; 0] (TRL's eval_rewards/accuracies). */
     private Intervals.Proportion pairAccuracy(CausalLM policy, DpoConfig dpo) {
         DpoTask task = new DpoTask(policy, pad, dpo, heldOutReference);
@@ -133,7 +153,8 @@ final class Arms {
         double penalty = cfg.methods().missingEosPenalty();
         RlConfig rc = RlConfig.defaults(algo).withSeed(cfg.seed())
                 .withSampling(s -> new RlConfig.Sampling(iterations, batchPrompts, cfg.data().maxNewTokens(), 1.0))
-                .withUpdates(u -> new RlConfig.Updates(2, Math.max(1, batchPrompts * k / 2), 0.2))
+                .withUpdates(u -> algo.needsWholeRollout() ? new RlConfig.Updates(1, 0, 0.2)
+                        : new RlConfig.Updates(2, Math.max(1, batchPrompts * k / 2), 0.2))
                 .withKl(p -> p.withCoef(kl).withRefEmaDecay(refEmaDecay))
                 .withScores(s -> s.withMissingEosPenalty(penalty > 0 ? OptionalDouble.of(penalty) : OptionalDouble.empty()));
         Path dir = out.resolve(name.toLowerCase().replaceAll("[^a-z0-9.]+", "-"));

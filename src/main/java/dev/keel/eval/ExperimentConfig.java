@@ -72,11 +72,14 @@ public record ExperimentConfig(Data data, Training training, Methods methods, in
      * @param matchedBudget     also run PPO with as many episodes as DPO's pairs took samples
      * @param xuAblation        also run PPO without advantage whitening, with 4x larger batches (same episodes), and
      *                          with an EMA reference: the three factors of Xu et al. 2024
+     * @param extra             optional methods beside DPO and PPO (--methods kto,orpo,simpo,online-dpo)
      */
     public record Methods(List<Double> dpoBetas, double ipoBeta, List<Double> ppoKlCoefs, int ppoIterations, int rlBatch,
                           double missingEosPenalty, boolean ppoGold, int grpoIterations, List<Integer> bestOfN,
-                          boolean offPolicyDpo, int dpoIterRounds, boolean matchedBudget, boolean xuAblation) {
+                          boolean offPolicyDpo, int dpoIterRounds, boolean matchedBudget, boolean xuAblation,
+                          List<Extra> extra) {
         public Methods {
+            extra = extra == null ? List.of() : List.copyOf(extra); // runs.json written before --methods
             if (ppoIterations < 1 || rlBatch < 2 || grpoIterations < 0) {
                 throw new IllegalArgumentException("--ppo-iterations >= 1, --rl-batch >= 2, --grpo-iterations >= 0");
             }
@@ -102,14 +105,33 @@ public record ExperimentConfig(Data data, Training training, Methods methods, in
     public static ExperimentConfig full() {
         return new ExperimentConfig(new Data(0, 1536, 6, 0.05, 192, 16), new Training(1, 3, 1, 3),
                 new Methods(List.of(0.05, 0.1, 0.5), 0.1, List.of(0.05, 0.2), 32, 24, 1.0, true, 24, List.of(2, 4, 8, 16),
-                        true, 2, false, false),
+                        true, 2, false, false, List.of()),
                 1, 42);
     }
 
     /** {@code keel demo --quick}: a smaller everything, for CI. */
     public static ExperimentConfig quick() {
         return new ExperimentConfig(new Data(600, 64, 4, 0.05, 48, 12), new Training(1, 1, 1, 2),
-                new Methods(List.of(0.1), 0.1, List.of(0.05), 6, 8, 1.0, true, 4, List.of(4), true, 2, false, false), 1, 42);
+                new Methods(List.of(0.1), 0.1, List.of(0.05), 6, 8, 1.0, true, 4, List.of(4), true, 2, false, false, List.of()), 1, 42);
+    }
+
+    /**
+     * The optional methods of the experiment, each on the same data as its nearest main arm: KTO, ORPO and SimPO
+     * on DPO's pairs (KTO with each pair split into a desirable and an undesirable completion, as TRL's
+     * {@code unpair_preference_dataset}), online DPO on PPO's prompts against the learned reward.
+     */
+    public enum Extra {
+        KTO, ORPO, SIMPO, ONLINE_DPO;
+
+        /** kto, orpo, simpo, online-dpo. */
+        public static Extra parse(String s) {
+            for (Extra e : values()) {
+                if (e.name().replace('_', '-').equalsIgnoreCase(s.trim())) {
+                    return e;
+                }
+            }
+            throw new IllegalArgumentException("--methods takes kto, orpo, simpo and online-dpo, got '" + s + "'");
+        }
     }
 
     public ExperimentConfig withData(Data d) {

@@ -15,7 +15,11 @@ public enum Family {
     BEST_OF_N("Best-of-N", Route.NEITHER, false),
     DPO_HUMAN_PAIRS("DPO (pairs written by people)", Route.NEITHER, true),
     DPO_ITER("DPO-Iter (learned reward)", Route.NEITHER, true),
-    PPO_ABLATION("PPO ablation", Route.NEITHER, true);
+    PPO_ABLATION("PPO ablation", Route.NEITHER, true),
+    KTO("KTO", Route.NEITHER, false),
+    ORPO("ORPO", Route.NEITHER, false),
+    SIMPO("SimPO", Route.NEITHER, false),
+    ONLINE_DPO("Online DPO (learned reward)", Route.NEITHER, false);
 
     /** Which side of the report's comparison a family is on. */
     public enum Route { REWARD_FREE, REWARD_BASED, NEITHER }

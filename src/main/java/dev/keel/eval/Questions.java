@@ -5,7 +5,16 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
 
+import dev.keel.data.KtoExample;
 import dev.keel.data.PreferencePair;
+import dev.keel.loss.CpoLossType;
+import dev.keel.train.CpoConfig;
+import dev.keel.train.KtoConfig;
+import dev.keel.train.KtoTask;
+import dev.keel.train.OrpoConfig;
+import dev.keel.train.OrpoTask;
+import dev.keel.train.CpoTask;
+import dev.keel.train.rl.OnlineDpo;
 import dev.keel.loss.DpoLossType;
 import dev.keel.model.CausalLM;
 import dev.keel.reward.ModelReward;
@@ -21,6 +30,16 @@ import dev.keel.train.rl.Prompts;
  */
 final class Questions {
     private Questions() {}
+
+    /** Each pair as two unpaired examples, the chosen desirable and the rejected not (TRL's unpair_preference_dataset). */
+    static List<KtoExample> unpaired(List<PreferencePair> pairs) {
+        List<KtoExample> out = new ArrayList<>();
+        for (PreferencePair p : pairs) {
+            out.add(new KtoExample(p.line(), p.promptIds(), p.chosenIds(), true));
+            out.add(new KtoExample(p.line(), p.promptIds(), p.rejectedIds(), false));
+        }
+        return out;
+    }
 
     static List<SentimentExperiment.MethodResult> run(ExperimentConfig cfg, Arms arms, ModelReward learned,
                                                       Prompts rlPrompts, List<String> train,
@@ -54,6 +73,19 @@ final class Questions {
             ReferenceLogps humanRef = ReferenceLogps.compute(sft, human, 32, tok.padId());
             out.add(arms.dpo(DpoLossType.SIGMOID, beta, Family.DPO_HUMAN_PAIRS, human, humanRef,
                     hc.stop()));
+        }
+        for (ExperimentConfig.Extra e : m.extra()) {
+            double beta = m.dpoBetas().get(m.dpoBetas().size() / 2);
+            out.add(switch (e) {
+                case KTO -> arms.offline(Family.KTO, "\u03b2=" + beta,
+                        p -> new KtoTask(p, sft, tok.padId(), KtoConfig.defaults().withBeta(beta)), unpaired(rmTrain));
+                case ORPO -> arms.offline(Family.ORPO, "\u03bb=0.1", p -> new OrpoTask(p, tok.padId(), OrpoConfig.defaults()),
+                        rmTrain);
+                case SIMPO -> arms.offline(Family.SIMPO, "\u03b2=2, \u03b3=1",
+                        p -> new CpoTask(p, tok.padId(), new CpoConfig(CpoLossType.SIMPO, 2.0, 0.0, 1.0, 0.0)), rmTrain);
+                case ONLINE_DPO -> arms.rl(new OnlineDpo(beta, DpoLossType.SIGMOID), Family.ONLINE_DPO,
+                        "\u03b2=" + beta, beta, learned, rlPrompts, m.ppoIterations(), Math.max(1, m.rlBatch() / 2), 0);
+            });
         }
         if (m.dpoIterRounds() > 0) {
             double beta = m.dpoBetas().get(m.dpoBetas().size() / 2);

@@ -59,7 +59,7 @@ class DemoTest {
         JsonNode rm = res.get("reward_model_heldout_accuracy");
         assertTrue(rm.get("low").asDouble() <= rm.get("value").asDouble() && rm.get("value").asDouble() <= rm.get("high").asDouble());
         assertEquals(0.0, res.get("methods").get(0).get("kl_to_sft").asDouble(), 0, "SFT is the reference");
-        assertEquals(3, all.get("summary").get("verdicts").size());
+        assertEquals(Summary.KL_EDGES.length - 1, all.get("summary").get("verdicts").size());
         assertTrue(all.get("summary").get("verdicts").get(0).get("outcome").asText().startsWith("not distinguishable")
                 || all.get("summary").get("verdicts").get(0).get("outcome").asText().startsWith("only")
                 || all.get("summary").get("verdicts").get(0).get("outcome").asText().startsWith("no method"),
@@ -75,7 +75,7 @@ class DemoTest {
     private static String[] tiny(Path out) {
         return new String[] {"experiment", "sentiment", "--quick", "--out", out.toString(), "--seeds", "2",
             "--sft-sentences", "200", "--pair-prompts", "32", "--eval-prompts", "16", "--ppo-iterations", "2",
-            "--grpo-iterations", "0", "--best-of-n", "2", "--no-ppo-gold"};
+            "--grpo-iterations", "0", "--best-of-n", "2", "--no-ppo-gold", "--methods", "kto,orpo,simpo,online-dpo"};
     }
 
     @Test
@@ -98,6 +98,14 @@ class DemoTest {
             }
         }
         assertEquals(2, ja.get("seeds").asInt());
+        // the optional methods run on the same data and are evaluated like the others
+        Set<String> families = new HashSet<>();
+        for (JsonNode m : ja.get("runs").get(0).get("methods")) {
+            families.add(m.get("family").asText());
+            assertTrue(Double.isFinite(m.get("gold_reward").asDouble()) && Double.isFinite(m.get("kl_to_sft").asDouble()),
+                    m.get("name").asText());
+        }
+        assertTrue(families.containsAll(Set.of("KTO", "ORPO", "SimPO", "Online DPO (learned reward)")), families.toString());
         assertTrue(Files.isDirectory(a.resolve("seed-42")) && Files.isDirectory(a.resolve("seed-43")));
         JsonNode dpo = ja.get("summary").get("methods").get(1);
         assertEquals(2, dpo.get("gold_reward").get("n").asInt());

@@ -37,7 +37,7 @@ class ReportTest {
                         method("SFT", Family.SFT, 0, 0, 0, 0.1, 0),
                         method("DPO \u03b2=0.1", Family.DPO, 1000, 500, 10, 0.4, 3),
                         method("IPO \u03b2=0.1", Family.IPO, 1200, 600, 12, 0.45, 5),
-                        method("PPO (learned reward) \u03b2=0.05", Family.PPO_LEARNED, 3000, 1000, 40, 0.5, 6),
+                        method("PPO (learned reward) \u03b2=0.05", Family.PPO_LEARNED, 3000, 1000, 40, 0.5, 5.5),
                         method("Best-of-4", Family.BEST_OF_N, 400, 0, 3, 0.3, 0.6)), 100);
     }
 
@@ -46,7 +46,7 @@ class ReportTest {
         ExperimentConfig.Methods m = full.methods();
         return full.withMethods(new ExperimentConfig.Methods(List.of(0.05, 0.1, 0.5), m.ipoBeta(), m.ppoKlCoefs(),
                 m.ppoIterations(), m.rlBatch(), m.missingEosPenalty(), m.ppoGold(), m.grpoIterations(), m.bestOfN(),
-                m.offPolicyDpo(), m.dpoIterRounds(), true, xuAblation));
+                m.offPolicyDpo(), m.dpoIterRounds(), true, xuAblation, m.extra()));
     }
 
     @Test
@@ -80,7 +80,7 @@ class ReportTest {
     void theRoutesAreComparedByFamilyNotByName() {
         List<SentimentExperiment.Results> runs = List.of(run(config(true)));
         List<Summary.Verdict> v = Summary.of(runs).verdicts();
-        // KL in [3, inf): IPO (5) is the reward-free route's best there; PPO (learned reward) at 6 the reward-based one's
+        // KL in [3, 6): IPO (5) is the reward-free route's best there; PPO (learned reward) at 5.5 the reward-based one's
         assertEquals("IPO \u03b2=0.1", v.get(2).dpoName());
         assertEquals("PPO (learned reward) \u03b2=0.05", v.get(2).ppoName());
         // KL in [0, 1): best-of-4 at 0.6 belongs to neither route
