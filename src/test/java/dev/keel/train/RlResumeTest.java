@@ -27,7 +27,7 @@ import dev.keel.model.io.Safetensors;
 import dev.keel.tensor.Tensors;
 
 /**
- * PPO, RLOO and GRPO write checkpoints and resume exactly: a run stopped after a checkpoint (by SIGKILL, or
+ * PPO, RLOO, GRPO and online DPO write checkpoints and resume exactly: a run stopped after a checkpoint (by SIGKILL, or
  * resumed from its middle checkpoint) ends with the weights and the metrics of the uninterrupted run.
  */
 class RlResumeTest {
@@ -92,9 +92,10 @@ class RlResumeTest {
     }
 
     @Test
-    void rlooAndGrpoResumedFromTheirMiddleCheckpointEndAsTheUninterruptedRun() throws Exception {
-        for (String algo : List.of("rloo", "grpo")) {
-            List<String> args = common(algo, 6, "--num-generations", "2");
+    void rlooGrpoAndOnlineDpoResumedFromTheirMiddleCheckpointEndAsTheUninterruptedRun() throws Exception {
+        for (String algo : List.of("rloo", "grpo", "online-dpo")) {
+            List<String> args = algo.equals("online-dpo") ? common(algo, 6)
+                    : common(algo, 6, "--num-generations", "2");
             Path run = tmp.resolve(algo);
             TestSupport.Run r = keel(args, "--out", run.toString());
             assertEquals(0, r.code(), r.err());
