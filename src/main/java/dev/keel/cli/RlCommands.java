@@ -260,6 +260,9 @@ final class RlCommands {
         /** One DPO step per batch; the logged KL penalty (objective/non_score_reward) is -beta * KL, as TRL's. */
         @Override
         RlConfig adjust(RlConfig cfg) {
+            if (spec.commandLine().getParseResult().hasMatchedOption("--kl-coef")) {
+                throw new IllegalArgumentException("online-dpo's KL strength is --beta; leave out --kl-coef");
+            }
             if (cfg.kl().adaptive().isPresent() || cfg.kl().refEmaDecay() > 0) {
                 throw new IllegalArgumentException("online-dpo has a frozen reference and beta fixed: leave out "
                         + "--kl-target and --ref-ema-decay");

@@ -157,5 +157,8 @@ class RlTrainingTest {
         JsonNode cfg = TestSupport.readJson(tmp.resolve("online-dpo").resolve("run_config.json")).path("settings");
         assertEquals("online-dpo", cfg.path("rl").path("algorithm").path("name").asText(), cfg.toString());
         assertEquals(0.1, cfg.path("rl").path("kl").path("coef").asDouble(), "the logged KL penalty uses beta");
+        var r = SftTrainingTest.keel("online-dpo", "--policy", sft.toString(), "--reward", "builtin:count:great",
+                "--prompts", prompts.toString(), "--out", tmp.resolve("online-dpo-kl").toString(), "--kl-coef", "0.2");
+        assertTrue(r.code() != 0 && r.err().contains("online-dpo's KL strength is --beta; leave out --kl-coef"), r.err());
     }
 }
