@@ -70,10 +70,14 @@ final class RlCommands {
             torch.manual_seed(run.seed);
             DType dt = DType.parseFloat(rl.dtype);
             CausalLM policy = ModelFiles.load(rl.policy, dt, null);
+            TrainCommands.sameVocabulary(rl.policy, policy.config().vocabSize(), rl.refModel, "--ref-model");
             CausalLM reference = ModelFiles.load(rl.refModel != null ? rl.refModel : rl.policy, dt, null);
             try (Tokenizer tok = Tokenizer.load(rl.policy);
                  RewardSource reward = Rewards.open(rl.reward, 16)) {
                 Prompts prompts = readPrompts(tok, policy.config().vocabSize());
+                int longest = prompts.ids().stream().mapToInt(p -> p.length).max().orElse(0);
+                dev.keel.generate.GenerationBudget.check(policy.config(), cfg.rolloutSize(), longest,
+                        cfg.sampling().maxNewTokens(), policy.dtype().bytes(), "--batch-size x --num-generations");
                 Critic critic = cfg.algorithm().usesCritic()
                         ? Critic.start(rl.policy, tok, reward, dt, spec.commandLine().getErr()::println) : null;
                 Set<Long> eos = new LinkedHashSet<>();

@@ -100,7 +100,8 @@ public final class RlTrainer {
         double klCoef = cfg.kl().coef();
         long episodes = 0;
         Map<String, Object> last = Map.of();
-        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), -1)) {
+        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), -1);
+             dev.keel.train.StopSignal stop = dev.keel.train.StopSignal.install()) {
             for (int it = 0; it < cfg.sampling().iterations(); it++) {
                 long t0 = System.nanoTime();
                 List<Integer> idx = order.next(cfg.sampling().batchPrompts());
@@ -127,6 +128,9 @@ public final class RlTrainer {
                 listener.accept(line);
                 last = line;
                 afterIteration.accept(it + 1);
+                if (it + 1 < cfg.sampling().iterations()) {
+                    stop.check("iteration", it + 1, out);
+                }
             }
         }
         policyState.save(out);
