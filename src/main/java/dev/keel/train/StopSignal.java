@@ -31,17 +31,15 @@ public final class StopSignal implements AutoCloseable {
 
     private static SignalHandler handle(String name) {
         try {
-            SignalHandler[] previous = new SignalHandler[1];
-            previous[0] = Signal.handle(new Signal(name), sig -> {
-                if (received != null && previous[0] != null) {
-                    previous[0].handle(sig); // a second signal: the default, end now
+            return Signal.handle(new Signal(name), sig -> {
+                if (received != null) {
+                    Runtime.getRuntime().exit(128 + sig.getNumber()); // a second signal: end now, as by default
                     return;
                 }
                 received = "SIG" + sig.getName();
                 System.err.println("keel: " + received + " received; stopping after the current step "
                         + "(send it again to stop at once)");
             });
-            return previous[0];
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             return null; // the JVM reserves it (e.g. -Xrs): stopping stays the JVM's default
         }
