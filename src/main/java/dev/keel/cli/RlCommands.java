@@ -74,7 +74,7 @@ final class RlCommands {
             CausalLM reference = ModelFiles.load(rl.refModel != null ? rl.refModel : rl.policy, dt, null);
             try (Tokenizer tok = Tokenizer.load(rl.policy);
                  RewardSource reward = Rewards.open(rl.reward, 16)) {
-                Prompts prompts = readPrompts(tok, policy.config().vocabSize());
+                Prompts prompts = readPrompts(tok, policy.config().vocabSize(), policy.config().maxPositions());
                 int longest = prompts.ids().stream().mapToInt(p -> p.length).max().orElse(0);
                 dev.keel.generate.GenerationBudget.check(policy.config(), cfg.rolloutSize(), longest,
                         cfg.sampling().maxNewTokens(), policy.dtype().bytes(), "--batch-size x --num-generations");
@@ -98,7 +98,8 @@ final class RlCommands {
             return 0;
         }
 
-        private Prompts readPrompts(Tokenizer tok, long vocab) {
+        /** Every prompt, checked before anything is written: ids in the vocabulary, room for --max-new-tokens. */
+        private Prompts readPrompts(Tokenizer tok, long vocab, long positions) {
             ChatEncoder chat = null;
             if (rl.chat) {
                 chat = TrainCommands.conversationEncoder(rl.policy, tok);
@@ -111,6 +112,10 @@ final class RlCommands {
             List<String> texts = new ArrayList<>();
             for (Jsonl.Line l : Jsonl.read(rl.prompts)) {
                 long[] p = enc.record(l, vocab);
+                if ((long) p.length + rl.maxNewTokens > positions) {
+                    throw new dev.keel.KeelException(l.where() + ": the prompt (" + p.length + " tokens) + --max-new-tokens "
+                            + rl.maxNewTokens + " exceeds the policy's " + positions + " positions");
+                }
                 ids.add(p);
                 texts.add(l.node().path("prompt").isTextual() ? l.node().get("prompt").asText() : tok.decode(p, true));
             }

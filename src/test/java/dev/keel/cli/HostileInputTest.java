@@ -505,6 +505,11 @@ class HostileInputTest {
                 model(d).toString(), "--reward", "builtin:count:great", "--prompts", prompts(d).toString(), "--out",
                 d.resolve("out").toString(), "--num-generations", "2000000000", "--batch-size", "4"},
                 "sequences per rollout is more than 2^31 - 1");
+        add("grpo: a prompt too long for --max-new-tokens", d -> {
+            Path p = text(d, "long.jsonl", "{\"prompt\": \"The movie\"}\n{\"prompt_ids\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n");
+            return new String[] {"grpo", "--policy", model(d).toString(), "--reward", "builtin:count:great", "--prompts",
+                    p.toString(), "--out", d.resolve("out").toString(), "--max-new-tokens", "60"};
+        }, "long.jsonl:2: the prompt (10 tokens) + --max-new-tokens 60 exceeds the policy's 64 positions");
         add("ppo --gamma NaN", d -> new String[] {"ppo", "--policy", model(d).toString(), "--reward", "builtin:count:great",
                 "--prompts", prompts(d).toString(), "--out", d.resolve("out").toString(), "--gamma", "NaN"},
                 "--gamma must be a finite number");
