@@ -269,6 +269,36 @@ class DataSafetyTest {
     }
 
     /**
+     * A model folder of Hugging Face's hub cache ({@code models--ORG--NAME/snapshots/REV/}, every file a link to
+     * {@code ../../blobs/HASH}) loads: its links stay inside the repository folder. A link out of it does not.
+     */
+    @Test
+    void aHubCacheSnapshotWhoseFilesLinkToItsBlobsLoads() throws Exception {
+        Path base = TinyModels.llama(tmp.resolve("base"), 3);
+        Path repo = tmp.resolve("hub/models--keel--tiny");
+        Path blobs = Files.createDirectories(repo.resolve("blobs"));
+        Path snap = Files.createDirectories(repo.resolve("snapshots/0123abcd"));
+        int i = 0;
+        try (var s = Files.list(base)) {
+            for (Path f : (Iterable<Path>) s::iterator) {
+                Path blob = Files.copy(f, blobs.resolve("blob" + i++));
+                Files.createSymbolicLink(snap.resolve(f.getFileName()), Path.of("../../blobs").resolve(blob.getFileName()));
+            }
+        }
+        CausalLM m = ModelFiles.load(snap, null, null);
+        assertEquals(ModelFiles.load(base, null, null).config().vocabSize(), m.config().vocabSize());
+        try (var tok = dev.keel.tokenizer.Tokenizer.load(snap)) {
+            assertTrue(tok.encode("The movie was great.", false).length > 0);
+        }
+        Path outside = Files.copy(base.resolve("config.json"), tmp.resolve("hub/config.json"));
+        Files.delete(snap.resolve("config.json"));
+        Files.createSymbolicLink(snap.resolve("config.json"), outside);
+        KeelException e = assertThrows(KeelException.class, () -> ModelFiles.load(snap, null, null));
+        assertTrue(e.getMessage().contains("'config.json' (the model's configuration) is a symbolic link to a file "
+                + "outside the model folder"), e.getMessage());
+    }
+
+    /**
      * An index whose weight_map names a FIFO outside the folder (or a link to one inside it) is refused before the
      * FIFO is opened: opening a FIFO with no writer blocks, so an open would hang this test.
      */
