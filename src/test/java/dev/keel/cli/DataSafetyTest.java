@@ -266,6 +266,36 @@ class DataSafetyTest {
         try (var s = Files.list(out)) {
             assertEquals(List.of("checkpoint-2"), s.map(p -> p.getFileName().toString()).sorted().toList());
         }
+        // the disk fills while libtorch writes the optimizer state: reported here, the JVM does not abort
+        ModelState fullOptimizer = new ModelState() {
+            @Override
+            public Map<String, Tensor> parameters() {
+                return m.weights();
+            }
+
+            @Override
+            public void save(Path dir) {
+                ok.save(dir);
+                try {
+                    Files.createSymbolicLink(dir.resolve("optimizer.pt"), Path.of("/dev/full"));
+                } catch (IOException x) {
+                    throw new java.io.UncheckedIOException(x);
+                }
+            }
+
+            @Override
+            public void load(Path dir) {
+                throw new UnsupportedOperationException();
+            }
+        };
+        KeelException o = assertThrows(KeelException.class, () -> ck.save(6, fullOptimizer, opt, state));
+        assertTrue(o.getMessage().contains("cannot write checkpoint " + out.resolve("checkpoint-6")) && o.getMessage()
+                .contains("No space left on device") && o.getMessage().contains("The last intact checkpoint is "
+                + out.resolve("checkpoint-2")), o.getMessage());
+        try (var s = Files.list(out)) {
+            assertEquals(List.of("checkpoint-2"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        assertEquals(out.resolve("checkpoint-2"), Checkpoints.latest(out));
     }
 
     /**

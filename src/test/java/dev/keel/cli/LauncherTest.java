@@ -218,6 +218,15 @@ class LauncherTest {
         assertEquals(p.pid(), jvm, "the launcher execs the JVM: one process");
     }
 
+    /** The real Main deletes the launcher's private copy of the jar (keel.jar.copy) when its JVM exits. */
+    @Test
+    void theJvmDeletesTheLaunchersCopyOfTheJarWhenItExits() throws Exception {
+        Path copy = Files.writeString(tmp.resolve("keel-1-copy.jar"), "a copy");
+        TestSupport.Run r = TestSupport.freshJvm(tmp, List.of("-Dkeel.jar.copy=" + copy), Map.of(), "--help");
+        assertEquals(0, r.code(), r.err());
+        assertFalse(Files.exists(copy), "the copy is gone after the JVM exits");
+    }
+
     /** keel's real {@code Main} in a new JVM, with {@code preload} (or nothing) as LD_PRELOAD. */
     private static TestSupport.Run freshJvm(Path preload, String... args) throws IOException, InterruptedException {
         Map<String, String> env = new java.util.HashMap<>();
