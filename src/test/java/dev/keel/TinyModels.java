@@ -38,13 +38,18 @@ public final class TinyModels {
 
     /** A Llama-style model folder (d = 32, 2 layers) with a ~320-token BPE tokenizer that adds BOS. */
     public static Path llama(Path dir, long seed) {
+        return llama(dir, seed, 64);
+    }
+
+    /** The same with {@code positions} positions (RoPE: no weights depend on it). */
+    public static Path llama(Path dir, long seed, int positions) {
         try {
             Files.createDirectories(dir);
             BpeTrainer.Result bpe = BpeTrainer.train(sentences(), 320, List.of(EOS));
             ModelFiles.writeJson(dir.resolve("tokenizer.json"), BpeTokenizerJson.build(bpe.vocab(), bpe.merges(), List.of(EOS), EOS));
             Files.writeString(dir.resolve("tokenizer_config.json"),
                     "{\"bos_token\": \"<|endoftext|>\", \"eos_token\": \"<|endoftext|>\", \"pad_token\": \"<|endoftext|>\"}");
-            CausalLM m = ModelInit.random(ConfigFactory.llama(bpe.vocab().size(), 32, 2, 4, 2, 64, 64, 10000, true, 0, 0),
+            CausalLM m = ModelInit.random(ConfigFactory.llama(bpe.vocab().size(), 32, 2, 4, 2, 64, positions, 10000, true, 0, 0),
                     seed, null);
             ModelFiles.save(m, dir);
             return dir;

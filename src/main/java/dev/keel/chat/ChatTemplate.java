@@ -20,6 +20,7 @@ import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 
 import dev.keel.KeelException;
+import dev.keel.io.SafeFiles;
 
 /**
  * A model's chat template ({@code chat_template} in {@code tokenizer_config.json}), rendered as transformers'
@@ -94,17 +95,18 @@ public final class ChatTemplate {
      * when present, as newer transformers saves it, else {@code chat_template} of {@code tokenizer_config.json}.
      */
     public static ChatTemplate load(Path modelDir, JsonNode tokenizerConfig) {
-        Path file = modelDir.resolve("chat_template.jinja");
-        if (!Files.isRegularFile(file)) {
+        Path file = SafeFiles.inside(modelDir, "chat_template.jinja", "the chat template");
+        if (!Files.exists(file)) {
             return fromTokenizerConfig(tokenizerConfig);
         }
         Map<String, String> named = new TreeMap<>();
         named.put("default", read(file));
-        Path more = modelDir.resolve("additional_chat_templates");
+        Path more = SafeFiles.inside(modelDir, "additional_chat_templates", "the folder of named chat templates");
         if (Files.isDirectory(more)) {
             try (Stream<Path> files = Files.list(more)) {
                 files.filter(p -> p.getFileName().toString().endsWith(".jinja")).forEach(p ->
-                        named.put(p.getFileName().toString().replaceFirst("\\.jinja$", ""), read(p)));
+                        named.put(p.getFileName().toString().replaceFirst("\\.jinja$", ""),
+                                read(SafeFiles.inside(modelDir, modelDir.relativize(p).toString(), "a chat template"))));
             } catch (IOException e) {
                 throw new KeelException(more + ": cannot list: " + e.getMessage(), e);
             }
@@ -113,11 +115,7 @@ public final class ChatTemplate {
     }
 
     private static String read(Path p) {
-        try {
-            return Files.readString(p, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new KeelException(p + ": cannot read: " + e.getMessage(), e);
-        }
+        return SafeFiles.readText(p, "a chat template");
     }
 
     private static ChatTemplate create(Map<String, String> named, Map<String, ?> specialTokens) {

@@ -83,6 +83,9 @@ final class DpoCommand implements Callable<Integer> {
         Main.startNatives();
         DType dt = DType.parseFloat(in.dtype);
         CausalLM policy = ModelFiles.load(in.model, dt, null);
+        if (!dpo.referenceFree()) {
+            TrainCommands.sameVocabulary(in.model, policy.config().vocabSize(), refModel, "--ref-model");
+        }
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, policy.config().vocabSize(), policy.config().maxPositions(), opts);
             List<PreferencePair> all = new ArrayList<>(split.train());

@@ -117,6 +117,21 @@ final class GenerateCommand implements Callable<Integer> {
                     prompts.add(enc.record(l, m.config().vocabSize()));
                 }
             }
+            // every record is checked before anything is printed: a length that cannot be generated is an error
+            // naming its line, and the batches must fit in memory
+            long positions = m.config().maxPositions();
+            int longest = 0;
+            for (int i = 0; i < prompts.size(); i++) {
+                int len = prompts.get(i).length;
+                longest = Math.max(longest, len);
+                if ((long) len + maxNewTokens > positions) {
+                    String where = input.prompt != null ? "--prompt" : input.prompts + ":" + lines.get(i);
+                    throw new KeelException(where + ": the prompt (" + len + " tokens) + --max-new-tokens "
+                            + maxNewTokens + " exceeds the model's " + positions + " positions");
+                }
+            }
+            dev.keel.generate.GenerationBudget.check(m.config(), Math.min(batchSize, prompts.size()), longest,
+                    maxNewTokens, m.dtype().bytes(), "--batch-size");
             StopCriterion stopper = stop.isEmpty() ? StopCriterion.NEVER
                     : (i, gen) -> stop.stream().anyMatch(s -> tok.decode(gen, false).contains(s));
             PrintWriter out = spec.commandLine().getOut();

@@ -6,6 +6,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 import dev.keel.KeelException;
+import dev.keel.io.OutputLock;
 import dev.keel.runtime.Natives;
 
 @Command(name = "keel", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
@@ -25,6 +26,12 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        // the launcher runs a private copy of the jar and execs this JVM (so signals reach it); the copy goes
+        // when the JVM exits normally or by SIGTERM/SIGINT
+        String copy = System.getProperty("keel.jar.copy");
+        if (copy != null) {
+            new java.io.File(copy).deleteOnExit();
+        }
         System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
     }
 
@@ -42,14 +49,45 @@ public final class Main implements Runnable {
                 return 1;
             }
         }
-        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            if (ex instanceof KeelException || ex instanceof IllegalArgumentException) {
-                err.println("keel " + cmd.getCommandName() + ": error: " + ex.getMessage());
+        cl.setExecutionStrategy(parsed -> {
+            CommandLine.ParseResult last = parsed;
+            while (last.hasSubcommand()) {
+                last = last.subcommand();
+            }
+            String problem = OptionChecks.problem(last.commandSpec());
+            if (problem != null) {
+                err.println("keel " + last.commandSpec().name() + ": error: " + problem);
                 return 1;
             }
-            throw ex;
+            return new CommandLine.RunLast().execute(parsed);
         });
-        return cl.execute(args);
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            err.println("keel " + cmd.getCommandName() + ": error: " + describe(ex));
+            if (System.getenv("KEEL_DEBUG") != null) {
+                ex.printStackTrace(err);
+            }
+            return 1;
+        });
+        try {
+            return cl.execute(args);
+        } finally {
+            OutputLock.releaseAll();
+        }
+    }
+
+    /**
+     * One line for an exception: the message of a {@link KeelException} or a bad option as it is; anything else
+     * (a bug, or libtorch refusing) by its type and message, never a stack trace (KEEL_DEBUG=1 prints it).
+     */
+    static String describe(Throwable ex) {
+        if (ex instanceof KeelException || ex instanceof IllegalArgumentException) {
+            return ex.getMessage();
+        }
+        if (ex instanceof OutOfMemoryError) {
+            return "out of memory (" + ex.getMessage() + "); use smaller batches or a smaller model";
+        }
+        String msg = String.valueOf(ex.getMessage()).lines().findFirst().orElse("");
+        return "unexpected " + ex.getClass().getSimpleName() + ": " + msg + " (KEEL_DEBUG=1 shows where)";
     }
 
     /** Shared start-up for commands that use libtorch. */

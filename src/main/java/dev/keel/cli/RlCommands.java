@@ -84,10 +84,14 @@ final class RlCommands {
             torch.manual_seed(run.seed);
             DType dt = DType.parseFloat(rl.dtype);
             CausalLM policy = ModelFiles.load(rl.policy, dt, null);
+            TrainCommands.sameVocabulary(rl.policy, policy.config().vocabSize(), rl.refModel, "--ref-model");
             CausalLM reference = ModelFiles.load(rl.refModel != null ? rl.refModel : rl.policy, dt, null);
             try (Tokenizer tok = Tokenizer.load(rl.policy);
                  RewardSource reward = Rewards.open(rl.rewards, rl.rewardWeights, 16)) {
-                Prompts prompts = readPrompts(tok, policy.config().vocabSize());
+                Prompts prompts = readPrompts(tok, policy.config().vocabSize(), policy.config().maxPositions());
+                int longest = prompts.ids().stream().mapToInt(p -> p.length).max().orElse(0);
+                dev.keel.generate.GenerationBudget.check(policy.config(), cfg.rolloutSize(), longest,
+                        cfg.sampling().maxNewTokens(), policy.dtype().bytes(), "--batch-size x --num-generations");
                 Critic critic = cfg.algorithm().usesCritic()
                         ? Critic.start(rl.policy, tok, reward, dt, spec.commandLine().getErr()::println) : null;
                 Set<Long> eos = new LinkedHashSet<>();
@@ -109,7 +113,8 @@ final class RlCommands {
             return 0;
         }
 
-        private Prompts readPrompts(Tokenizer tok, long vocab) {
+        /** Every prompt, checked before anything is written: ids in the vocabulary, room for --max-new-tokens. */
+        private Prompts readPrompts(Tokenizer tok, long vocab, long positions) {
             ChatEncoder chat = null;
             if (rl.chat) {
                 chat = TrainCommands.conversationEncoder(rl.policy, tok);
@@ -122,6 +127,10 @@ final class RlCommands {
             List<String> texts = new ArrayList<>();
             for (Jsonl.Line l : Jsonl.read(rl.prompts)) {
                 long[] p = enc.record(l, vocab);
+                if ((long) p.length + rl.maxNewTokens > positions) {
+                    throw new dev.keel.KeelException(l.where() + ": the prompt (" + p.length + " tokens) + --max-new-tokens "
+                            + rl.maxNewTokens + " exceeds the policy's " + positions + " positions");
+                }
                 ids.add(p);
                 texts.add(l.node().path("prompt").isTextual() ? l.node().get("prompt").asText() : tok.decode(p, true));
             }

@@ -12,6 +12,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.keel.KeelException;
+import dev.keel.io.AtomicFolder;
+import dev.keel.io.OutputLock;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.train.Checkpoints;
 import dev.keel.train.SettingsJson;
@@ -25,19 +27,32 @@ final class RunFolder {
      * command and its settings record, serialised as it is ({@link SettingsJson}).
      */
     static void prepare(Path out, boolean resume, String command, Object settings) {
-        if (!resume && Checkpoints.latest(out) != null) {
-            throw new KeelException(out + " holds checkpoints of an earlier run; pass --resume to continue it, or "
-                    + "choose another --out");
+        if (out.toString().isBlank()) {
+            throw new KeelException("--out must not be empty");
         }
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new KeelException(out + ": is a file; --out must be a folder");
+        }
+        AtomicFolder.recover(out);
+        refuseOldCheckpoints(out, resume);
         try {
             Files.createDirectories(out);
         } catch (IOException e) {
             throw new KeelException(out + ": cannot create: " + e.getMessage(), e);
         }
+        OutputLock.acquire(out);
+        refuseOldCheckpoints(out, resume); // again: another run may have written some before the lock was ours
         ObjectNode o = new ObjectMapper().createObjectNode();
         o.put("command", command);
         o.set("settings", SettingsJson.of(settings));
         ModelFiles.writeJson(out.resolve("run_config.json"), o);
+    }
+
+    private static void refuseOldCheckpoints(Path out, boolean resume) {
+        if (!resume && Checkpoints.latest(out) != null) {
+            throw new KeelException(out + " holds checkpoints of an earlier run; pass --resume to continue it, or "
+                    + "choose another --out");
+        }
     }
 
     /** Splits off a held-out fraction, the same records for the same seed. */

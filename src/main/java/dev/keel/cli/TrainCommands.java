@@ -27,6 +27,21 @@ final class TrainCommands {
         return t == null ? null : new ChatEncoder(t, tok);
     }
 
+    /**
+     * Refuses a reference model whose vocabulary differs from the policy's, before anything is written: its
+     * log-probabilities would be of other tokens (or fail deep in libtorch on an id it has no row for).
+     */
+    static void sameVocabulary(Path model, int vocabSize, Path ref, String option) {
+        if (ref == null) {
+            return;
+        }
+        int other = dev.keel.model.io.ModelFiles.readConfig(ref).vocabSize();
+        if (other != vocabSize) {
+            throw new dev.keel.KeelException(option + " " + ref + " has a vocabulary of " + other + " tokens but "
+                    + model + " has " + vocabSize + "; the reference must share the policy's tokenizer");
+        }
+    }
+
     static ChatTemplate chatTemplateOrNull(Path modelDir, Tokenizer tok) {
         boolean has = tok.config().hasNonNull("chat_template") || Files.isRegularFile(modelDir.resolve("chat_template.jinja"));
         return has ? ChatTemplate.load(modelDir, tok.config()) : null;

@@ -1,7 +1,5 @@
 package dev.keel.cli;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -16,6 +14,7 @@ import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
 
 import dev.keel.KeelException;
+import dev.keel.io.SafeFiles;
 
 /**
  * {@code --config run.yaml}: option values from a YAML map, keyed by the option's long name without dashes
@@ -46,9 +45,9 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
     static YamlDefaults load(Path file, CommandLine root, String[] args) {
         JsonNode n;
         try {
-            n = new ObjectMapper(new YAMLFactory()).readTree(Files.readString(file));
-        } catch (IOException e) {
-            throw new KeelException(file + ": cannot read or parse YAML: " + e.getMessage(), e);
+            n = new ObjectMapper(new YAMLFactory()).readTree(SafeFiles.readText(file, "--config"));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new KeelException(file + ": not valid YAML (" + SafeFiles.where(e) + ")");
         }
         if (n == null || !n.isObject()) {
             throw new KeelException(file + ": expected a YAML map of option: value");
@@ -63,15 +62,40 @@ final class YamlDefaults implements CommandLine.IDefaultValueProvider {
                 throw new KeelException(file + ": key '" + e.getKey() + "' is not an option of 'keel " + args[0] + "'");
             }
             JsonNode v = e.getValue();
-            if (v.isArray()) {
-                List<String> parts = new ArrayList<>();
-                v.forEach(x -> parts.add(x.asText()));
-                values.put(key, String.join(",", parts));
-            } else {
-                values.put(key, v.asText());
-            }
+            OptionSpec option = sub == null ? null : sub.getCommandSpec().findOption("--" + key);
+            values.put(key, value(file, e.getKey(), v, option));
         }
         return new YamlDefaults(values);
+    }
+
+    /**
+     * The text picocli parses for one key: a scalar, or a list of scalars joined by commas. A map, a null (a key
+     * without a value) or a list inside a list is an error; so is anything but a string for a path option
+     * ({@code out: 5} or {@code out: [a]} would otherwise name a folder nobody asked for).
+     */
+    private static String value(Path file, String key, JsonNode v, OptionSpec option) {
+        String where = file + ": key '" + key + "'";
+        if (v.isNull() || v.isMissingNode()) {
+            throw new KeelException(where + " has no value");
+        }
+        boolean isPath = option != null && (option.type() == Path.class || option.type() == java.io.File.class);
+        if (isPath && !v.isTextual()) {
+            throw new KeelException(where + " must be a string (a path), got " + v.getNodeType().toString().toLowerCase());
+        }
+        if (v.isObject()) {
+            throw new KeelException(where + " must be a value or a list of values, not a map");
+        }
+        if (v.isArray()) {
+            List<String> parts = new ArrayList<>();
+            for (JsonNode x : v) {
+                if (!x.isValueNode() || x.isNull()) {
+                    throw new KeelException(where + " must be a list of plain values");
+                }
+                parts.add(x.asText());
+            }
+            return String.join(",", parts);
+        }
+        return v.asText();
     }
 
     @Override

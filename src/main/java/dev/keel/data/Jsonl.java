@@ -1,9 +1,5 @@
 package dev.keel.data;
 
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.keel.KeelException;
+import dev.keel.io.SafeFiles;
 
 /**
  * JSON Lines input: one JSON object per line, blank lines skipped. Every error names the file, the line and,
@@ -84,32 +81,22 @@ public final class Jsonl {
 
     /** Reads every non-blank line of {@code file}; a line that is not a JSON object is an error. */
     public static List<Line> read(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new KeelException(file + ": no such file");
-        }
         List<Line> out = new ArrayList<>();
-        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String s;
-            int n = 0;
-            while ((s = r.readLine()) != null) {
-                n++;
-                if (s.isBlank()) {
-                    continue;
-                }
-                JsonNode node;
-                try {
-                    node = JSON.readTree(s);
-                } catch (JsonProcessingException e) {
-                    throw new KeelException(file + ":" + n + ": not valid JSON: " + e.getOriginalMessage());
-                }
-                if (node == null || !node.isObject()) {
-                    throw new KeelException(file + ":" + n + ": expected a JSON object");
-                }
-                out.add(new Line(file, n, node));
+        SafeFiles.forEachLine(file, "a JSONL file", (n, s) -> {
+            if (s.isBlank()) {
+                return;
             }
-        } catch (IOException e) {
-            throw new KeelException(file + ": cannot read: " + e.getMessage(), e);
-        }
+            JsonNode node;
+            try {
+                node = JSON.readTree(s);
+            } catch (JsonProcessingException e) {
+                throw new KeelException(file + ":" + n + ": not valid JSON: " + e.getOriginalMessage());
+            }
+            if (node == null || !node.isObject()) {
+                throw new KeelException(file + ":" + n + ": expected a JSON object");
+            }
+            out.add(new Line(file, n, node));
+        });
         if (out.isEmpty()) {
             throw new KeelException(file + ": no records");
         }

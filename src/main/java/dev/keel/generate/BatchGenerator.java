@@ -85,7 +85,7 @@ public final class BatchGenerator {
         // the padding mask is needed only for padded batches and sliding windows; otherwise positions are
         // simply past..past+T-1 and attention is plain causal
         boolean trackKeep = padded || window > 0;
-        if (maxPrompt + cfg.maxNewTokens() > model.config().maxPositions()) {
+        if ((long) maxPrompt + cfg.maxNewTokens() > model.config().maxPositions()) {
             throw new IllegalArgumentException("prompt (" + maxPrompt + " tokens) + max new tokens ("
                     + cfg.maxNewTokens() + ") exceeds the model's " + model.config().maxPositions() + " positions");
         }

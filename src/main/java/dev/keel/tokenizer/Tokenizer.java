@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 
 import dev.keel.KeelException;
+import dev.keel.io.SafeFiles;
 
 /**
  * A model's tokenizer: its {@code tokenizer.json} run by Hugging Face's Rust tokenizers (through DJL), with
@@ -44,8 +45,8 @@ public final class Tokenizer implements AutoCloseable {
      * (optional: special tokens, chat template) and {@code config.json} (fallback special token ids).
      */
     public static Tokenizer load(Path modelDir) {
-        Path file = modelDir.resolve("tokenizer.json");
-        if (!Files.isRegularFile(file)) {
+        Path file = SafeFiles.inside(modelDir, "tokenizer.json", "the tokenizer");
+        if (!Files.exists(file)) {
             throw new KeelException(modelDir + ": no tokenizer.json (Keel needs a fast tokenizer file; "
                     + "save one with transformers' tokenizer.save_pretrained)");
         }
@@ -61,10 +62,11 @@ public final class Tokenizer implements AutoCloseable {
         for (JsonNode t : tokJson.path("added_tokens")) {
             ids.put(t.path("content").asText(), t.path("id").asLong());
         }
-        Path cfgFile = modelDir.resolve("tokenizer_config.json");
-        JsonNode cfg = Files.isRegularFile(cfgFile) ? readJson(cfgFile) : JSON.createObjectNode();
-        Path modelCfgFile = modelDir.resolve("config.json");
-        JsonNode modelCfg = Files.isRegularFile(modelCfgFile) ? readJson(modelCfgFile) : JSON.createObjectNode();
+        Path cfgFile = SafeFiles.inside(modelDir, "tokenizer_config.json", "the tokenizer's configuration");
+        JsonNode cfg = Files.exists(cfgFile) ? readJson(cfgFile) : JSON.createObjectNode();
+        Path modelCfgFile = SafeFiles.inside(modelDir, "config.json", "the model's configuration");
+        JsonNode modelCfg = Files.exists(modelCfgFile) ? readJson(modelCfgFile) : JSON.createObjectNode();
+        checkVocabulary(file, ids, modelCfg);
         Long bos = special(cfg, "bos_token", ids, modelCfg.get("bos_token_id"));
         Long eos = special(cfg, "eos_token", ids, firstId(modelCfg.get("eos_token_id")));
         Long pad = special(cfg, "pad_token", ids, modelCfg.get("pad_token_id"));
@@ -115,10 +117,28 @@ public final class Tokenizer implements AutoCloseable {
     }
 
     private static JsonNode readJson(Path f) {
-        try {
-            return JSON.readTree(Files.readString(f));
-        } catch (IOException e) {
-            throw new KeelException(f + ": cannot read or parse: " + e.getMessage(), e);
+        JsonNode n = SafeFiles.readJson(f, "a tokenizer file");
+        if (n == null || !n.isObject()) {
+            throw new KeelException(f + ": not a JSON object");
+        }
+        return n;
+    }
+
+    /**
+     * Refuses a tokenizer that can produce ids the model has no embedding for (config.json's vocab_size), by the
+     * first such token, before any text is encoded: otherwise the first such id fails deep in libtorch.
+     */
+    private static void checkVocabulary(Path file, Map<String, Long> ids, JsonNode modelCfg) {
+        JsonNode v = modelCfg.get("vocab_size");
+        if (v == null || !v.canConvertToLong()) {
+            return;
+        }
+        long vocab = v.asLong();
+        for (Map.Entry<String, Long> e : ids.entrySet()) {
+            if (e.getValue() < 0 || e.getValue() >= vocab) {
+                throw new KeelException(file + ": token id " + e.getValue() + " is outside the model's vocabulary "
+                        + "(vocab_size " + vocab + " in config.json); the tokenizer does not belong to this model");
+            }
         }
     }
 

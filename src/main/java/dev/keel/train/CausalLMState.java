@@ -26,10 +26,7 @@ public final class CausalLMState implements ModelState {
 
     @Override
     public void save(Path dir) {
-        ModelFiles.save(model, dir);
-        if (sideFilesFrom != null && !sideFilesFrom.toAbsolutePath().equals(dir.toAbsolutePath())) {
-            ModelFiles.copySideFiles(sideFilesFrom, dir);
-        }
+        ModelFiles.save(model, dir, model.dtype(), ModelFiles.DEFAULT_MAX_SHARD_BYTES, sideFilesFrom);
     }
 
     @Override

@@ -86,16 +86,14 @@ public final class TrainingLoop<T> {
         params.values().forEach(p -> p.set_requires_grad(true));
         AdamW opt = Optimizers.adamW(params, optim);
         Checkpoints checkpoints = new Checkpoints(out, train.saveTotalLimit());
-        Path ckpt = resume ? Checkpoints.latest(out) : null;
-        if (resume && ckpt == null) {
-            info.accept("keel: --resume given but " + out + " has no complete checkpoint; starting fresh");
-        }
-        Position pos = ckpt != null ? restore(ckpt, opt) : fresh();
+        Path ckpt = resume ? restoreNewestIntact(opt) : null;
+        Position pos = ckpt != null ? position(ckpt) : fresh();
         int nBatches = (trainSet.size() + train.batchSize() - 1) / train.batchSize();
         Map<String, Object> lastLog = new LinkedHashMap<>();
         Map<String, Double> evalMetrics = Map.of();
         try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? pos.step : -1);
-             ProgressBar bar = progressBar(total, pos.step)) {
+             ProgressBar bar = progressBar(total, pos.step);
+             StopSignal stop = StopSignal.install()) {
             while (pos.step < total) {
                 List<List<T>> batches = batches(trainSet, pos.epoch);
                 while (pos.batchInEpoch < nBatches && pos.step < total) {
@@ -119,6 +117,9 @@ public final class TrainingLoop<T> {
                         checkpoints.save(pos.step, model, opt, pos.toJson(train.seed()));
                     }
                     afterStep.accept(pos.step);
+                    if (!last) {
+                        stop.check("step", pos.step, out);
+                    }
                 }
                 if (pos.batchInEpoch >= nBatches) {
                     pos.epoch++;
@@ -260,8 +261,37 @@ public final class TrainingLoop<T> {
         return new Position();
     }
 
-    private Position restore(Path ckpt, AdamW opt) {
-        JsonNode s = Checkpoints.restore(ckpt, model, opt);
+    private JsonNode restoredState;
+
+    /**
+     * Restores the newest checkpoint that reads back whole; one that does not (a corrupt or truncated file) is
+     * named and the one before it is tried. Null when there is none (a fresh start).
+     */
+    private Path restoreNewestIntact(AdamW opt) {
+        List<Path> all = new ArrayList<>(Checkpoints.all(out));
+        if (all.isEmpty()) {
+            info.accept("keel: --resume given but " + out + " has no complete checkpoint; starting fresh");
+            return null;
+        }
+        Collections.reverse(all);
+        List<String> failures = new ArrayList<>();
+        for (Path ckpt : all) {
+            try {
+                restoredState = Checkpoints.restore(ckpt, model, opt);
+                if (!failures.isEmpty()) {
+                    info.accept("keel: resuming from the previous intact checkpoint, " + ckpt.getFileName());
+                }
+                return ckpt;
+            } catch (KeelException e) {
+                failures.add(e.getMessage());
+                info.accept("keel: cannot resume from " + ckpt.getFileName() + ": " + e.getMessage());
+            }
+        }
+        throw new KeelException("--resume: no checkpoint in " + out + " reads back whole: " + String.join("; ", failures));
+    }
+
+    private Position position(Path ckpt) {
+        JsonNode s = restoredState;
         if (s.path("seed").asLong() != train.seed()) {
             throw new KeelException(ckpt + " was written with --seed " + s.path("seed").asLong() + ", not "
                     + train.seed() + "; resume with the same settings");

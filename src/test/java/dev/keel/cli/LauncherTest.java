@@ -62,7 +62,12 @@ class LauncherTest {
         Files.writeString(src, """
                 package dev.keel.cli;
                 public class Main {
-                    public static void main(String[] args) {
+                    public static void main(String[] args) throws Exception {
+                        if (args.length > 0 && args[0].equals("sleep")) {
+                            System.out.println("PID=" + ProcessHandle.current().pid());
+                            System.out.flush();
+                            Thread.sleep(600_000);
+                        }
                         System.out.println("LD_PRELOAD=" + System.getenv().getOrDefault("LD_PRELOAD", ""));
                         System.out.println("KEEL_BLAS_LIB=" + System.getenv().getOrDefault("KEEL_BLAS_LIB", ""));
                         System.out.println("JVM=" + java.lang.management.ManagementFactory.getRuntimeMXBean()
@@ -176,6 +181,50 @@ class LauncherTest {
         Run r = launch(Map.of("KEEL_MALLOC", "system", "KEEL_BLAS", "bundled"));
         assertEquals(0, r.code(), r.err());
         assertEquals("", line(r, "LD_PRELOAD"));
+    }
+
+    /**
+     * kill -TERM of the launcher reaches the JVM (the launcher execs it, so they are one process): it is gone within
+     * seconds. Before, the JVM ran on, orphaned and writing. Copies of the jar left by killed runs are removed.
+     */
+    @Test
+    void sigtermToTheLauncherStopsTheJvmWithinSeconds() throws Exception {
+        Path tmpDir = Files.createDirectories(tmp.resolve("launcher-tmp"));
+        Path stale = Files.writeString(tmpDir.resolve("keel-999999999-abcdef.jar"), "left by a killed run");
+        ProcessBuilder pb = new ProcessBuilder("bash", launcher.toString(), "sleep");
+        pb.environment().put("TMPDIR", tmpDir.toString());
+        pb.environment().put("KEEL_BLAS", "bundled");
+        Path out = tmp.resolve("sleep-out.txt");
+        pb.redirectOutput(out.toFile()).redirectError(tmp.resolve("sleep-err.txt").toFile());
+        Process p = pb.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!Files.readString(out).contains("PID=")) {
+            assertTrue(p.isAlive() && System.nanoTime() < deadline, "no PID line: " + Files.readString(out)
+                    + Files.readString(tmp.resolve("sleep-err.txt")));
+            Thread.sleep(20);
+        }
+        long jvm = Long.parseLong(Files.readString(out).replaceAll("(?s).*PID=(\\d+).*", "$1"));
+        assertFalse(Files.exists(stale), "the stale copy of a dead run is removed");
+        p.destroy(); // SIGTERM to the launcher's pid
+        long t0 = System.nanoTime();
+        while (ProcessHandle.of(jvm).map(ProcessHandle::isAlive).orElse(false)) {
+            if (System.nanoTime() - t0 > TimeUnit.SECONDS.toNanos(10)) {
+                ProcessHandle.of(jvm).ifPresent(ProcessHandle::destroyForcibly);
+                throw new AssertionError("the JVM (pid " + jvm + ") still runs 10 s after SIGTERM to the launcher");
+            }
+            Thread.sleep(20);
+        }
+        assertTrue(p.waitFor(10, TimeUnit.SECONDS));
+        assertEquals(p.pid(), jvm, "the launcher execs the JVM: one process");
+    }
+
+    /** The real Main deletes the launcher's private copy of the jar (keel.jar.copy) when its JVM exits. */
+    @Test
+    void theJvmDeletesTheLaunchersCopyOfTheJarWhenItExits() throws Exception {
+        Path copy = Files.writeString(tmp.resolve("keel-1-copy.jar"), "a copy");
+        TestSupport.Run r = TestSupport.freshJvm(tmp, List.of("-Dkeel.jar.copy=" + copy), Map.of(), "--help");
+        assertEquals(0, r.code(), r.err());
+        assertFalse(Files.exists(copy), "the copy is gone after the JVM exits");
     }
 
     /** keel's real {@code Main} in a new JVM, with {@code preload} (or nothing) as LD_PRELOAD. */

@@ -1,7 +1,5 @@
 package dev.keel.model.io;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.keel.KeelException;
+import dev.keel.io.SafeFiles;
 
 /**
  * A decoder's architecture, read from a Hugging Face {@code config.json}. This is the one place where
@@ -69,6 +68,52 @@ public record ModelConfig(
         check(headDim > 0 && headDim % 2 == 0, where, "head_dim (must be even)", headDim);
         check(intermediateSize > 0, where, "intermediate_size", intermediateSize);
         check(maxPositions > 0, where, "max_position_embeddings", maxPositions);
+        check(normEps > 0 && Double.isFinite(normEps), where,
+                (family == Family.GPT2 ? "layer_norm_epsilon" : "rms_norm_eps") + " (must be a finite number > 0)", normEps);
+        check(family == Family.GPT2 || ropeTheta > 0 && Double.isFinite(ropeTheta), where,
+                "rope_theta (must be a finite number > 0)", ropeTheta);
+        check(slidingWindow >= 0, where, "sliding_window", slidingWindow);
+        for (Integer id : eosTokenIds) {
+            check(id >= 0 && id < vocabSize, where, "eos_token_id (must be within [0, vocab_size " + vocabSize + "))", id);
+        }
+        check(bosTokenId == null || bosTokenId >= 0 && bosTokenId < vocabSize, where,
+                "bos_token_id (must be within [0, vocab_size " + vocabSize + "))", bosTokenId);
+        check(padTokenId == null || padTokenId < vocabSize, where,
+                "pad_token_id (must be below vocab_size " + vocabSize + ")", padTokenId);
+        checkFits(where, family, vocabSize, hiddenSize, numLayers, numHeads, numKvHeads, headDim, intermediateSize,
+                maxPositions, tieWordEmbeddings);
+    }
+
+    /**
+     * Refuses sizes whose weights could not be held in this machine's memory even in 16 bits, before anything
+     * is allocated (a config with 10^8 layers would otherwise stall for minutes building tensors, then fail).
+     * Counts the weight matrices (embeddings, attention, MLP, head) and the rotary tables; doubles never overflow.
+     */
+    private static void checkFits(String where, Family family, double vocab, double d, double layers, double heads,
+                                  double kvHeads, double headDim, double ff, double positions, boolean tied) {
+        double attention = d * heads * headDim * 2 + d * kvHeads * headDim * 2;
+        double mlp = d * ff * (family == Family.GPT2 ? 2 : 3);
+        double params = vocab * d * (tied ? 1 : 2) + layers * (attention + mlp + 4 * d)
+                + (family == Family.GPT2 ? positions * d : positions * headDim);
+        double bytes = params * 2;
+        long memory = physicalMemory();
+        if (bytes > memory) {
+            throw new KeelException(where + ": invalid sizes: vocab_size " + (long) vocab + ", hidden size " + (long) d
+                    + ", " + (long) layers + " layers, intermediate size " + (long) ff + " and " + (long) positions
+                    + " positions imply " + String.format("%.3g", params) + " parameters, "
+                    + String.format("%.3g", bytes / 1e9) + " GB even in 16 bits, more than this machine's "
+                    + String.format("%.3g", memory / 1e9) + " GB of memory");
+        }
+    }
+
+    /** This machine's physical memory in bytes (Long.MAX_VALUE where the JVM cannot tell). */
+    static long physicalMemory() {
+        var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
+            long total = sun.getTotalMemorySize();
+            return total > 0 ? total : Long.MAX_VALUE;
+        }
+        return Long.MAX_VALUE;
     }
 
     private static void check(boolean ok, String where, String field, Object value) {
@@ -79,12 +124,7 @@ public record ModelConfig(
 
     /** Reads {@code dir/config.json}. */
     public static ModelConfig load(Path configJson) {
-        JsonNode root;
-        try {
-            root = JSON.readTree(Files.readString(configJson));
-        } catch (IOException e) {
-            throw new KeelException(configJson + ": cannot read or parse: " + e.getMessage(), e);
-        }
+        JsonNode root = SafeFiles.readJson(configJson, "the model's configuration");
         if (root == null || !root.isObject()) {
             throw new KeelException(configJson + ": not a JSON object");
         }
@@ -116,7 +156,10 @@ public record ModelConfig(
         int d = req(c, "n_embd");
         int heads = req(c, "n_head");
         JsonNode inner = c.get("n_inner");
-        int ff = inner == null || inner.isNull() ? 4 * d : inner.asInt();
+        int ff = inner == null || inner.isNull() ? (int) Math.min(Integer.MAX_VALUE, 4L * d) : req(c, "n_inner");
+        if (d % heads != 0) {
+            throw new KeelException("invalid n_embd " + d + ": must be a multiple of n_head " + heads);
+        }
         if (c.path("scale_attn_by_inverse_layer_idx").asBoolean(false)
                 || c.path("reorder_and_upcast_attn").asBoolean(false)) {
             throw new KeelException("unsupported GPT-2 options: scale_attn_by_inverse_layer_idx and "
@@ -130,7 +173,7 @@ public record ModelConfig(
             throw new KeelException("unsupported activation_function '" + act + "' (gelu_new, gelu_pytorch_tanh, gelu)");
         }
         return new ModelConfig(Family.GPT2, "gpt2", req(c, "vocab_size"), d, req(c, "n_layer"), heads, heads,
-                d / heads, ff, req(c, "n_positions"), c.path("layer_norm_epsilon").asDouble(1e-5), 0, null,
+                d / heads, ff, req(c, "n_positions"), num(c, "layer_norm_epsilon", 1e-5), 0, null,
                 c.path("tie_word_embeddings").asBoolean(true), true, true, true, 0, act,
                 intOrNull(c, "bos_token_id"), ids(c.get("eos_token_id")), intOrNull(c, "pad_token_id"),
                 dtype(c), c);
@@ -140,9 +183,13 @@ public record ModelConfig(
         int d = req(c, "hidden_size");
         int heads = req(c, "num_attention_heads");
         JsonNode kv = c.get("num_key_value_heads");
-        int kvHeads = kv == null || kv.isNull() ? heads : kv.asInt();
+        int kvHeads = kv == null || kv.isNull() ? heads : req(c, "num_key_value_heads");
         JsonNode hd = c.get("head_dim");
-        int headDim = hd == null || hd.isNull() ? d / heads : hd.asInt();
+        if ((hd == null || hd.isNull()) && d % heads != 0) {
+            throw new KeelException("invalid hidden_size " + d + ": must be a multiple of num_attention_heads " + heads
+                    + " (or give head_dim)");
+        }
+        int headDim = hd == null || hd.isNull() ? d / heads : req(c, "head_dim");
         boolean qkvBias;
         boolean oBias;
         if (type.equals("qwen2")) {
@@ -157,7 +204,7 @@ public record ModelConfig(
         JsonNode sw = c.get("sliding_window");
         boolean windowOn = type.equals("mistral") || c.path("use_sliding_window").asBoolean(false);
         if (windowOn && sw != null && !sw.isNull()) {
-            window = sw.asInt();
+            window = wholeNumber(c, "sliding_window", 0);
             if (type.equals("qwen2") && c.path("max_window_layers").asInt(0) < req(c, "num_hidden_layers")) {
                 throw new KeelException("Qwen2 sliding-window attention on only some layers (max_window_layers) "
                         + "is not supported");
@@ -169,7 +216,7 @@ public record ModelConfig(
         }
         return new ModelConfig(Family.LLAMA, type, req(c, "vocab_size"), d, req(c, "num_hidden_layers"), heads,
                 kvHeads, headDim, req(c, "intermediate_size"), req(c, "max_position_embeddings"),
-                c.path("rms_norm_eps").asDouble(1e-6), c.path("rope_theta").asDouble(10000.0),
+                num(c, "rms_norm_eps", 1e-6), num(c, "rope_theta", 10000.0),
                 RopeScaling.fromJson(c.get("rope_scaling")), c.path("tie_word_embeddings").asBoolean(false),
                 qkvBias, oBias, mlpBias, window, act, intOrNull(c, "bos_token_id"), ids(c.get("eos_token_id")),
                 intOrNull(c, "pad_token_id"), dtype(c), c);
@@ -188,9 +235,15 @@ public record ModelConfig(
                     return null;
                 case "linear":
                     return new RopeScaling(type, reqD(n, "factor"), 0, 0, 0);
-                case "llama3":
-                    return new RopeScaling(type, reqD(n, "factor"), reqD(n, "low_freq_factor"),
+                case "llama3": {
+                    RopeScaling r = new RopeScaling(type, reqD(n, "factor"), reqD(n, "low_freq_factor"),
                             reqD(n, "high_freq_factor"), req(n, "original_max_position_embeddings"));
+                    if (!(r.highFreqFactor > r.lowFreqFactor)) {
+                        throw new KeelException("invalid rope_scaling: high_freq_factor " + r.highFreqFactor
+                                + " must be greater than low_freq_factor " + r.lowFreqFactor);
+                    }
+                    return r;
+                }
                 default:
                     throw new KeelException("unsupported rope_scaling type '" + type
                             + "' (Keel supports default, linear, llama3)");
@@ -198,20 +251,55 @@ public record ModelConfig(
         }
     }
 
+    /** A required size: a whole number within [1, 2^31 - 1]. */
     private static int req(JsonNode c, String field) {
         JsonNode v = c.get(field);
         if (v == null || v.isNull() || !v.isNumber()) {
             throw new KeelException("missing or non-numeric field '" + field + "'");
         }
+        int n = wholeNumber(c, field, 0);
+        if (n < 1) {
+            throw new KeelException("invalid " + field + ": " + v + " (must be at least 1)");
+        }
+        return n;
+    }
+
+    /** An optional whole number that fits an int ({@code dflt} when absent). */
+    private static int wholeNumber(JsonNode c, String field, int dflt) {
+        JsonNode v = c.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        boolean whole = v.isIntegralNumber() || v.isNumber() && v.asDouble() == Math.rint(v.asDouble());
+        if (!whole || !v.canConvertToInt() || v.isFloatingPointNumber() && Math.abs(v.asDouble()) > Integer.MAX_VALUE) {
+            throw new KeelException("invalid " + field + ": " + v + " (must be a whole number within [-2^31, 2^31 - 1])");
+        }
         return v.asInt();
     }
 
+    /** An optional number ({@code dflt} when absent); a string or other value is an error. */
+    private static double num(JsonNode c, String field, double dflt) {
+        JsonNode v = c.get(field);
+        if (v == null || v.isNull()) {
+            return dflt;
+        }
+        if (!v.isNumber()) {
+            throw new KeelException("invalid " + field + ": must be a number, got " + v.getNodeType().toString().toLowerCase());
+        }
+        return v.asDouble();
+    }
+
+    /** A required positive finite number of rope_scaling. */
     private static double reqD(JsonNode c, String field) {
         JsonNode v = c.get(field);
         if (v == null || !v.isNumber()) {
             throw new KeelException("missing or non-numeric field '" + field + "' in rope_scaling");
         }
-        return v.asDouble();
+        double x = v.asDouble();
+        if (!(x > 0) || Double.isInfinite(x)) {
+            throw new KeelException("invalid rope_scaling " + field + ": " + x + " (must be a finite number > 0)");
+        }
+        return x;
     }
 
     private static String text(JsonNode c, String field, String dflt) {
@@ -221,7 +309,12 @@ public record ModelConfig(
 
     private static Integer intOrNull(JsonNode c, String field) {
         JsonNode v = c.get(field);
-        return v == null || v.isNull() ? null : v.asInt();
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        int id = wholeNumber(c, field, 0);
+        // some configs write -1 for "no such token"
+        return field.equals("pad_token_id") && id < 0 ? null : id;
     }
 
     private static List<Integer> ids(JsonNode v) {
@@ -229,10 +322,11 @@ public record ModelConfig(
         if (v == null || v.isNull()) {
             return out;
         }
-        if (v.isArray()) {
-            v.forEach(x -> out.add(x.asInt()));
-        } else {
-            out.add(v.asInt());
+        for (JsonNode x : v.isArray() ? v : List.of(v)) {
+            if (!x.isIntegralNumber() || !x.canConvertToInt()) {
+                throw new KeelException("invalid eos_token_id: " + x + " (must be a whole number or a list of them)");
+            }
+            out.add(x.asInt());
         }
         return out;
     }

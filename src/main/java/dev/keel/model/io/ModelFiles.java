@@ -21,6 +21,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import dev.keel.KeelException;
+import dev.keel.io.AtomicFolder;
+import dev.keel.io.SafeFiles;
 import dev.keel.model.CausalLM;
 import dev.keel.model.Head;
 import dev.keel.runtime.Natives;
@@ -97,10 +99,11 @@ public final class ModelFiles {
 
     public static ModelConfig readConfig(Path dir) {
         if (!Files.isDirectory(dir)) {
-            throw new KeelException(dir + ": no such model directory");
+            throw new KeelException(dir + (Files.exists(dir) ? ": is a file; a model is a directory (with "
+                    + CONFIG + " and the weights)" : ": no such model directory"));
         }
-        Path cfg = dir.resolve(CONFIG);
-        if (!Files.isRegularFile(cfg)) {
+        Path cfg = SafeFiles.inside(dir, CONFIG, "the model's configuration");
+        if (!Files.exists(cfg)) {
             throw new KeelException(dir + ": not a model directory (no " + CONFIG + ")");
         }
         return ModelConfig.load(cfg);
@@ -165,6 +168,10 @@ public final class ModelFiles {
                         + "' has non-float dtype " + src.entry().dtype());
             }
             Tensor t = Safetensors.read(src.header(), src.entry().name());
+            if (!t.isfinite().all().item_bool()) {
+                throw new KeelException(src.header().file() + ": tensor '" + src.entry().name() + "' holds NaN or "
+                        + "infinite values; refused (a model with them generates and scores nothing meaningful)");
+            }
             if (src.entry().dtype() != dtype) {
                 t = t.to(dtype.scalarType());
             }
@@ -192,21 +199,50 @@ public final class ModelFiles {
 
     /**
      * Saves {@code model} into {@code dir}: {@code config.json} and the weights in {@code dtype}, sharded past
-     * {@code maxShardBytes} with an index as transformers writes. Each file is written atomically; files of
-     * the other layout (single file or shards) left by an earlier save are removed.
+     * {@code maxShardBytes} with an index as transformers writes. See {@link #save(CausalLM, Path, DType, long, Path)}.
      */
     public static void save(CausalLM model, Path dir, DType dtype, long maxShardBytes) {
+        save(model, dir, dtype, maxShardBytes, null);
+    }
+
+    /**
+     * Saves {@code model} into {@code dir} with the tokenizer and generation files of {@code sideFilesFrom} (none
+     * when null or {@code dir} itself), all at once ({@link AtomicFolder}): the new files are written into a
+     * sibling folder and swapped in, so the model {@code dir} held before (an earlier run's, or the one being
+     * trained when {@code --out} is {@code --model}) survives a full disk or a kill at any moment. Weight files of
+     * the other layout (single file or shards) left by an earlier save go; every other file of {@code dir} stays.
+     */
+    public static void save(CausalLM model, Path dir, DType dtype, long maxShardBytes, Path sideFilesFrom) {
+        boolean sides = sideFilesFrom != null && !sameFolder(sideFilesFrom, dir);
+        AtomicFolder.replace(dir, n -> isModelFile(n) || sides && SIDE_FILES.contains(n), staging -> {
+            writeModel(model, staging, dtype, maxShardBytes);
+            if (sides) {
+                copySideFiles(sideFilesFrom, staging);
+            }
+        });
+    }
+
+    private static boolean sameFolder(Path a, Path b) {
         try {
-            Files.createDirectories(dir);
+            return Files.exists(a) && Files.exists(b) ? Files.isSameFile(a, b)
+                    : a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
         } catch (IOException e) {
-            throw new KeelException(dir + ": cannot create: " + e.getMessage(), e);
+            return false;
         }
+    }
+
+    /** The files a save writes or replaces: config.json and the weights of either layout. */
+    private static boolean isModelFile(String n) {
+        return n.equals(CONFIG) || n.equals(WEIGHTS) || n.equals(INDEX) || n.matches("model-\\d{5}-of-\\d{5}\\.safetensors");
+    }
+
+    private static void writeModel(CausalLM model, Path dir, DType dtype, long maxShardBytes) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         model.weights().forEach((k, v) -> out.put(k, v.to(dtype.scalarType())));
+        checkSpace(dir, out.values().stream().mapToLong(Tensor::nbytes).sum());
         writeJson(dir.resolve(CONFIG), configJson(model, dtype));
         Map<String, String> meta = Map.of("format", "pt");
         List<Map<String, Tensor>> shards = shard(out, dtype, maxShardBytes);
-        removeStale(dir);
         if (shards.size() == 1) {
             Safetensors.write(dir.resolve(WEIGHTS), shards.get(0), meta);
             return;
@@ -226,6 +262,25 @@ public final class ModelFiles {
         ObjectNode wm = index.putObject("weight_map");
         weightMap.forEach(wm::put);
         writeJson(dir.resolve(INDEX), index);
+    }
+
+    /** Refuses to start writing {@code bytes} (plus headers) where the file system has less room. */
+    public static void checkSpace(Path dir, long bytes) {
+        long free;
+        try {
+            free = Files.getFileStore(dir).getUsableSpace();
+        } catch (IOException e) {
+            return; // where the file system cannot tell, the write itself reports a full disk
+        }
+        long need = bytes + (1L << 20);
+        if (free < need) {
+            throw new KeelException(dir + ": not enough disk space: the save needs about " + mb(need) + " MB, "
+                    + mb(free) + " MB are free");
+        }
+    }
+
+    private static long mb(long bytes) {
+        return (bytes + (1 << 20) - 1) >> 20;
     }
 
     /** config.json for {@code model}: its own fields, the saved dtype, and the architecture of its head. */
@@ -260,19 +315,6 @@ public final class ModelFiles {
         }
         shards.add(cur);
         return shards;
-    }
-
-    private static void removeStale(Path dir) {
-        try (var files = Files.list(dir)) {
-            for (Path p : (Iterable<Path>) files::iterator) {
-                String n = p.getFileName().toString();
-                if (n.equals(WEIGHTS) || n.equals(INDEX) || n.matches("model-\\d{5}-of-\\d{5}\\.safetensors")) {
-                    Files.delete(p);
-                }
-            }
-        } catch (IOException e) {
-            throw new KeelException(dir + ": cannot clear old weight files: " + e.getMessage(), e);
-        }
     }
 
     /** Writes JSON atomically (temporary file, then rename). */

@@ -19,11 +19,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.keel.KeelException;
+import dev.keel.io.SafeFiles;
 import dev.keel.tensor.Tensors;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Tensor;
@@ -56,28 +58,40 @@ public final class Safetensors {
     /** A parsed header: the entries in file order, the metadata and where the data starts. */
     public record Header(Path file, Map<String, Entry> entries, Map<String, String> metadata, long dataStart) {}
 
-    /** Reads and validates the header of {@code file}: types, shapes and offsets against the file's size. */
+    /**
+     * Reads and validates the header of {@code file} as Hugging Face's reader (the safetensors crate's
+     * {@code Metadata::validate}) does: the tensors, in order of their offsets, must tile the data exactly, each
+     * starting where the one before ends (no overlap, no gap), each as long as its dtype and shape say, and the
+     * last ending at the end of the file. Messages name the file and the tensor, never bytes of the file.
+     */
     public static Header readHeader(Path file) {
+        if (Files.isDirectory(file)) {
+            throw new KeelException(file + ": is a directory, not a safetensors file");
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 8) {
-                throw new KeelException(file + ": not a safetensors file (" + size + " bytes, shorter than the "
-                        + "8-byte header length)");
+                throw new KeelException(file + ": not a safetensors file (shorter than the 8-byte header length)");
             }
             ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(ch, lenBuf, 0);
             long n = lenBuf.flip().getLong();
             if (n <= 0 || n > MAX_HEADER || 8 + n > size) {
-                throw new KeelException(file + ": corrupt or truncated safetensors file (header length " + n
-                        + ", file size " + size + " bytes)");
+                throw new KeelException(file + ": not a safetensors file, or a truncated one (its header length "
+                        + "field does not fit the file)");
             }
             ByteBuffer hb = ByteBuffer.allocate((int) n);
             readFully(ch, hb, 8);
+            if (hb.get(0) != '{') {
+                throw new KeelException(file + ": not a safetensors file (the header does not start with '{')");
+            }
             JsonNode root;
             try {
-                root = JSON.readTree(new String(hb.array(), StandardCharsets.UTF_8));
-            } catch (IOException e) {
-                throw new KeelException(file + ": the safetensors header is not valid JSON: " + e.getMessage());
+                root = JSON.readTree(StandardCharsets.UTF_8.newDecoder().decode(hb.flip()).toString());
+            } catch (JsonProcessingException e) {
+                throw new KeelException(file + ": the safetensors header is not valid JSON (" + SafeFiles.where(e) + ")");
+            } catch (java.nio.charset.CharacterCodingException e) {
+                throw new KeelException(file + ": the safetensors header is not valid UTF-8");
             }
             if (root == null || !root.isObject()) {
                 throw new KeelException(file + ": the safetensors header is not a JSON object");
@@ -89,47 +103,90 @@ public final class Safetensors {
             for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> f = it.next();
                 if (f.getKey().equals("__metadata__")) {
+                    if (!f.getValue().isObject()) {
+                        throw new KeelException(file + ": __metadata__ must be a map of strings");
+                    }
                     f.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
                     continue;
                 }
                 Entry e = parseEntry(file, f.getKey(), f.getValue());
-                if (e.end > dataSize) {
-                    throw new KeelException(file + ": tensor '" + e.name + "' ends at byte " + e.end
-                            + " of the data but the file holds only " + dataSize
-                            + " data bytes (truncated or corrupt file)");
-                }
                 entries.put(e.name, e);
             }
+            checkLayout(file, entries.values(), dataSize);
             return new Header(file, Collections.unmodifiableMap(entries), metadata, dataStart);
         } catch (IOException e) {
-            throw new KeelException(file + ": cannot read: " + e.getMessage(), e);
+            throw new KeelException(file + ": cannot read: " + e.getClass().getSimpleName(), e);
+        }
+    }
+
+    /** The tensors in offset order must tile [0, dataSize) exactly, as the safetensors crate requires. */
+    private static void checkLayout(Path file, java.util.Collection<Entry> entries, long dataSize) {
+        List<Entry> byOffset = new ArrayList<>(entries);
+        byOffset.sort(java.util.Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+        long expected = 0;
+        for (Entry e : byOffset) {
+            if (e.begin == expected && e.end > dataSize) {
+                throw new KeelException(file + ": tensor '" + SafeFiles.printable(e.name) + "' ends at byte " + e.end
+                        + " of the data but the file holds only " + dataSize + " data bytes (truncated or corrupt file)");
+            }
+            if (e.begin != expected) {
+                throw new KeelException(file + ": tensor '" + SafeFiles.printable(e.name) + "' has data_offsets ["
+                        + e.begin + ", " + e.end + "] but the data before it ends at byte " + expected + " ("
+                        + (e.begin < expected ? "overlapping" : "a gap between") + " tensors; refused as Hugging "
+                        + "Face's reader refuses it)");
+            }
+            expected = e.end;
+        }
+        if (expected != dataSize) {
+            throw new KeelException(file + ": the tensors cover " + expected + " data bytes but the file holds "
+                    + dataSize + (expected > dataSize ? " (truncated file)" : " (trailing bytes after the last tensor)"));
         }
     }
 
     private static Entry parseEntry(Path file, String name, JsonNode v) {
-        String where = file + ": tensor '" + name + "'";
+        String where = file + ": tensor '" + SafeFiles.printable(name) + "'";
         JsonNode dt = v.get("dtype");
         JsonNode sh = v.get("shape");
         JsonNode off = v.get("data_offsets");
-        if (dt == null || sh == null || off == null || !sh.isArray() || !off.isArray() || off.size() != 2) {
+        if (dt == null || sh == null || off == null || !dt.isTextual() || !sh.isArray() || !off.isArray()
+                || off.size() != 2) {
             throw new KeelException(where + ": header entry needs dtype, shape and data_offsets [begin, end]");
         }
         DType dtype = DType.fromSafetensors(dt.asText());
         if (dtype == null) {
-            throw new KeelException(where + ": unsupported dtype " + dt.asText());
+            throw new KeelException(where + ": unsupported dtype " + SafeFiles.printable(dt.asText()));
         }
         long[] shape = new long[sh.size()];
+        long numel = 1;
         for (int i = 0; i < shape.length; i++) {
-            shape[i] = sh.get(i).asLong(-1);
+            JsonNode d = sh.get(i);
+            shape[i] = d.isIntegralNumber() && d.canConvertToLong() ? d.asLong() : -1;
             if (shape[i] < 0) {
-                throw new KeelException(where + ": bad shape " + sh);
+                throw new KeelException(where + ": shape must be whole numbers >= 0");
+            }
+            try {
+                numel = Math.multiplyExact(numel, shape[i]);
+            } catch (ArithmeticException ex) {
+                throw new KeelException(where + ": shape " + Arrays.toString(shape) + " overflows a 64-bit size");
             }
         }
-        long begin = off.get(0).asLong(-1);
-        long end = off.get(1).asLong(-1);
+        JsonNode b0 = off.get(0);
+        JsonNode b1 = off.get(1);
+        long begin = b0.isIntegralNumber() && b0.canConvertToLong() ? b0.asLong() : -1;
+        long end = b1.isIntegralNumber() && b1.canConvertToLong() ? b1.asLong() : -1;
         Entry e = new Entry(name, dtype, shape, begin, end);
-        if (begin < 0 || end < begin || end - begin != e.numel() * dtype.bytes()) {
-            throw new KeelException(where + ": data_offsets " + off + " do not fit shape "
+        long bytes;
+        try {
+            bytes = Math.multiplyExact(numel, (long) dtype.bytes());
+        } catch (ArithmeticException ex) {
+            throw new KeelException(where + ": shape " + Arrays.toString(shape) + " overflows a 64-bit size");
+        }
+        if (begin < 0 || end < begin) {
+            throw new KeelException(where + ": data_offsets [" + begin + ", " + end + "] are not an ordered pair of "
+                    + "byte positions (begin <= end)");
+        }
+        if (end - begin != bytes) {
+            throw new KeelException(where + ": data_offsets [" + begin + ", " + end + "] do not fit shape "
                     + Arrays.toString(shape) + " of " + dtype.safetensorsName());
         }
         return e;

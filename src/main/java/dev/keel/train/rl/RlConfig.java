@@ -25,6 +25,10 @@ public record RlConfig(RlAlgorithm<?> algorithm, Sampling sampling, Updates upda
         if (algorithm == null || sampling == null || updates == null || kl == null || scores == null) {
             throw new IllegalArgumentException("every part of the RL settings is required");
         }
+        if ((long) sampling.batchPrompts() * algorithm.samplesPerPrompt() > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("--batch-size " + sampling.batchPrompts() + " x --num-generations "
+                    + algorithm.samplesPerPrompt() + " sequences per rollout is more than 2^31 - 1");
+        }
         if (algorithm.needsWholeRollout() && updates.miniBatchSize() > 0
                 && updates.miniBatchSize() != sampling.batchPrompts() * algorithm.samplesPerPrompt()) {
             throw new IllegalArgumentException(algorithm.name() + " takes each rollout as one batch: leave out "

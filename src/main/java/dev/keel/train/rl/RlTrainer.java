@@ -158,7 +158,8 @@ public final class RlTrainer {
             info.accept("keel: resuming from " + ckpt + " (iteration " + start + ")");
         }
         Map<String, Object> last = Map.of();
-        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? start : -1)) {
+        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? start : -1);
+             dev.keel.train.StopSignal stop = dev.keel.train.StopSignal.install()) {
             for (int it = start; it < cfg.sampling().iterations(); it++) {
                 long t0 = System.nanoTime();
                 List<Integer> idx = order.next(cfg.sampling().batchPrompts());
@@ -188,6 +189,9 @@ public final class RlTrainer {
                     checkpoints.save(it + 1, state, opt, position(it + 1, episodes, klCoef, updater.updates()));
                 }
                 afterIteration.accept(it + 1);
+                if (it + 1 < cfg.sampling().iterations()) {
+                    stop.check("iteration", it + 1, out);
+                }
             }
         }
         policyState.save(out);
