@@ -156,6 +156,11 @@ class DataSafetyTest {
             assertTrue(second.err().contains(out + " is in use by another keel process (pid " + p.pid() + ","),
                     second.err());
             assertTrue(p.isAlive(), "the first run goes on");
+            // the experiment's commands take the same lock
+            TestSupport.Run report = TestSupport.keel("experiment", "sentiment", "--out", out.toString(), "--report-only");
+            assertEquals(1, report.code(), report.err());
+            assertTrue(report.err().contains(out + " is in use by another keel process (pid " + p.pid() + ","),
+                    report.err());
 
             long t0 = System.nanoTime();
             p.destroy(); // SIGTERM
