@@ -190,6 +190,9 @@ final class RlCommands {
 
         @Override
         int epochs() {
+            if (numIterations < 1) {
+                throw new IllegalArgumentException("--num-iterations must be at least 1, got " + numIterations);
+            }
             return numIterations;
         }
     }
