@@ -107,8 +107,10 @@ public final class Report {
         }
         h.append(left.isEmpty() ? "This run includes each of their questions; see the section above. "
                 : "This run leaves out " + String.join(", ", left) + ". ");
-        return h.append("PPO against the gold reward is an upper reference, not a method one could use on real data. The ")
-                .append("learned reward model's errors bound what PPO and best-of-N against it can reach.</p></div>").toString();
+        if (m.ppoGold()) {
+            h.append("PPO against the gold reward is an upper reference, not a method one could use on real data. ");
+        }
+        return h.append("The learned reward model's errors bound what PPO and best-of-N against it can reach.</p></div>").toString();
     }
 
     /** Training compute of a method in one seed: forward tokens plus twice the backward tokens (a backward pass
@@ -171,8 +173,8 @@ public final class Report {
         h.append("<li><b>comparable</b> (within a factor of 2): ").append(comparable.isEmpty() ? "none" : String.join(", ", comparable))
                 .append("</li><li><b>more than twice</b>: ").append(more.isEmpty() ? "none" : String.join(", ", more))
                 .append("</li><li><b>less than half</b>: ").append(less.isEmpty() ? "none" : String.join(", ", less))
-                .append("</li></ul><p>Comparisons between runs of one group are at equal cost; across groups, the cost ")
-                .append("differs as shown.</p>");
+                .append("</li></ul><p>Only the comparable group ran at a cost near DPO's (within a factor of two); any ")
+                .append("other comparison with DPO is at the unequal cost shown.</p>");
         return h.toString();
     }
 
