@@ -41,7 +41,7 @@ final class DemoCommand implements Callable<Integer> {
 
     static int run(CommandSpec spec, Path out, ExperimentConfig cfg, String command, String goldSpec,
                    boolean rewardModelOnly) throws IOException {
-        lock(out);
+        RunFolder.createAndLock(out);
         Main.startNatives();
         var err = spec.commandLine().getErr();
         try (RewardSource gold = Rewards.open(goldSpec, 64)) {
@@ -55,15 +55,5 @@ final class DemoCommand implements Callable<Integer> {
                     runs.stream().mapToDouble(SentimentExperiment.Results::totalSeconds).sum());
         }
         return 0;
-    }
-
-    /** Creates {@code out} and takes its lock, as the trainers do: a second run on the same folder stops at once. */
-    static void lock(Path out) {
-        try {
-            java.nio.file.Files.createDirectories(out);
-        } catch (IOException e) {
-            throw new dev.keel.KeelException(out + ": cannot create: " + e.getMessage(), e);
-        }
-        dev.keel.io.OutputLock.acquire(out);
     }
 }

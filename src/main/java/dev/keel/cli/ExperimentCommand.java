@@ -81,7 +81,7 @@ final class ExperimentCommand implements Callable<Integer> {
             throw new IllegalArgumentException("unknown experiment '" + name + "' (experiments: sentiment)");
         }
         if (reportOnly) {
-            DemoCommand.lock(out);
+            RunFolder.createAndLock(out);
             RunsJson.Saved saved = RunsJson.read(out);
             Report.write(saved.runs(), out, saved.command());
             spec.commandLine().getOut().printf("report: %s%n", out.resolve("report.html").toAbsolutePath());

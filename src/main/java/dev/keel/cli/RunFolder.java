@@ -27,20 +27,10 @@ final class RunFolder {
      * command and its settings record, serialised as it is ({@link SettingsJson}).
      */
     static void prepare(Path out, boolean resume, String command, Object settings) {
-        if (out.toString().isBlank()) {
-            throw new KeelException("--out must not be empty");
-        }
-        if (Files.exists(out) && !Files.isDirectory(out)) {
-            throw new KeelException(out + ": is a file; --out must be a folder");
-        }
+        checkOut(out);
         AtomicFolder.recover(out);
         refuseOldCheckpoints(out, resume);
-        try {
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw new KeelException(out + ": cannot create: " + e.getMessage(), e);
-        }
-        OutputLock.acquire(out);
+        createLocked(out);
         refuseOldCheckpoints(out, resume); // again: another run may have written some before the lock was ours
         ObjectNode o = new ObjectMapper().createObjectNode();
         o.put("command", command);
@@ -53,6 +43,31 @@ final class RunFolder {
             throw new KeelException(out + " holds checkpoints of an earlier run; pass --resume to continue it, or "
                     + "choose another --out");
         }
+    }
+
+    /** Creates {@code out} and takes its lock, for commands without checkpoints (the demo, the experiment). */
+    static void createAndLock(Path out) {
+        checkOut(out);
+        createLocked(out);
+    }
+
+    private static void checkOut(Path out) {
+        if (out.toString().isBlank()) {
+            throw new KeelException("--out must not be empty");
+        }
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new KeelException(out + ": is a file; --out must be a folder");
+        }
+    }
+
+    /** Creates {@code out} and locks it: a second run on the same folder stops at once, naming the first. */
+    private static void createLocked(Path out) {
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new KeelException(out + ": cannot create: " + e.getMessage(), e);
+        }
+        OutputLock.acquire(out);
     }
 
     /** Splits off a held-out fraction, the same records for the same seed. */

@@ -103,15 +103,12 @@ public record OnlineDpo(double beta, DpoLossType lossType) implements RlAlgorith
         DpoLoss.Result r = DpoLoss.compute(lossType, p.policyChosen, p.policyRejected, p.refChosen, p.refRejected,
                 beta, 0.0);
         Tensor loss = r.losses().mean();
-        Map<String, Tensor> metrics = new LinkedHashMap<>();
-        Tensor margin = r.chosenRewards().sub(r.rejectedRewards());
-        metrics.put("rewards/chosen", r.chosenRewards().mean());
-        metrics.put("rewards/rejected", r.rejectedRewards().mean());
-        metrics.put("rewards/margins", margin.mean());
-        metrics.put("rewards/accuracies", margin.gt(s(0.0)).to(margin.scalar_type()).mean());
-        metrics.put("logps/chosen", p.policyChosen.detach().mean());
-        metrics.put("logps/rejected", p.policyRejected.detach().mean());
-        metrics.put("beta", Tensors.floats(new float[] {(float) beta}));
+        // the DPO family's metrics (one definition, DpoLoss.metricSums), as means over the pairs as TRL logs them
+        long pairs = p.policyChosen.size(0);
+        Map<String, Double> metrics = new LinkedHashMap<>();
+        DpoLoss.metricSums(r, p.policyChosen.detach(), p.policyRejected.detach())
+                .forEach((k, v) -> metrics.put(k, v / pairs));
+        metrics.put("beta", beta);
         Tensor zero = Tensors.floats(new float[] {0f});
         return new StepLoss(loss, loss, zero, dev.keel.loss.Grpo.approxKl(mb.logpNew(), mb.logpOld(), m),
                 Optional.empty(), metrics);

@@ -64,10 +64,10 @@ public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo, OnlineDpo {
      * @param clipFrac   0-dim fraction of clipped ratios
      * @param approxKl   0-dim approximate KL to the sampling policy
      * @param value      PPO's clipped value loss, empty for critic-free methods
-     * @param metrics    the method's own 0-dim diagnostics by TRL's names (online DPO's rewards/margins, ...)
+     * @param metrics    the method's own diagnostics by TRL's names (online DPO's rewards/margins, ...)
      */
     record StepLoss(Tensor total, Tensor policy, Tensor clipFrac, Tensor approxKl, Optional<PpoLoss.Value> value,
-                    java.util.Map<String, Tensor> metrics) {
+                    java.util.Map<String, Double> metrics) {
         public StepLoss(Tensor total, Tensor policy, Tensor clipFrac, Tensor approxKl, Optional<PpoLoss.Value> value) {
             this(total, policy, clipFrac, approxKl, value, java.util.Map.of());
         }

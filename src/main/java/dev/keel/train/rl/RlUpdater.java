@@ -121,7 +121,7 @@ final class RlUpdater {
             sums.vf += Tensors.item(v.loss());
             sums.vClip += Tensors.item(v.clipFrac());
         });
-        loss.metrics().forEach((k, v) -> sums.extra.merge(k, Tensors.item(v), Double::sum));
+        loss.metrics().forEach((k, v) -> sums.extra.merge(k, v, Double::sum));
         loss.total().backward();
         Optimizers.stepClippingEach(opt, clipGroups, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
         updates++;

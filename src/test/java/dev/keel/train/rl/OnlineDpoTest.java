@@ -60,9 +60,9 @@ class OnlineDpoTest {
                 RlConfig.defaults(dpo));
         // Δ = (−1 − (−2)) − (−3 − (−2)) = 1 − (−1) = 2; −log σ(0.1 · 2) = −log σ(0.2) = 0.598139
         assertEquals(0.598139, Tensors.item(loss.total()), 1e-5);
-        assertEquals(0.2, Tensors.item(loss.metrics().get("rewards/margins")), 1e-6);
-        assertEquals(1.0, Tensors.item(loss.metrics().get("rewards/accuracies")), 0);
-        assertEquals(-1.0, Tensors.item(loss.metrics().get("logps/chosen")), 1e-6);
+        assertEquals(0.2, loss.metrics().get("rewards/margins"), 1e-6);
+        assertEquals(1.0, loss.metrics().get("rewards/accuracies"), 0);
+        assertEquals(-1.0, loss.metrics().get("logps/chosen"), 1e-6);
     }
 
     @Test
