@@ -4,7 +4,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
@@ -51,29 +50,11 @@ public final class KtoData {
                 p = l.ids("prompt_ids", vocabSize, true);
                 c = l.ids("completion_ids", vocabSize, false);
             } else {
-                if (tok == null) {
-                    throw new KeelException(l.where() + ": text record but the model has no tokenizer.json");
-                }
-                JsonNode prompt = l.node().get("prompt");
-                if (prompt != null && prompt.isArray()) {
-                    if (template == null) {
-                        throw l.error("prompt", "a conversation needs a chat template (tokenizer_config.json chat_template)");
-                    }
-                    List<Map<String, Object>> pm = PreferenceData.messages(l, "prompt");
-                    String promptText = PreferenceData.render(l, template, pm, true, "prompt");
-                    p = tok.encode(promptText, false);
-                    c = PreferenceData.reply(l, tok, template, pm, promptText, "completion");
-                } else {
-                    p = tok.encode(l.string("prompt", true), true);
-                    c = PreferenceData.withEos(tok.encode(l.string("completion", false), false), tok.eosId());
-                }
+                long[][] e = PreferenceData.encode(l, tok, template, "completion");
+                p = e[0];
+                c = e[1];
             }
-            if (p.length == 0) {
-                if (tok == null || tok.bosId() == null) {
-                    throw l.error("prompt", "is empty and there is no BOS token to start from");
-                }
-                p = new long[] {tok.bosId()};
-            }
+            p = PreferenceData.orBos(l, tok, p);
             if (p.length + c.length > maxLength || p.length > maxPromptLength) {
                 if (truncation == Truncation.ERROR) {
                     throw new KeelException(l.where() + ": record is " + (p.length + c.length) + " tokens (prompt "

@@ -37,7 +37,6 @@ public final class PreferenceData {
                               int maxPromptLength, Truncation truncation) {
         List<PreferencePair> out = new ArrayList<>();
         int truncated = 0;
-        Long eos = tok == null ? null : tok.eosId();
         for (Jsonl.Line l : Jsonl.read(file)) {
             long[] p;
             long[] c;
@@ -47,32 +46,12 @@ public final class PreferenceData {
                 c = l.ids("chosen_ids", vocabSize, false);
                 r = l.ids("rejected_ids", vocabSize, false);
             } else {
-                if (tok == null) {
-                    throw new KeelException(l.where() + ": text record but the model has no tokenizer.json");
-                }
-                JsonNode prompt = l.node().get("prompt");
-                if (prompt != null && prompt.isArray()) {
-                    if (template == null) {
-                        throw l.error("prompt", "a conversation needs a chat template (tokenizer_config.json chat_template)");
-                    }
-                    List<Map<String, Object>> pm = messages(l, "prompt");
-                    String promptText = render(l, template, pm, true, "prompt");
-                    p = tok.encode(promptText, false);
-                    c = reply(l, tok, template, pm, promptText, "chosen");
-                    r = reply(l, tok, template, pm, promptText, "rejected");
-                } else {
-                    String promptText = l.string("prompt", true);
-                    p = tok.encode(promptText, true);
-                    c = withEos(tok.encode(l.string("chosen", false), false), eos);
-                    r = withEos(tok.encode(l.string("rejected", false), false), eos);
-                }
+                long[][] e = encode(l, tok, template, "chosen", "rejected");
+                p = e[0];
+                c = e[1];
+                r = e[2];
             }
-            if (p.length == 0) {
-                if (tok == null || tok.bosId() == null) {
-                    throw l.error("prompt", "is empty and there is no BOS token to start from");
-                }
-                p = new long[] {tok.bosId()};
-            }
+            p = orBos(l, tok, p);
             double margin = 0;
             if (l.has("margin")) {
                 JsonNode m = l.node().get("margin");
@@ -122,6 +101,49 @@ public final class PreferenceData {
     }
 
     /** The reply's tokens: the full conversation's rendering after the prompt's rendering. */
+    /**
+     * A text or conversational record's prompt and the completions in {@code fields}, as token ids: a string
+     * prompt with the tokenizer's special tokens and each completion with EOS appended; a conversation rendered
+     * with the chat template (prompt with the generation prompt, each reply the rest of the full rendering).
+     *
+     * @return the prompt's ids, then each field's, in order
+     */
+    static long[][] encode(Jsonl.Line l, Tokenizer tok, ChatTemplate template, String... fields) {
+        if (tok == null) {
+            throw new KeelException(l.where() + ": text record but the model has no tokenizer.json");
+        }
+        long[][] out = new long[fields.length + 1][];
+        JsonNode prompt = l.node().get("prompt");
+        if (prompt != null && prompt.isArray()) {
+            if (template == null) {
+                throw l.error("prompt", "a conversation needs a chat template (tokenizer_config.json chat_template)");
+            }
+            List<Map<String, Object>> pm = messages(l, "prompt");
+            String promptText = render(l, template, pm, true, "prompt");
+            out[0] = tok.encode(promptText, false);
+            for (int i = 0; i < fields.length; i++) {
+                out[i + 1] = reply(l, tok, template, pm, promptText, fields[i]);
+            }
+        } else {
+            out[0] = tok.encode(l.string("prompt", true), true);
+            for (int i = 0; i < fields.length; i++) {
+                out[i + 1] = withEos(tok.encode(l.string(fields[i], false), false), tok.eosId());
+            }
+        }
+        return out;
+    }
+
+    /** An empty prompt starts from BOS (the model needs a first position to predict from), or is an error. */
+    static long[] orBos(Jsonl.Line l, Tokenizer tok, long[] prompt) {
+        if (prompt.length > 0) {
+            return prompt;
+        }
+        if (tok == null || tok.bosId() == null) {
+            throw l.error("prompt", "is empty and there is no BOS token to start from");
+        }
+        return new long[] {tok.bosId()};
+    }
+
     static long[] reply(Jsonl.Line l, Tokenizer tok, ChatTemplate t, List<Map<String, Object>> prompt,
                                 String promptText, String field) {
         List<Map<String, Object>> all = new ArrayList<>(prompt);
