@@ -57,11 +57,14 @@ def malloc_in_use():
     return "glibc"
 
 
-def openblas_core():
-    """The kernel set OpenBLAS chose (openblas_get_corename), or 'unknown'."""
+def openblas_core(paths=None):
+    """The kernel set OpenBLAS chose (openblas_get_corename), or 'unknown': of the OpenBLAS mapped into this
+    process, or of the library files given (loaded here with this process's environment and CPU, which is what
+    decides the choice)."""
     import ctypes
-    paths = sorted({line.split()[-1] for line in mapped_files().splitlines()
-                    if "openblas" in line and line.split()[-1].startswith("/")})
+    if paths is None:
+        paths = sorted({line.split()[-1] for line in mapped_files().splitlines()
+                        if "openblas" in line and line.split()[-1].startswith("/")})
     for path in paths:
         try:
             lib = ctypes.CDLL(path)
@@ -414,9 +417,10 @@ def ppo_case(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", required=True, choices=["generate", "sft", "dpo", "ppo"])
+    ap.add_argument("--case", required=True, choices=["generate", "sft", "dpo", "ppo", "corename"])
     ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", help="required except for corename")
+    ap.add_argument("--lib", help="corename: the OpenBLAS library file whose kernel family to report")
     ap.add_argument("--batch", type=int, help="required except for ppo (batch = number of prompts)")
     ap.add_argument("--prompt-len", type=int, default=16)
     ap.add_argument("--new-tokens", type=int, default=64)
@@ -434,6 +438,13 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-6, help="ppo only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.case == "corename":
+        if not a.lib:
+            ap.error("--case corename needs --lib")
+        print(json.dumps({"case": "corename", "lib": a.lib, "openblas_core": openblas_core([a.lib])}))
+        return
+    if not a.model:
+        ap.error("--model is required for --case " + a.case)
     if a.case == "ppo":
         if not a.reward_model or not a.prompts:
             ap.error("--case ppo needs --reward-model and --prompts")

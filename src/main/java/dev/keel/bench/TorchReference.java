@@ -83,6 +83,15 @@ public final class TorchReference {
         return new ObjectMapper().readTree(last);
     }
 
+    /**
+     * The kernel family ({@code openblas_get_corename}) the OpenBLAS library {@code lib} picks on this CPU with
+     * this process's environment, which is what decides it: how the bench learns which kernels Keel's OpenBLAS
+     * runs (the presets do not map that function).
+     */
+    public String coreName(int threads, Path lib) throws IOException, InterruptedException {
+        return run(threads, List.of("--case", "corename", "--lib", lib.toString())).path("openblas_core").asText();
+    }
+
     private static Path locateScript() {
         List<Path> roots = new ArrayList<>();
         roots.add(Path.of("").toAbsolutePath());

@@ -31,8 +31,8 @@ import dev.keel.runtime.Natives;
                 + "memory each step adds (DPO's compared with SFT on the same token rows); ppo (one PPO iteration "
                 + "at the tiny shape with the embedded model: 16 prompts of 8 tokens, 64 sampled tokens, 4 epochs of "
                 + "minibatches of 8, split into rollout, scoring and update).",
-                "No ratio is printed against a PyTorch that runs on the reference BLAS: install "
-                + "libopenblas0-pthread.",
+                "No ratio is printed against a PyTorch that runs on the reference BLAS (install "
+                + "libopenblas0-pthread) or on another OpenBLAS kernel family than Keel's (both are printed).",
                 "The first line says which OpenBLAS Keel ran on: the system's, which the launcher preloads when "
                 + "one (0.3.21 or later) is installed, or the one bundled in the jars (KEEL_BLAS=bundled; README, "
                 + "\"Threads and memory\")."})
@@ -75,10 +75,11 @@ final class BenchCommand implements Callable<Integer> {
             description = "Shapes of the sft and dpo cases. Default: ${DEFAULT-VALUE}.")
     List<String> shapes;
 
-    @Option(names = "--reference-setup", defaultValue = "debian",
-            description = "How the PyTorch reference runs: debian (as Debian ships it, on glibc's malloc) or keel "
-                    + "(with the allocator ./keel preloads for Keel, tcmalloc when installed). Both sides see the same "
-                    + "OPENBLAS_CORETYPE and thread settings. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--reference-setup", defaultValue = "keel",
+            description = "How the PyTorch reference runs: keel (an equal footing: the allocator ./keel preloads for "
+                    + "Keel, tcmalloc when installed, on both sides) or debian (PyTorch as Debian ships it, on glibc's "
+                    + "malloc; a weaker set-up, for a second line only). Both sides see the same OPENBLAS_CORETYPE "
+                    + "and thread settings. Default: ${DEFAULT-VALUE}.")
     String referenceSetup;
 
     @Option(names = "--memory-of", hidden = true, description = "Internal: measure one train case's memory in this fresh process.")
@@ -99,10 +100,25 @@ final class BenchCommand implements Callable<Integer> {
         return r;
     }
 
-    /** Null when the reference's BLAS is OpenBLAS, else why no ratio can be printed. */
-    private static String blasProblem(JsonNode r) {
-        return r.path("blas").asText().equals("openblas") ? null : "PyTorch runs on " + r.path("blas").asText()
-                + " BLAS, not OpenBLAS (apt-get install libopenblas0-pthread); no ratio printed";
+    /** The OpenBLAS kernel family Keel runs (set once natives are loaded). */
+    private String keelCore;
+
+    /**
+     * Null when the reference runs on OpenBLAS with the kernel family Keel runs, else why no ratio can be printed:
+     * a ratio between two kernel families (e.g. Haswell's AVX2 against SkylakeX's AVX-512) measures OpenBLAS, not
+     * Keel.
+     */
+    static String blasProblem(JsonNode r, String keelCore) {
+        if (!r.path("blas").asText().equals("openblas")) {
+            return "PyTorch runs on " + r.path("blas").asText()
+                    + " BLAS, not OpenBLAS (apt-get install libopenblas0-pthread); no ratio printed";
+        }
+        String theirs = r.path("openblas_core").asText();
+        if (!theirs.equalsIgnoreCase(keelCore)) {
+            return "OpenBLAS kernels differ (Keel " + keelCore + ", PyTorch " + theirs
+                    + "); no ratio printed: set OPENBLAS_CORETYPE for both sides";
+        }
+        return null;
     }
 
     private String generate(PrintWriter out, TorchReference ref, String refMissing, int threads, Path dir) throws Exception {
@@ -123,7 +139,7 @@ final class BenchCommand implements Callable<Integer> {
                             "--batch", String.valueOf(b), "--prompt-len", String.valueOf(GenerateBench.PROMPT_LEN),
                             "--new-tokens", String.valueOf(newTokens), "--repeats", String.valueOf(repeats),
                             "--warmup", String.valueOf(warmup)));
-                    refMissing = blasProblem(r);
+                    refMissing = blasProblem(r, keelCore);
                     torchBest = Math.max(torchBest, r.path("tokens_per_s").asDouble());
                 }
             }
@@ -168,7 +184,7 @@ final class BenchCommand implements Callable<Integer> {
                     JsonNode r = runReference(ref, threads, List.of("--case", c, "--model", mdir.toString(),
                             "--batch", String.valueOf(shape.batch()), "--seq", String.valueOf(shape.seq()),
                             "--repeats", String.valueOf(repeats)));
-                    refMissing = blasProblem(r);
+                    refMissing = blasProblem(r, keelCore);
                     if (refMissing == null) {
                         torchCol = String.format("%.0f", r.get("tokens_per_s").asDouble());
                         ratio = String.format("%.2f", k.tokensPerSecond() / r.get("tokens_per_s").asDouble());
@@ -217,7 +233,7 @@ final class BenchCommand implements Callable<Integer> {
                     "--ppo-epochs", String.valueOf(PpoBench.EPOCHS), "--temperature", String.valueOf(PpoBench.TEMPERATURE),
                     "--kl-coef", String.valueOf(PpoBench.KL_COEF), "--lr", String.valueOf(PpoBench.LR),
                     "--repeats", String.valueOf(repeats)));
-            refMissing = blasProblem(r);
+            refMissing = blasProblem(r, keelCore);
         }
         out.printf("%-10s %10s %10s %8s%n", "phase", "keel s", "torch s", "ratio");
         String[][] rows = {{"rollout", "rollout_s"}, {"scoring", "scoring_s"}, {"update", "update_s"}, {"total", "seconds"}};
@@ -257,8 +273,11 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         boolean same = referenceSetup.equals("keel");
         TorchReference ref = new TorchReference(python, same);
-        out.printf("keel: %s; reference setup: %s%n", Natives.summary(), referenceSetup);
         String refMissing = noReference ? "--no-reference" : ref.unavailableReason();
+        Path lib = dev.keel.runtime.Proc.openblasFile(dev.keel.runtime.Proc.mappedFiles());
+        keelCore = refMissing != null || lib == null ? "unknown" : ref.coreName(threads, lib);
+        out.printf("keel: %s; OpenBLAS kernels in use: %s; reference setup: %s%n", Natives.summary(), keelCore,
+                referenceSetup);
         Path dir = Files.createTempDirectory("keel-bench");
         try {
             if (cases.contains("generate")) {
