@@ -174,9 +174,19 @@ public abstract class CausalLM {
      * {@code keep} (B, T), 1 for real tokens and 0 for padding on either side.
      */
     public Tensor forward(Tensor inputIds, Tensor keep) {
+        return forward(inputIds, keep, 0);
+    }
+
+    /**
+     * {@link #forward(Tensor, Tensor)} with the head applied only to columns {@code fromColumn} .. T - 1: logits
+     * (B, T - fromColumn, vocab). Every column still goes through the blocks; a loss that reads only the later
+     * columns skips the head's work (and its gradient) on the others.
+     */
+    public Tensor forward(Tensor inputIds, Tensor keep, long fromColumn) {
         Tensor pos = AttentionMask.positionIds(keep);
         Tensor mask = AttentionMask.causal(keep, inputIds.size(1), config.slidingWindow());
-        return logits(hidden(inputIds, pos, mask, null));
+        Tensor h = hidden(inputIds, pos, mask, null);
+        return logits(fromColumn == 0 ? h : h.narrow(1, fromColumn, h.size(1) - fromColumn));
     }
 
     public ModelConfig config() {
