@@ -186,4 +186,34 @@ class LoraTrainingTest {
         assertEquals(1, r.code());
         assertTrue(r.err().contains("--ref-ema-decay with LoRA"), r.err());
     }
+
+    @Test
+    void ktoOrpoCpoAndOnlineDpoTrainAdaptersToo() throws IOException {
+        Path pairs = PreferenceTrainingTest.markerPairs(Files.createDirectories(tmp.resolve("family")));
+        StringBuilder unpaired = new StringBuilder();
+        for (String l : Files.readAllLines(pairs)) {
+            JsonNode n = TestSupport.parse(l);
+            for (String side : List.of("chosen", "rejected")) {
+                unpaired.append(TestSupport.JSON.createObjectNode().put("prompt", n.get("prompt").asText())
+                        .put("completion", n.get(side).asText()).put("label", side.equals("chosen"))).append('\n');
+            }
+        }
+        Path kto = tmp.resolve("family/kto.jsonl");
+        Files.writeString(kto, unpaired);
+        Path prompts = tmp.resolve("family/prompts.jsonl");
+        Files.writeString(prompts, "{\"prompt\": \"The movie\"}\n{\"prompt\": \"The food\"}\n");
+        List<List<String>> runs = List.of(
+                List.of("kto", "--model", base.toString(), "--data", kto.toString(), "--max-steps", "2"),
+                List.of("orpo", "--model", base.toString(), "--data", pairs.toString(), "--max-steps", "2"),
+                List.of("cpo", "--model", base.toString(), "--data", pairs.toString(), "--max-steps", "2"),
+                List.of("online-dpo", "--policy", base.toString(), "--reward", "builtin:count:great", "--prompts",
+                        prompts.toString(), "--iterations", "2", "--batch-size", "2", "--max-new-tokens", "4"));
+        for (List<String> run : runs) {
+            Path out = tmp.resolve("family-" + run.get(0));
+            keel(run, "--out", out.toString(), "--lora-r", "2", "--lr", "1e-3");
+            assertTrue(Files.isRegularFile(out.resolve(AdapterFiles.WEIGHTS)) && !Files.exists(out.resolve("model.safetensors")),
+                    run.get(0));
+            assertEquals(2, TestSupport.readJson(out.resolve("run_config.json")).at("/settings/lora/r").asInt(), run.get(0));
+        }
+    }
 }
