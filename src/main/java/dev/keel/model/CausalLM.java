@@ -219,12 +219,12 @@ public abstract class CausalLM {
      * targets, and freezes the base weights. Draws from libtorch's generator: seed it first.
      */
     public LoraAdapters addLora(LoraConfig cfg) {
-        Map<String, long[]> linear = linearLayers();
+        Map<String, long[]> linear = LoraAdapters.linearLayers(this);
         Map<String, long[]> chosen = new LinkedHashMap<>();
         for (String m : cfg.select(new ArrayList<>(linear.keySet()), config.modelType())) {
             chosen.put(m, linear.get(m));
         }
-        attach(LoraAdapters.init(cfg, fanInFanOut(), chosen, dtype.scalarType()));
+        attach(LoraAdapters.init(cfg, fanInFanOut(), chosen, dtype.scalarType(), device()));
         return adapters;
     }
 
@@ -249,24 +249,6 @@ public abstract class CausalLM {
     /** Switches the adapters off until the handle closes (nothing to do without adapters): the base model. */
     public LoraAdapters.Off adaptersOff() {
         return adapters == null ? () -> { } : adapters.off();
-    }
-
-    /**
-     * The linear layers LoRA may adapt, by module name, with their (out, in) shape: every matrix but the embeddings
-     * and the output head (PEFT's {@code all-linear}).
-     */
-    public Map<String, long[]> linearLayers() {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        expectedShapes(config, head).forEach((name, shape) -> {
-            String module = name.substring(0, name.length() - ".weight".length());
-            String leaf = module.substring(module.lastIndexOf('.') + 1);
-            boolean notLinear = shape.length != 2 || !name.endsWith(".weight") || module.equals("lm_head")
-                    || module.equals("score") || leaf.equals("embed_tokens") || leaf.equals("wte") || leaf.equals("wpe");
-            if (!notLinear) {
-                m.put(module, fanInFanOut() ? new long[] {shape[1], shape[0]} : shape);
-            }
-        });
-        return m;
     }
 
     /** Whether the layers store weights as (in, out), GPT-2's Conv1D (PEFT's {@code fan_in_fan_out}). */

@@ -19,6 +19,9 @@ public final class LoraAdapters {
     /** One layer's pair, as PEFT's {@code lora_A.weight} (r, in) and {@code lora_B.weight} (out, r). */
     public record Pair(Tensor a, Tensor b) {}
 
+    /** The matrices that are not linear layers LoRA adapts: embeddings and output heads. */
+    private static final java.util.Set<String> NOT_LINEAR = java.util.Set.of("embed_tokens", "wte", "wpe", "lm_head", "score");
+
     private final LoraConfig config;
     private final boolean fanInFanOut;
     private final Map<String, Pair> byModule;
@@ -39,22 +42,44 @@ public final class LoraAdapters {
      * weights are ({@link Lora#initBound}), B zero, so the model starts exactly as the base. Draws from libtorch's
      * generator: seed it first for a repeatable run.
      */
-    public static LoraAdapters init(LoraConfig config, boolean fanInFanOut, Map<String, long[]> shapes, ScalarType type) {
+    public static LoraAdapters init(LoraConfig config, boolean fanInFanOut, Map<String, long[]> shapes, ScalarType type,
+                                    org.bytedeco.pytorch.Device device) {
         Map<String, Pair> m = new LinkedHashMap<>();
         shapes.forEach((name, outIn) -> {
             double bound = Lora.initBound(outIn[1]);
             Tensor a = torch.rand(config.r(), outIn[1]).mul(dev.keel.tensor.Tensors.s(2 * bound))
-                    .sub(dev.keel.tensor.Tensors.s(bound)).to(type);
-            Tensor b = torch.zeros(outIn[0], config.r()).to(type);
+                    .sub(dev.keel.tensor.Tensors.s(bound)).to(device, type);
+            Tensor b = torch.zeros(outIn[0], config.r()).to(device, type);
             m.put(name, new Pair(a, b));
         });
         return new LoraAdapters(config, fanInFanOut, m);
     }
 
+    /**
+     * The linear layers LoRA may adapt, by module name, with their (out, in) shape: every matrix but the embeddings
+     * and the output head (PEFT's {@code all-linear}).
+     */
+    public static Map<String, long[]> linearLayers(CausalLM model) {
+        Map<String, long[]> m = new LinkedHashMap<>();
+        CausalLM.expectedShapes(model.config(), model.head()).forEach((name, shape) -> {
+            if (shape.length != 2 || !name.endsWith(".weight")) {
+                return;
+            }
+            String module = name.substring(0, name.length() - ".weight".length());
+            String leaf = module.substring(module.lastIndexOf('.') + 1);
+            if (!NOT_LINEAR.contains(leaf)) {
+                m.put(module, model.fanInFanOut() ? new long[] {shape[1], shape[0]} : shape);
+            }
+        });
+        return m;
+    }
+
+    /** The settings the adapters were made or read with. */
     public LoraConfig config() {
         return config;
     }
 
+    /** Whether the adapted layers store their weights as (in, out) (PEFT's {@code fan_in_fan_out}). */
     public boolean fanInFanOut() {
         return fanInFanOut;
     }

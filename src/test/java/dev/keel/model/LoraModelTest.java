@@ -63,19 +63,26 @@ class LoraModelTest {
             Tensor ids = ids();
             float[] before = logits(m, ids);
             m.addLora(ALL);
-            assertEquals(m.linearLayers().size(), m.adapters().pairs().size(), "all-linear adapts every linear layer");
+            assertEquals(LoraAdapters.linearLayers(m).size(), m.adapters().pairs().size(), "all-linear adapts every linear layer");
             assertArrayEquals(before, logits(m, ids), 0f, m.config().modelType());
         }
+    }
+
+    /** Adds all-linear adapters with random B to {@code m}; returns its logits before and after. */
+    static float[][] baseAndAdapted(CausalLM m, Tensor ids) {
+        float[] base = logits(m, ids);
+        m.addLora(ALL);
+        randomiseB(m);
+        return new float[][] {base, logits(m, ids)};
     }
 
     @Test
     void mergedWeightsGiveTheLogitsOfBasePlusAdapters() {
         for (CausalLM m : List.of(llama(), gpt2())) {
             Tensor ids = ids();
-            float[] base = logits(m, ids);
-            m.addLora(ALL);
-            randomiseB(m);
-            float[] adapted = logits(m, ids);
+            float[][] before = baseAndAdapted(m, ids);
+            float[] base = before[0];
+            float[] adapted = before[1];
             CausalLM merged = CausalLM.create(m.config(), m.adapters().merge(m.weights()));
             float[] viaMerge = logits(merged, ids);
             double moved = 0;
@@ -91,10 +98,9 @@ class LoraModelTest {
     void switchedOffAdaptersGiveTheBaseExactly() {
         for (CausalLM m : List.of(llama(), gpt2())) {
             Tensor ids = ids();
-            float[] base = logits(m, ids);
-            m.addLora(ALL);
-            randomiseB(m);
-            float[] adapted = logits(m, ids);
+            float[][] before = baseAndAdapted(m, ids);
+            float[] base = before[0];
+            float[] adapted = before[1];
             try (LoraAdapters.Off off = m.adaptersOff()) {
                 assertArrayEquals(base, logits(m, ids), 0f);
             }
@@ -123,11 +129,11 @@ class LoraModelTest {
 
     @Test
     void theLinearLayersAreEveryMatrixButEmbeddingsAndHead_asOutInShapes() {
-        Map<String, long[]> g = gpt2().linearLayers();
+        Map<String, long[]> g = LoraAdapters.linearLayers(gpt2());
         assertEquals(List.of("transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_fc",
                 "transformer.h.0.mlp.c_proj"), g.keySet().stream().limit(4).toList());
         assertArrayEquals(new long[] {48, 16}, g.get("transformer.h.0.attn.c_attn"), "Conv1D (16, 48) as (out, in)");
-        Map<String, long[]> l = llama().linearLayers();
+        Map<String, long[]> l = LoraAdapters.linearLayers(llama());
         assertEquals(14, l.size());
         assertArrayEquals(new long[] {8, 16}, l.get("model.layers.0.self_attn.k_proj"));
     }

@@ -69,7 +69,8 @@ class LoraTest {
         assertEquals(0.25, Lora.initBound(16), 0);
         org.bytedeco.pytorch.global.torch.manual_seed(3);
         LoraAdapters a = LoraAdapters.init(LoraConfig.defaults(4, "llama"), false,
-                java.util.Map.of("m", new long[] {5, 16}), org.bytedeco.pytorch.global.torch.ScalarType.Float);
+                java.util.Map.of("m", new long[] {5, 16}), org.bytedeco.pytorch.global.torch.ScalarType.Float,
+                new org.bytedeco.pytorch.Device("cpu"));
         float[] av = Tensors.toFloats(a.pairs().get("m").a());
         assertEquals(4 * 16, av.length);
         double max = 0;

@@ -138,7 +138,7 @@ public final class AdapterFiles {
         LoraConfig cfg = AdapterConfigs.config(dir);
         List<String> modules;
         try {
-            modules = cfg.select(new ArrayList<>(model.linearLayers().keySet()), model.config().modelType());
+            modules = cfg.select(new ArrayList<>(LoraAdapters.linearLayers(model).keySet()), model.config().modelType());
         } catch (KeelException e) {
             throw new KeelException(dir.resolve(CONFIG) + ": target_modules: " + e.getMessage(), e);
         }
@@ -169,7 +169,7 @@ public final class AdapterFiles {
 
     /** The tensors an adapter of rank {@code r} on {@code modules} holds, by name without the prefix, with shapes. */
     private static Map<String, long[]> expectedShapes(CausalLM model, int r, List<String> modules) {
-        Map<String, long[]> linear = model.linearLayers();
+        Map<String, long[]> linear = LoraAdapters.linearLayers(model);
         Map<String, long[]> m = new LinkedHashMap<>();
         for (String name : modules) {
             long[] outIn = linear.get(name);
@@ -212,7 +212,7 @@ public final class AdapterFiles {
             if (!t.isfinite().all().item_bool()) {
                 throw new KeelException(file + ": tensor '" + entry.name() + "' holds NaN or infinite values");
             }
-            out.put(e.getKey(), t.to(model.dtype().scalarType()));
+            out.put(e.getKey(), t.to(model.device(), model.dtype().scalarType()));
         }
         return out;
     }

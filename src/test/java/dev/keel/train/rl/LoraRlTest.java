@@ -91,4 +91,33 @@ class LoraRlTest {
         assertFalse(Files.exists(value.resolve("model.safetensors")), "the value model's checkpoint is its adapter and head");
         assertEquals(3, Files.readAllLines(out.resolve("metrics.jsonl")).size());
     }
+
+    @Test
+    void ppoWithLoraResumedFromItsMiddleCheckpointEndsWithTheUninterruptedAdapters() throws IOException {
+        Path prompts = tmp.resolve("prompts-resume.jsonl");
+        Files.writeString(prompts, "{\"prompt\": \"The movie\"}\n{\"prompt\": \"The food\"}\n{\"prompt\": \"This book\"}\n");
+        Path out = tmp.resolve("ppo-lora-resume");
+        String[] args = {"ppo", "--policy", policyDir.toString(), "--reward", "builtin:count:great", "--prompts",
+                prompts.toString(), "--out", out.toString(), "--lora-r", "4", "--lora-target-modules", "all-linear",
+                "--iterations", "6", "--batch-size", "2", "--max-new-tokens", "5", "--lr", "1e-2", "--save-every", "2"};
+        TestSupport.Run r = TestSupport.keel(args);
+        assertEquals(0, r.code(), r.err());
+        byte[] adapter = Files.readAllBytes(out.resolve(AdapterFiles.WEIGHTS));
+        List<String> metrics = Files.readAllLines(out.resolve("metrics.jsonl"));
+        String[] again = java.util.Arrays.copyOf(args, args.length + 1);
+        again[args.length] = "--resume";
+        r = TestSupport.keel(again);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("(iteration 4)"), r.err());
+        assertTrue(java.util.Arrays.equals(adapter, Files.readAllBytes(out.resolve(AdapterFiles.WEIGHTS))),
+                "the resumed run ends with the same adapter, byte for byte");
+        List<String> resumed = Files.readAllLines(out.resolve("metrics.jsonl"));
+        assertEquals(metrics.size(), resumed.size());
+        for (int i = 0; i < metrics.size(); i++) {
+            for (String k : List.of("objective/scores", "objective/kl", "loss/policy_avg", "loss/value_avg")) {
+                assertEquals(TestSupport.parse(metrics.get(i)).get(k).asDouble(), TestSupport.parse(resumed.get(i)).get(k).asDouble(),
+                        1e-7, "iteration " + (i + 1) + ": " + k);
+            }
+        }
+    }
 }
