@@ -85,7 +85,11 @@ public final class AdapterFiles {
         o.put("init_lora_weights", true);
         o.putNull("layers_pattern");
         o.putNull("layers_to_transform");
-        o.put("lora_alpha", c.alpha());
+        if (c.alpha() == Math.rint(c.alpha())) {
+            o.put("lora_alpha", (long) c.alpha()); // an int, as PEFT's LoraConfig types it
+        } else {
+            o.put("lora_alpha", c.alpha());
+        }
         o.put("lora_dropout", c.dropout());
         if (model.head() == Head.SCORE) {
             // PeftModelForSequenceClassification adds its head names to modules_to_save
