@@ -216,4 +216,17 @@ class LoraTrainingTest {
             assertEquals(2, TestSupport.readJson(out.resolve("run_config.json")).at("/settings/lora/r").asInt(), run.get(0));
         }
     }
+
+    @Test
+    void mergeWithABadAdapterFailsInOneLineAndWritesNothing() throws IOException {
+        Path bad = Files.createDirectories(tmp.resolve("bad-adapter"));
+        Files.writeString(bad.resolve(AdapterFiles.CONFIG), "{\"peft_type\": \"LORA\", \"r\": 2, \"target_modules\": [\"qq_proj\"]}");
+        Path out = tmp.resolve("never-written");
+        TestSupport.Run r = TestSupport.keel("merge", "--model", base.toString(), "--adapter", bad.toString(), "--out",
+                out.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(AdapterFiles.CONFIG) && r.err().contains("'qq_proj'"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertFalse(Files.exists(out));
+    }
 }
