@@ -16,8 +16,8 @@ import dev.keel.model.io.ModelFiles;
 
 @Command(name = "merge", mixinStandardHelpOptions = true,
         description = {"Merges a LoRA adapter into its base model and writes a plain Hugging Face checkpoint (PEFT's "
-                + "merge_and_unload): each adapted weight becomes W + (alpha/r) * B A (transposed for GPT-2's Conv1D "
-                + "layers), so transformers, vLLM or llama.cpp load it without PEFT.",
+                + "merge_and_unload): each adapted weight becomes W + (alpha/r) * B A (alpha/sqrt(r) with use_rslora; "
+                + "transposed for GPT-2's Conv1D layers), so transformers, vLLM or llama.cpp load it without PEFT.",
                 "A reward model's adapter (task_type SEQ_CLS) gives a ...ForSequenceClassification model with its "
                 + "trained score head. The tokenizer files of --model are copied along."})
 final class MergeCommand implements Callable<Integer> {
