@@ -14,7 +14,7 @@ import dev.keel.runtime.Natives;
         subcommands = {DemoCommand.class, ExperimentCommand.class, PretrainCommand.class, SftCommand.class, RewardCommand.class, DpoCommand.class,
                 KtoCommand.class, OrpoCommand.class, CpoCommand.class,
                 RlCommands.PpoCmd.class, RlCommands.RlooCmd.class, RlCommands.GrpoCmd.class, RlCommands.OnlineDpoCmd.class,
-                GenerateCommand.class, ScoreCommand.class,
+                GenerateCommand.class, ScoreCommand.class, MergeCommand.class,
                 LogprobsCommand.class, TokenizeCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 /** The {@code keel} command line: picocli subcommands, {@code --config} defaults, errors as one line and exit 1. */

@@ -27,6 +27,7 @@ public abstract class CausalLM {
     protected final Map<String, Tensor> weights;
     protected final DType dtype;
     protected final Head head;
+    private LoraAdapters adapters;
 
     protected CausalLM(ModelConfig config, Map<String, Tensor> weights) {
         this.config = config;
@@ -71,6 +72,10 @@ public abstract class CausalLM {
 
     /** A model of the same architecture over copies of these weights (detached), free to change on its own. */
     public CausalLM copy() {
+        if (adapters != null) {
+            throw new IllegalStateException("a model with LoRA adapters is not copied: switch them off (adaptersOff) "
+                    + "for the base model");
+        }
         Map<String, Tensor> w = new LinkedHashMap<>();
         weights.forEach((k, v) -> w.put(k, v.detach().clone()));
         return create(config, w);
@@ -198,9 +203,77 @@ public abstract class CausalLM {
         return weights;
     }
 
-    /** The parameters to train: every weight, in {@link #weights()} order. */
+    /** The parameters to train, in {@link #trainable()} order. */
     public List<Tensor> parameters() {
-        return new ArrayList<>(weights.values());
+        return new ArrayList<>(trainable().values());
+    }
+
+    /**
+     * The tensors to train by name: every weight; with LoRA adapters, only the adapters (PEFT's names without the
+     * {@code base_model.model.} prefix) and a scalar head (PEFT's {@code modules_to_save} for sequence
+     * classification), the base weights staying frozen.
+     */
+    public Map<String, Tensor> trainable() {
+        if (adapters == null) {
+            return weights;
+        }
+        Map<String, Tensor> m = new LinkedHashMap<>(adapters.tensors());
+        if (head == Head.SCORE) {
+            m.put(SCORE, w(SCORE));
+        }
+        return Collections.unmodifiableMap(m);
+    }
+
+    /**
+     * Adds fresh LoRA adapters (A drawn, B zero: the outputs are unchanged) on the linear layers {@code cfg}
+     * targets, and freezes the base weights. Draws from libtorch's generator: seed it first.
+     */
+    public LoraAdapters addLora(LoraConfig cfg) {
+        Map<String, long[]> linear = LoraAdapters.linearLayers(this);
+        Map<String, long[]> chosen = new LinkedHashMap<>();
+        for (String m : cfg.select(new ArrayList<>(linear.keySet()), config.modelType())) {
+            chosen.put(m, linear.get(m));
+        }
+        attach(LoraAdapters.init(cfg, fanInFanOut(), chosen, dtype.scalarType(), device()));
+        return adapters;
+    }
+
+    /** Puts {@code a} on this model's linear layers (once) and freezes the base weights; a scalar head stays trainable. */
+    public void attach(LoraAdapters a) {
+        if (adapters != null) {
+            throw new IllegalStateException("this model already has LoRA adapters");
+        }
+        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+            if (!(head == Head.SCORE && e.getKey().equals(SCORE))) {
+                e.getValue().set_requires_grad(false);
+            }
+        }
+        this.adapters = a;
+    }
+
+    /** The LoRA adapters, or null when the model has none. */
+    public LoraAdapters adapters() {
+        return adapters;
+    }
+
+    /** Switches the adapters off until the handle closes (nothing to do without adapters): the base model. */
+    public LoraAdapters.Off adaptersOff() {
+        return adapters == null ? () -> { } : adapters.off();
+    }
+
+    /** Whether the layers store weights as (in, out), GPT-2's Conv1D (PEFT's {@code fan_in_fan_out}). */
+    public boolean fanInFanOut() {
+        return config.family() == ModelConfig.Family.GPT2;
+    }
+
+    /** {@code y}, the output of linear layer {@code module} for input {@code x}, plus its LoRA update when it has one. */
+    protected final Tensor adapted(String module, Tensor x, Tensor y) {
+        return adapters == null ? y : adapters.apply(module, x, y);
+    }
+
+    /** Whether LoRA updates are being added (decoding then cannot use stacked copies of the base weights alone). */
+    protected final boolean adaptersActive() {
+        return adapters != null && adapters.active();
     }
 
     /** The dtype the weights (and so the computation) are in. */

@@ -91,8 +91,12 @@ final class Gpt2Model extends CausalLM {
                 new TensorOptional(w(name + ".bias")), config.normEps(), false);
     }
 
-    /** x W + b with a Conv1D weight W of shape (in, out). */
+    /** x W + b with a Conv1D weight W of shape (in, out), plus the layer's LoRA update when it has one. */
     private Tensor conv1d(Tensor x, String name) {
+        return adapted(name, x, conv1dBase(x, name));
+    }
+
+    private Tensor conv1dBase(Tensor x, String name) {
         Tensor weight = w(name + ".weight");
         if (x.numel() == x.size(-1)) {
             // one row (batch-1 decoding): a matrix-vector product, as in Ops.linear

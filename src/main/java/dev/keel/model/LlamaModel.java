@@ -73,7 +73,7 @@ final class LlamaModel extends CausalLM {
         Tensor[] cs = rope.cosSin(positionIds, computeType());                      // (B, 1, T, hd) each
         // Decoding with a cache runs a few small products per token, where each kernel launch counts: stack
         // q/k/v and gate/up into one product each, for this generation (the cache holds the stacked copies).
-        boolean fused = cache != null && fuseForDecoding && !org.bytedeco.pytorch.GradMode.is_enabled();
+        boolean fused = cache != null && fuseForDecoding && !org.bytedeco.pytorch.GradMode.is_enabled() && !adaptersActive();
         long qDim = config.numHeads() * hd;
         long kvDim = config.numKvHeads() * hd;
         long ff = config.intermediateSize();
@@ -152,6 +152,6 @@ final class LlamaModel extends CausalLM {
     }
 
     private Tensor linear(Tensor x, String name) {
-        return Ops.linear(x, w(name + ".weight"), wOrNull(name + ".bias"));
+        return adapted(name, x, Ops.linear(x, w(name + ".weight"), wOrNull(name + ".bias")));
     }
 }

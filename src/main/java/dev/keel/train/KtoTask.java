@@ -28,10 +28,11 @@ public final class KtoTask implements Task<KtoExample> {
     private final KtoConfig cfg;
 
     /**
-     * @param reference the frozen reference model, a separate instance from {@code policy} (it must not move)
+     * @param reference the frozen reference model, a separate instance from {@code policy} (it must not move), or
+     *                  {@code policy} itself when it has LoRA adapters: its base, with the adapters off
      */
     public KtoTask(CausalLM policy, CausalLM reference, long padId, KtoConfig cfg) {
-        if (policy == reference) {
+        if (policy == reference && policy.adapters() == null) {
             throw new IllegalArgumentException("KTO's reference model must be its own copy, not the policy being trained");
         }
         this.policy = policy;
@@ -68,8 +69,10 @@ public final class KtoTask implements Task<KtoExample> {
         Tensor refKl;
         try (NoGradGuard ng = new NoGradGuard()) {
             policyKl = logps(policy, mismatched).logProbs();
-            refMatched = logps(reference, matched).logProbs();
-            refKl = logps(reference, mismatched).logProbs();
+            try (var off = reference == policy ? policy.adaptersOff() : null) {
+                refMatched = logps(reference, matched).logProbs();
+                refKl = logps(reference, mismatched).logProbs();
+            }
         }
         CompletionForward f = CompletionForward.of(policy, matched);                 // logits (B, T', V)
         Tensor lp = f.sums().logProbs();                                              // (B)
