@@ -62,10 +62,16 @@ public final class TrainBench {
         return ModelFiles.load(dir, null, null);
     }
 
-    /** Model FLOPs of one step: 6·N per token (forward and backward) plus attention, 12·L·T·d per token. */
-    static double flopsPerStep(Shape s, long sequences) {
+    /**
+     * Model FLOPs of one step: 6·N per token (forward and backward) plus attention, 12·L·T·d per token, with the
+     * output head's 6·vocab·d counted only at the {@code headColumns} of each sequence where the loss reads it
+     * (DPO's completion columns; every column for SFT), so that work a step rightly skips does not count as done.
+     */
+    static double flopsPerStep(Shape s, long sequences, long headColumns) {
         double tokens = (double) sequences * s.seq();
-        return 6.0 * s.params() * tokens + 12.0 * s.layers() * s.seq() * s.dim() * tokens;
+        double head = (double) s.vocab() * s.dim();
+        return 6.0 * (s.params() - head) * tokens + 6.0 * head * sequences * headColumns
+                + 12.0 * s.layers() * s.seq() * s.dim() * tokens;
     }
 
     public static Result sft(CausalLM model, Shape s, int repeats, double peakFlops) {
@@ -77,7 +83,7 @@ public final class TrainBench {
             Arrays.fill(mask, 1);
             batch.add(new LmExample(0, ids, mask));
         }
-        return time(model, new LmTask(model, 0), batch, s, s.batch(), repeats, peakFlops);
+        return time(model, new LmTask(model, 0), batch, s, s.batch(), s.seq(), repeats, peakFlops);
     }
 
     /**
@@ -94,7 +100,7 @@ public final class TrainBench {
                 batch.add(new LmExample(0, ids, mask));
             }
         }
-        return time(model, new LmTask(model, 0), batch, s, 2L * s.batch(), repeats, peakFlops);
+        return time(model, new LmTask(model, 0), batch, s, 2L * s.batch(), s.seq(), repeats, peakFlops);
     }
 
     public static Result dpo(CausalLM model, Shape s, int repeats, double peakFlops) {
@@ -104,7 +110,7 @@ public final class TrainBench {
         java.util.Arrays.fill(chosen, -400);
         java.util.Arrays.fill(rejected, -410);
         return time(model, new DpoTask(model, 0, DpoConfig.defaults(), ReferenceLogps.of(pairs, chosen, rejected)),
-                pairs, s, 2L * s.batch(), repeats, peakFlops);
+                pairs, s, 2L * s.batch(), s.seq() - s.seq() / 2 + 1, repeats, peakFlops);  // CompletionForward's columns
     }
 
     /** Random pairs: a prompt of half the sequence, chosen and rejected of the other half; fixed reference log-probs. */
@@ -119,8 +125,8 @@ public final class TrainBench {
         return batch;
     }
 
-    private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences, int repeats,
-                                   double peakFlops) {
+    private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences,
+                                   long headColumns, int repeats, double peakFlops) {
         model.parameters().forEach(t -> t.set_requires_grad(true));
         AdamW opt = Optimizers.adamW(model.weights(), OptimConfig.defaults(1e-5));
         double[] secs = new double[repeats];
@@ -137,7 +143,7 @@ public final class TrainBench {
         opt.close();
         Arrays.sort(secs);
         double sec = secs[repeats / 2];
-        double flops = flopsPerStep(s, sequences);
+        double flops = flopsPerStep(s, sequences, headColumns);
         return new Result(sec, sequences * s.seq() / sec, flops / sec / peakFlops, flops);
     }
 
