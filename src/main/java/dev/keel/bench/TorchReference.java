@@ -45,7 +45,16 @@ public final class TorchReference {
 
     /** Runs one case; returns the script's JSON. */
     public JsonNode run(int threads, List<String> args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
+        return run(script, threads, args);
+    }
+
+    /** Runs one case of the real-shape reference ({@code scripts/bench/torch_real_shapes.py}); returns its JSON. */
+    public JsonNode runRealShapes(int threads, List<String> args) throws IOException, InterruptedException {
+        return run(script.resolveSibling("torch_real_shapes.py"), threads, args);
+    }
+
+    private JsonNode run(Path file, int threads, List<String> args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(python, file.toString()));
         cmd.addAll(args);
         cmd.addAll(List.of("--threads", String.valueOf(threads)));
         ProcessBuilder pb = new ProcessBuilder(cmd);

@@ -30,7 +30,11 @@ import dev.keel.runtime.Natives;
                 + "seq 128, batch 4), with model FLOPs utilisation against this machine's measured matmul peak and the "
                 + "memory each step adds (DPO's compared with SFT on the same token rows); ppo (one PPO iteration "
                 + "at the tiny shape with the embedded model: 16 prompts of 8 tokens, 64 sampled tokens, 4 epochs of "
-                + "minibatches of 8, split into rollout, scoring and update).",
+                + "minibatches of 8, split into rollout, scoring and update). Not run by default: real (a DPO step "
+                + "of 2 pairs x 256 tokens at the shapes of SmolLM2-135M, Qwen2.5-0.5B and -1.5B from their published "
+                + "config.json with random weights, full or LoRA, float32 or --bf16, with or without gradient "
+                + "checkpointing, each in a fresh process with its peak memory; and greedy decoding at batch 1 and 16 in "
+                + "float32 and bfloat16 weights, batch 1 against the memory-bandwidth bound; tens of minutes).",
                 "No ratio is printed against a PyTorch that runs on the reference BLAS (install "
                 + "libopenblas0-pthread) or on another OpenBLAS kernel family than Keel's (both are printed).",
                 "The first line says which OpenBLAS Keel ran on: the system's, which the launcher preloads when "
@@ -81,6 +85,20 @@ final class BenchCommand implements Callable<Integer> {
                     + "malloc; a weaker set-up, for a second line only). Both sides see the same OPENBLAS_CORETYPE "
                     + "and thread settings. Default: ${DEFAULT-VALUE}.")
     String referenceSetup;
+
+    @Option(names = "--real-shapes", split = ",", defaultValue = "smollm2-135m,qwen2.5-0.5b",
+            description = "Shapes of the real case: smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b (published config.json, "
+                    + "random weights). Default: ${DEFAULT-VALUE}.")
+    List<String> realShapes;
+
+    @Option(names = "--real-modes", split = ",",
+            defaultValue = "full,lora,lora-bf16,full+ckpt,lora+ckpt,lora-bf16+ckpt",
+            description = "DPO modes of the real case: full, full-bf16, lora, lora-bf16, each optionally +ckpt "
+                    + "(gradient checkpointing). Default: ${DEFAULT-VALUE}.")
+    List<String> realModes;
+
+    @Option(names = "--real-case", hidden = true, description = "Internal: one real-shape case in this fresh process.")
+    String realCase;
 
     @Option(names = "--memory-of", hidden = true, description = "Internal: measure one train case's memory in this fresh process.")
     String memoryOf;
@@ -257,12 +275,15 @@ final class BenchCommand implements Callable<Integer> {
         if (memoryOf != null) {
             return BenchMemory.child(spec.commandLine().getOut(), memoryOf, shapes.get(0), modelDir);
         }
+        if (realCase != null) {
+            return BenchReal.runChild(spec.commandLine().getOut(), realCase, modelDir, repeats);
+        }
         if (!List.of("debian", "keel").contains(referenceSetup)) {
             throw new IllegalArgumentException("--reference-setup must be debian or keel, got " + referenceSetup);
         }
         for (String c : cases) {
-            if (!List.of("generate", "sft", "dpo", "ppo").contains(c)) {
-                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo, ppo)");
+            if (!List.of("generate", "sft", "dpo", "ppo", "real").contains(c)) {
+                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo, ppo, real)");
             }
         }
         if (repeats < 1 || rounds < 1) {
@@ -289,6 +310,10 @@ final class BenchCommand implements Callable<Integer> {
             }
             if (cases.contains("ppo")) {
                 refMissing = ppo(out, ref, refMissing, threads, dir.resolve("ppo"));
+            }
+            if (cases.contains("real")) {
+                refMissing = BenchReal.run(out, ref, refMissing, threads, dir.resolve("real"), realShapes, realModes,
+                        List.of(1, 16), 32, repeats);
             }
             out.printf("peak RSS (keel process): %.0f MB%n", dev.keel.runtime.Proc.peakRssMb());
             if (referenceSelf != null) {
