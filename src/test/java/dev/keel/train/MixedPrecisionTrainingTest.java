@@ -29,8 +29,8 @@ import dev.keel.tokenizer.Tokenizer;
 class MixedPrecisionTrainingTest {
     private static final int STEPS = Integer.getInteger("keel.bf16.steps", 40);
     /** Largest |bf16 loss - f32 loss| allowed at any step, in nats (SFT: per token; DPO: per pair). */
-    private static final double SFT_TOLERANCE = 0.05;
-    private static final double DPO_TOLERANCE = 0.05;
+    private static final double SFT_TOLERANCE = 0.02;
+    private static final double DPO_TOLERANCE = 0.02;
 
     @TempDir
     Path tmp;
