@@ -106,7 +106,8 @@ public abstract class CausalLM {
 
     /**
      * Final hidden states (B, T, D) for {@code inputIds} (B, T). Every pass is counted in {@link Usage} here,
-     * once for every architecture.
+     * once for every architecture. The pass runs under bf16 autocast when {@link Compute#bf16()} is on, and
+     * checkpoints its blocks when {@link Compute#checkpointing()} is on inside a {@link BackwardPass}.
      *
      * @param positionIds (B, T) int64 positions of the new tokens
      * @param mask        (B, 1, T, S) bool, true where a query may attend to a key (S = cached + T); null when
