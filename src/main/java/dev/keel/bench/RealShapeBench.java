@@ -164,20 +164,24 @@ public final class RealShapeBench {
     }
 
     /**
-     * Model FLOPs of one DPO step (recomputation not counted): 2 per weight and token forward, 2 for the input
-     * gradients, 2 for the weight gradients of what is trained (all matrices, or the adapters: their forward and
-     * backward, 6 per adapter weight and token); plus attention, 12·L·T·d per token.
+     * Model FLOPs of one DPO step (recomputation not counted): per weight and token, 2 forward and 2 for the input
+     * gradients, and 2 for the weight gradients of what is trained (every matrix, or the adapters: 6 per adapter
+     * weight and token for their own forward and backward); the output head only at the columns the step computes
+     * it (the completions, {@code CompletionForward}); plus attention, 12·L·T·d per token.
      */
     static double dpoFlops(CausalLM model, Mode mode) {
         ModelConfig c = model.config();
-        double matrices = 0;
-        for (long[] s : model.linearLayers().values()) {
-            matrices += (double) s[0] * s[1];
+        double body = 0;
+        for (long[] s : dev.keel.model.LoraAdapters.linearLayers(model).values()) {
+            body += (double) s[0] * s[1];
         }
-        matrices += (double) c.vocabSize() * c.hiddenSize();                               // the output head
+        double head = (double) c.vocabSize() * c.hiddenSize();
         double tokens = 2.0 * PAIRS * SEQ;
-        double trained = mode.lora() ? 6.0 * adapterParams(model) : 2.0 * matrices;
-        return tokens * (4.0 * matrices + trained + 12.0 * c.numLayers() * SEQ * c.hiddenSize());
+        double headTokens = 2.0 * PAIRS * (SEQ - SEQ / 2 + 1);
+        double weightGrads = mode.lora() ? 6.0 * adapterParams(model) * tokens
+                : 2.0 * body * tokens + 2.0 * head * headTokens;
+        return 4.0 * body * tokens + 4.0 * head * headTokens + weightGrads
+                + 12.0 * c.numLayers() * SEQ * c.hiddenSize() * tokens;
     }
 
     private static double adapterParams(CausalLM model) {

@@ -16,6 +16,7 @@ import org.bytedeco.pytorch.global.torch;
 import dev.keel.data.Ids;
 import dev.keel.data.LmExample;
 import dev.keel.data.PreferencePair;
+import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
 import dev.keel.model.ModelInit;
 import dev.keel.model.io.ConfigFactory;
@@ -132,8 +133,8 @@ public final class TrainBench {
         double[] secs = new double[repeats];
         for (int i = -1; i < repeats; i++) {
             long t0 = System.nanoTime();
-            try (PointerScope scope = new PointerScope()) {
-                task.forward(batch).lossSum().div(Tensors.s(task.weight(batch))).backward();
+            try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
+                pass.backward(task.forward(batch).lossSum().div(Tensors.s(task.weight(batch))));
                 Optimizers.step(opt, model.parameters(), 1e-5, 1.0);
             }
             if (i >= 0) {

@@ -55,11 +55,16 @@ public final class Main implements Runnable {
                 last = last.subcommand();
             }
             String problem = OptionChecks.problem(last.commandSpec());
+            if (problem == null) {
+                problem = ComputeOptions.problem(last.commandSpec());
+            }
             if (problem != null) {
                 err.println("keel " + last.commandSpec().name() + ": error: " + problem);
                 return 1;
             }
-            return new CommandLine.RunLast().execute(parsed);
+            try (dev.keel.model.Compute c = ComputeOptions.scope(last.commandSpec())) {
+                return new CommandLine.RunLast().execute(parsed);
+            }
         });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             err.println("keel " + cmd.getCommandName() + ": error: " + describe(ex));

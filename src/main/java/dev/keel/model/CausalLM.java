@@ -111,7 +111,8 @@ public abstract class CausalLM {
 
     /**
      * Final hidden states (B, T, D) for {@code inputIds} (B, T). Every pass is counted in {@link Usage} here,
-     * once for every architecture.
+     * once for every architecture. The pass runs under bf16 autocast when {@link Compute#bf16()} is on, and
+     * checkpoints its blocks when {@link Compute#checkpointing()} is on inside a {@link BackwardPass}.
      *
      * @param positionIds (B, T) int64 positions of the new tokens
      * @param mask        (B, 1, T, S) bool, true where a query may attend to a key (S = cached + T); null when
@@ -121,7 +122,9 @@ public abstract class CausalLM {
      */
     public final Tensor hidden(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
         Usage.forward(inputIds.size(0), inputIds.numel(), org.bytedeco.pytorch.GradMode.is_enabled());
-        return decode(inputIds, positionIds, mask, cache);
+        try (Autocast a = Autocast.bf16If(Compute.bf16())) {
+            return decode(inputIds, positionIds, mask, cache);
+        }
     }
 
     /** The architecture's decoder: {@link #hidden} without the counting. */
@@ -129,9 +132,20 @@ public abstract class CausalLM {
 
     /**
      * The head's outputs from final hidden states (..., D), as transformers names them {@code logits}:
-     * next-token logits (..., vocab) for a language-model head, the scalar (..., 1) for a scalar head.
+     * next-token logits (..., vocab) for a language-model head, the scalar (..., 1) for a scalar head. Under
+     * {@link Compute#bf16()} the product runs in bfloat16 and its result is cast up to float32, so log-softmax
+     * and every loss see float32 logits.
      */
     public Tensor logits(Tensor hidden) {
+        if (Compute.bf16()) {
+            try (Autocast a = Autocast.bf16If(true)) {
+                return headOutputs(hidden).to(ScalarType.Float);         // the product in bf16, the losses in f32
+            }
+        }
+        return headOutputs(hidden);
+    }
+
+    private Tensor headOutputs(Tensor hidden) {
         return head == Head.LM ? Ops.linear(hidden, lmHead(), null) : Ops.linear(hidden, w(SCORE), null);
     }
 

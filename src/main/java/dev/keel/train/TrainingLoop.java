@@ -20,6 +20,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.KeelException;
+import dev.keel.model.BackwardPass;
 import dev.keel.tensor.Tensors;
 
 /**
@@ -147,7 +148,7 @@ public final class TrainingLoop<T> {
                     + "(weight 0, e.g. every completion token truncated away)");
         }
         for (List<T> b : window) {
-            try (PointerScope scope = new PointerScope()) {
+            try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
                 Task.Output o = task.forward(b);
                 double loss = Tensors.item(o.lossSum());
                 if (!Double.isFinite(loss)) {
@@ -157,7 +158,7 @@ public final class TrainingLoop<T> {
                             + (last != null ? "The last checkpoint, " + last.getFileName() + ", is intact."
                             : "No checkpoint was written."));
                 }
-                o.lossSum().div(Tensors.s(w)).backward();
+                pass.backward(o.lossSum().div(Tensors.s(w)));
                 pos.add(loss, o);
             }
         }

@@ -15,6 +15,7 @@ import dev.keel.KeelException;
 import dev.keel.loss.LogProbs;
 import dev.keel.loss.Masked;
 import dev.keel.loss.PpoLoss;
+import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
 import dev.keel.tensor.Tensors;
 import dev.keel.train.OptimConfig;
@@ -82,8 +83,8 @@ final class RlUpdater {
             for (int s0 = 0; s0 < n; s0 += cfg.miniBatchSize()) {
                 long[] ix = perm.subList(s0, Math.min(n, s0 + cfg.miniBatchSize())).stream()
                         .mapToLong(Integer::longValue).toArray();
-                try (PointerScope scope = new PointerScope()) {
-                    step(algorithm, rollout, targets, ix, klCoef, iteration, sums);
+                try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
+                    step(algorithm, rollout, targets, ix, klCoef, iteration, sums, pass);
                 }
             }
         }
@@ -101,7 +102,7 @@ final class RlUpdater {
     }
 
     private <T> void step(RlAlgorithm<T> algorithm, Scored r, T targets, long[] ix, double klCoef, int iteration,
-                          Sums sums) {
+                          Sums sums, BackwardPass pass) {
         Tensor index = Tensors.longs(ix, policy.device());
         Rollout rows = r.rollout().select(ix);
         Tensor mask = rows.respMask.to(org.bytedeco.pytorch.global.torch.ScalarType.Float);
@@ -122,7 +123,7 @@ final class RlUpdater {
             sums.vClip += Tensors.item(v.clipFrac());
         });
         loss.metrics().forEach((k, v) -> sums.extra.merge(k, v, Double::sum));
-        loss.total().backward();
+        pass.backward(loss.total());
         Optimizers.stepClippingEach(opt, clipGroups, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
         updates++;
         try (NoGradGuard ng = new NoGradGuard()) {
