@@ -4,6 +4,7 @@ import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /** Multi-head and grouped-query attention through libtorch's {@code scaled_dot_product_attention}. */
 final class Attention {
@@ -33,8 +34,19 @@ final class Attention {
         }
         TensorOptional m = mask == null ? new TensorOptional() : new TensorOptional(mask);
         boolean causal = mask == null && t > 1;
-        Tensor out = torch.scaled_dot_product_attention(q, k, v, m, 0.0, causal,
-                new DoubleOptional(scale), gqa);                                   // (B, H, T, hd)
+        Tensor out;
+        if (q.scalar_type() == ScalarType.Float && k.scalar_type() == ScalarType.Float && !torch.is_autocast_enabled(
+                org.bytedeco.pytorch.global.torch.DeviceType.CPU)) {
+            out = torch.scaled_dot_product_attention(q, k, v, m, 0.0, causal, new DoubleOptional(scale), gqa);
+        } else {
+            // libtorch's CPU flash attention in bfloat16 multiplies through its reference GEMM loop (no oneDNN
+            // bf16-to-f32 product in this build): 55% of a --bf16 LoRA DPO step at the SmolLM2-135M shape. In
+            // float32 it runs on OpenBLAS, so attention runs in float32 (autocast paused) and returns q's dtype.
+            try (Autocast.Paused paused = Autocast.paused()) {
+                out = torch.scaled_dot_product_attention(q.to(ScalarType.Float), k.to(ScalarType.Float),
+                        v.to(ScalarType.Float), m, 0.0, causal, new DoubleOptional(scale), gqa).to(q.scalar_type());
+            }
+        }                                                                          // (B, H, T, hd)
         return out.transpose(1, 2).reshape(q.size(0), q.size(2), q.size(1) * q.size(3));
     }
 }

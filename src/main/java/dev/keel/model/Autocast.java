@@ -29,6 +29,22 @@ final class Autocast implements AutoCloseable {
         return on ? new Autocast() : null;
     }
 
+    /**
+     * Autocast switched off on this thread until the returned handle closes (then as it was): for an op Keel runs
+     * in float32 although libtorch's list would lower it.
+     */
+    static Paused paused() {
+        boolean was = torch.is_autocast_enabled(DeviceType.CPU);
+        torch.set_autocast_enabled(DeviceType.CPU, false);
+        return () -> torch.set_autocast_enabled(DeviceType.CPU, was);
+    }
+
+    /** A pause of autocast: closing it cannot fail. */
+    interface Paused extends AutoCloseable {
+        @Override
+        void close();
+    }
+
     @Override
     public void close() {
         if (torch.decrement_nesting() == 0) {

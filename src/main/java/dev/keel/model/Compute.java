@@ -34,8 +34,12 @@ public final class Compute implements AutoCloseable {
     public static Compute use(boolean bf16, boolean checkpointing) {
         Compute c = new Compute(bf16, checkpointing, current);
         current = c;
+        c.blasThreadsBefore = bf16 ? BlasThreads.single() : -1;
         return c;
     }
+
+    /** OpenBLAS's thread count before a bf16 scope made it single-threaded, or -1. */
+    private int blasThreadsBefore = -1;
 
     /** Whether forwards run under bf16 autocast now. */
     public static boolean bf16() {
@@ -54,5 +58,8 @@ public final class Compute implements AutoCloseable {
             throw new IllegalStateException("Compute scopes must close innermost first");
         }
         current = previous;
+        if (blasThreadsBefore > 0) {
+            BlasThreads.set(blasThreadsBefore);
+        }
     }
 }
