@@ -146,6 +146,51 @@ class DataParallelTest {
         }
     }
 
+    /**
+     * PPO on the tiny model with a reward model two steps into training (its scores differ from completion to
+     * completion; a constant reward would leave whitened float noise as the advantages, which no two batch
+     * layouts reproduce), 3 iterations of 4 epochs of 2 minibatches.
+     */
+    private static String[] ppo(Path out, int batch, int miniBatch) throws IOException {
+        StringBuilder ps = new StringBuilder();
+        for (String s : TinyModels.sentences()) {
+            ps.append("{\"prompt\": \"").append(s, 0, s.lastIndexOf(' ')).append("\"}\n");
+        }
+        Path prompts = Files.writeString(tmp.resolve("prompts.jsonl"), ps);
+        Path rm = tmp.resolve("rm");
+        if (!Files.exists(rm.resolve("model.safetensors"))) {
+            TestSupport.Run r = TestSupport.keel("reward", "--model", model.toString(), "--data", pairs().toString(),
+                    "--out", rm.toString(), "--max-steps", "2", "--batch-size", "8", "--lr", "1e-3");
+            assertEquals(0, r.code(), r.err());
+        }
+        return new String[] {"ppo", "--policy", model.toString(), "--reward", rm.toString(), "--prompts",
+            prompts.toString(), "--max-new-tokens", "6", "--temperature", "1.0", "--lr", "3e-3", "--iterations", "3",
+            "--batch-size", "" + batch, "--mini-batch-size", "" + miniBatch, "--out", out.toString(),
+            "--dist-timeout", "60"};
+    }
+
+    @Test
+    void ppoOnTwoRanksSamplesScoresAndEndsAsOneProcessWithTheDoubleBatch() throws Exception {
+        Path one = tmp.resolve("ppo-1");
+        Path two = tmp.resolve("ppo-2");
+        ok(Ranks.run(tmp.resolve("logs-ppo-1"), 1, ppo(one, 8, 4)));
+        ok(Ranks.run(tmp.resolve("logs-ppo-2"), 2, ppo(two, 4, 2)));
+        assertTrue(Ranks.maxDifference(one, two) < TOLERANCE, "weights differ by " + Ranks.maxDifference(one, two));
+        List<String> a = Files.readAllLines(one.resolve("metrics.jsonl"));
+        List<String> b = Files.readAllLines(two.resolve("metrics.jsonl"));
+        assertEquals(3, b.size(), "rank 0 alone logs each iteration once");
+        for (int i = 0; i < a.size(); i++) {
+            JsonNode x = TestSupport.parse(a.get(i));
+            JsonNode y = TestSupport.parse(b.get(i));
+            for (String k : List.of("objective/scores", "objective/kl", "val/mean_response_length", "loss/policy_avg",
+                    "loss/value_avg", "policy/clipfrac_avg")) {
+                assertEquals(x.get(k).asDouble(), y.get(k).asDouble(), 1e-4, k + " of iteration " + (i + 1)
+                        + " is the whole rollout's");
+            }
+            assertEquals(x.get("val/num_eos_tokens").asDouble(), y.get("val/num_eos_tokens").asDouble());
+        }
+    }
+
     @Test
     void aKilledRankStopsTheOtherWithinTheTimeOutNamingIt() throws Exception {
         Path logs = tmp.resolve("logs-kill");
