@@ -132,8 +132,12 @@ class DataParallelTest {
         String data = pairs().toString();
         ok(Ranks.run(tmp.resolve("logs-dpo-1"), 1, "dpo", "--model", model.toString(), "--data", data, "--out",
                 one.toString(), "--max-steps", "3", "--batch-size", "8", "--lr", "3e-3", "--log-every", "1"));
-        ok(Ranks.run(tmp.resolve("logs-dpo-2"), 2, "dpo", "--model", model.toString(), "--data", data, "--out",
-                two.toString(), "--max-steps", "3", "--batch-size", "4", "--lr", "3e-3", "--log-every", "1"));
+        // the two ranks started by keel launch, as a user would
+        TestSupport.Run launched = TestSupport.freshJvm(Files.createDirectories(tmp.resolve("logs-dpo-2")), List.of(),
+                java.util.Map.of("KEEL_THREADS", "1"), "launch", "--nproc", "2", "--", "dpo", "--model", model.toString(),
+                "--data", data, "--out", two.toString(), "--max-steps", "3", "--batch-size", "4", "--lr", "3e-3",
+                "--log-every", "1");
+        assertEquals(0, launched.code(), launched.err());
         assertTrue(Ranks.maxDifference(one, two) < TOLERANCE, "weights differ by " + Ranks.maxDifference(one, two));
         JsonNode refOne = TestSupport.readJson(one.resolve("reference_logps.json"));
         JsonNode refTwo = TestSupport.readJson(two.resolve("reference_logps.json"));
@@ -214,6 +218,18 @@ class DataParallelTest {
         assertTrue(r.err().contains("rank 1 stopped"), r.err());
         assertTrue(seconds < 20 + 5, "rank 0 ended " + seconds + " s after rank 1 died");
         assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+    }
+
+    @Test
+    void launchStopsTheRanksAndNamesTheOneThatFailed() throws Exception {
+        Path missing = tmp.resolve("no-such-model");
+        TestSupport.Run r = TestSupport.freshJvm(Files.createDirectories(tmp.resolve("logs-launch-fail")), List.of(),
+                java.util.Map.of("KEEL_THREADS", "1"), "launch", "--nproc", "2", "--", "sft", "--model",
+                missing.toString(), "--data", sftData().toString(), "--out", tmp.resolve("launch-fail").toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().matches("(?s).*keel launch: error: rank [01] of 2 exited with code 1; the other ranks were "
+                + "stopped.*"), r.err());
+        assertTrue(r.err().contains(missing.toString()), "the rank's own error is shown: " + r.err());
     }
 
     @Test
