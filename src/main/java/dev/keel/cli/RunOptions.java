@@ -30,6 +30,14 @@ final class RunOptions {
         return Distributed.fromEnvironment(distTimeout);
     }
 
+    /** Refuses to start under torchrun or keel launch a command that does not train data-parallel. */
+    static void singleProcess(String command) {
+        if (dev.keel.dist.DistEnv.from(System.getenv()).worldSize() > 1) {
+            throw new dev.keel.KeelException(command + " does not train data-parallel yet (sft, reward, dpo, orpo, "
+                    + "cpo and ppo do); run it as one process (without torchrun or keel launch)");
+        }
+    }
+
     /** --out, which is required (but may come from --config, so picocli cannot require it). */
     Path out() {
         return TrainOptions.required(out, "--out");
