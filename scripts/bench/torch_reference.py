@@ -57,11 +57,14 @@ def malloc_in_use():
     return "glibc"
 
 
-def openblas_core():
-    """The kernel set OpenBLAS chose (openblas_get_corename), or 'unknown'."""
+def openblas_core(paths=None):
+    """The kernel set OpenBLAS chose (openblas_get_corename), or 'unknown': of the OpenBLAS mapped into this
+    process, or of the library files given (loaded here with this process's environment and CPU, which is what
+    decides the choice)."""
     import ctypes
-    paths = sorted({line.split()[-1] for line in mapped_files().splitlines()
-                    if "openblas" in line and line.split()[-1].startswith("/")})
+    if paths is None:
+        paths = sorted({line.split()[-1] for line in mapped_files().splitlines()
+                        if "openblas" in line and line.split()[-1].startswith("/")})
     for path in paths:
         try:
             lib = ctypes.CDLL(path)
@@ -199,48 +202,56 @@ class Llama(torch.nn.Module):
         return torch.nn.functional.linear(x, self.w(name + ".weight"), b)
 
     def _rms(self, x, name):
-        var = x.pow(2).mean(-1, keepdim=True)
-        return self.w(name) * (x * torch.rsqrt(var + self.eps))
+        """LlamaRMSNorm: in float32, then back to the input's dtype."""
+        x32 = x.float()
+        var = x32.pow(2).mean(-1, keepdim=True)
+        return self.w(name) * (x32 * torch.rsqrt(var + self.eps)).to(x.dtype)
 
     def forward(self, ids, start=0, cache=None):
         """ids [B, T] at positions start..start+T-1 -> normed hidden states [B, T, d].
 
         cache: None (full causal forward), or a list of (k, v) per layer (Nones at first) that is extended."""
         B, T = ids.shape
-        H, KV, D = self.H, self.KV, self.D
         pos = torch.arange(start, start + T, dtype=torch.int64).float()
         freqs = torch.outer(pos, self.inv_freq)
         emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos(), emb.sin()
         S = start + T if cache is not None else T
         causal = torch.ones(T, S, dtype=torch.bool).tril(S - T) if T > 1 else None
         h = torch.nn.functional.embedding(ids, self.w("embed_tokens.weight"))
+        cos, sin = emb.cos().to(h.dtype), emb.sin().to(h.dtype)  # as transformers: in the weights' dtype
         for i in range(self.L):
-            p = "layers.%d" % i
-            x = self._rms(h, p + ".input_layernorm.weight")
-            q = self._lin(x, p + ".self_attn.q_proj").view(B, T, H, D).transpose(1, 2)
-            k = self._lin(x, p + ".self_attn.k_proj").view(B, T, KV, D).transpose(1, 2)
-            v = self._lin(x, p + ".self_attn.v_proj").view(B, T, KV, D).transpose(1, 2)
-            q = q * cos + ref.rotate_half(q) * sin
-            k = k * cos + ref.rotate_half(k) * sin
-            if cache is not None:
-                if cache[i] is not None:
-                    k = torch.cat((cache[i][0], k), dim=2)
-                    v = torch.cat((cache[i][1], v), dim=2)
-                cache[i] = (k, v)
-            if H != KV:
-                k = k.repeat_interleave(H // KV, dim=1)
-                v = v.repeat_interleave(H // KV, dim=1)
-            a = torch.matmul(q, k.transpose(-1, -2)) * D ** -0.5
-            if causal is not None:
-                a = a.masked_fill(~causal, torch.finfo(torch.float32).min)
-            a = torch.softmax(a, dim=-1, dtype=torch.float32)
-            a = torch.matmul(a, v).transpose(1, 2).reshape(B, T, H * D)
-            h = h + self._lin(a, p + ".self_attn.o_proj")
-            x = self._rms(h, p + ".post_attention_layernorm.weight")
-            mm = torch.nn.functional.silu(self._lin(x, p + ".mlp.gate_proj")) * self._lin(x, p + ".mlp.up_proj")
-            h = h + self._lin(mm, p + ".mlp.down_proj")
+            h = self.layer(h, i, cos, sin, causal, cache)
         return self._rms(h, "norm.weight")
+
+    def layer(self, h, i, cos, sin, causal, cache):
+        """Decoder layer i on hidden states h [B, T, d] (cache as in forward)."""
+        B, T = h.shape[0], h.shape[1]
+        H, KV, D = self.H, self.KV, self.D
+        p = "layers.%d" % i
+        x = self._rms(h, p + ".input_layernorm.weight")
+        q = self._lin(x, p + ".self_attn.q_proj").view(B, T, H, D).transpose(1, 2)
+        k = self._lin(x, p + ".self_attn.k_proj").view(B, T, KV, D).transpose(1, 2)
+        v = self._lin(x, p + ".self_attn.v_proj").view(B, T, KV, D).transpose(1, 2)
+        q = q * cos + ref.rotate_half(q) * sin
+        k = k * cos + ref.rotate_half(k) * sin
+        if cache is not None:
+            if cache[i] is not None:
+                k = torch.cat((cache[i][0], k), dim=2)
+                v = torch.cat((cache[i][1], v), dim=2)
+            cache[i] = (k, v)
+        if H != KV:
+            k = k.repeat_interleave(H // KV, dim=1)
+            v = v.repeat_interleave(H // KV, dim=1)
+        a = torch.matmul(q, k.transpose(-1, -2)) * D ** -0.5
+        if causal is not None:
+            a = a.masked_fill(~causal, torch.finfo(a.dtype).min)
+        a = torch.softmax(a, dim=-1, dtype=torch.float32).to(q.dtype)
+        a = torch.matmul(a, v).transpose(1, 2).reshape(B, T, H * D)
+        h = h + self._lin(a, p + ".self_attn.o_proj")
+        x = self._rms(h, p + ".post_attention_layernorm.weight")
+        mm = torch.nn.functional.silu(self._lin(x, p + ".mlp.gate_proj")) * self._lin(x, p + ".mlp.up_proj")
+        h = h + self._lin(mm, p + ".mlp.down_proj")
+        return h
 
     def lm_logits(self, h):
         if "lm_head__weight" not in self.p and not self.cfg.get("tie_word_embeddings", False):
@@ -414,9 +425,10 @@ def ppo_case(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", required=True, choices=["generate", "sft", "dpo", "ppo"])
+    ap.add_argument("--case", required=True, choices=["generate", "sft", "dpo", "ppo", "corename"])
     ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", help="required except for corename")
+    ap.add_argument("--lib", help="corename: the OpenBLAS library file whose kernel family to report")
     ap.add_argument("--batch", type=int, help="required except for ppo (batch = number of prompts)")
     ap.add_argument("--prompt-len", type=int, default=16)
     ap.add_argument("--new-tokens", type=int, default=64)
@@ -434,6 +446,13 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-6, help="ppo only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.case == "corename":
+        if not a.lib:
+            ap.error("--case corename needs --lib")
+        print(json.dumps({"case": "corename", "lib": a.lib, "openblas_core": openblas_core([a.lib])}))
+        return
+    if not a.model:
+        ap.error("--model is required for --case " + a.case)
     if a.case == "ppo":
         if not a.reward_model or not a.prompts:
             ap.error("--case ppo needs --reward-model and --prompts")

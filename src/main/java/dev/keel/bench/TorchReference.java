@@ -45,7 +45,16 @@ public final class TorchReference {
 
     /** Runs one case; returns the script's JSON. */
     public JsonNode run(int threads, List<String> args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(python, script.toString()));
+        return run(script, threads, args);
+    }
+
+    /** Runs one case of the real-shape reference ({@code scripts/bench/torch_real_shapes.py}); returns its JSON. */
+    public JsonNode runRealShapes(int threads, List<String> args) throws IOException, InterruptedException {
+        return run(script.resolveSibling("torch_real_shapes.py"), threads, args);
+    }
+
+    private JsonNode run(Path file, int threads, List<String> args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(python, file.toString()));
         cmd.addAll(args);
         cmd.addAll(List.of("--threads", String.valueOf(threads)));
         ProcessBuilder pb = new ProcessBuilder(cmd);
@@ -81,6 +90,15 @@ public final class TorchReference {
         String text = new String(out, StandardCharsets.UTF_8).trim();
         String last = text.substring(text.lastIndexOf('\n') + 1);
         return new ObjectMapper().readTree(last);
+    }
+
+    /**
+     * The kernel family ({@code openblas_get_corename}) the OpenBLAS library {@code lib} picks on this CPU with
+     * this process's environment, which is what decides it: how the bench learns which kernels Keel's OpenBLAS
+     * runs (the presets do not map that function).
+     */
+    public String coreName(int threads, Path lib) throws IOException, InterruptedException {
+        return run(threads, List.of("--case", "corename", "--lib", lib.toString())).path("openblas_core").asText();
     }
 
     private static Path locateScript() {

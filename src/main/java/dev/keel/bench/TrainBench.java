@@ -16,6 +16,7 @@ import org.bytedeco.pytorch.global.torch;
 import dev.keel.data.Ids;
 import dev.keel.data.LmExample;
 import dev.keel.data.PreferencePair;
+import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
 import dev.keel.model.ModelInit;
 import dev.keel.model.io.ConfigFactory;
@@ -62,14 +63,20 @@ public final class TrainBench {
         return ModelFiles.load(dir, null, null);
     }
 
-    /** Model FLOPs of one step: 6·N per token (forward and backward) plus attention, 12·L·T·d per token. */
-    static double flopsPerStep(Shape s, long sequences) {
+    /**
+     * Model FLOPs of one step: 6·N per token (forward and backward) plus attention, 12·L·T·d per token, with the
+     * output head's 6·vocab·d counted only at the {@code headColumns} of each sequence where the loss reads it
+     * (DPO's completion columns; every column for SFT), so that work a step rightly skips does not count as done.
+     */
+    static double flopsPerStep(Shape s, long sequences, long headColumns) {
         double tokens = (double) sequences * s.seq();
-        return 6.0 * s.params() * tokens + 12.0 * s.layers() * s.seq() * s.dim() * tokens;
+        double head = (double) s.vocab() * s.dim();
+        return 6.0 * (s.params() - head) * tokens + 6.0 * head * sequences * headColumns
+                + 12.0 * s.layers() * s.seq() * s.dim() * tokens;
     }
 
     public static Result sft(CausalLM model, Shape s, int repeats, double peakFlops) {
-        return time(model, new LmTask(model, 0), sftBatch(s), s, s.batch(), repeats, peakFlops);
+        return time(model, new LmTask(model, 0), sftBatch(s), s, s.batch(), s.seq(), repeats, peakFlops);
     }
 
     /** The SFT case's batch: {@code s.batch()} rows of {@code s.seq()} random tokens, every one counted. */
@@ -99,7 +106,7 @@ public final class TrainBench {
                 batch.add(new LmExample(0, ids, mask));
             }
         }
-        return time(model, new LmTask(model, 0), batch, s, 2L * s.batch(), repeats, peakFlops);
+        return time(model, new LmTask(model, 0), batch, s, 2L * s.batch(), s.seq(), repeats, peakFlops);
     }
 
     public static Result dpo(CausalLM model, Shape s, int repeats, double peakFlops) {
@@ -109,7 +116,7 @@ public final class TrainBench {
         java.util.Arrays.fill(chosen, -400);
         java.util.Arrays.fill(rejected, -410);
         return time(model, new DpoTask(model, 0, DpoConfig.defaults(), ReferenceLogps.of(pairs, chosen, rejected)),
-                pairs, s, 2L * s.batch(), repeats, peakFlops);
+                pairs, s, 2L * s.batch(), s.seq() - s.seq() / 2 + 1, repeats, peakFlops);  // CompletionForward's columns
     }
 
     /** Random pairs: a prompt of half the sequence, chosen and rejected of the other half; fixed reference log-probs. */
@@ -124,15 +131,15 @@ public final class TrainBench {
         return batch;
     }
 
-    private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences, int repeats,
-                                   double peakFlops) {
+    private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences,
+                                   long headColumns, int repeats, double peakFlops) {
         model.parameters().forEach(t -> t.set_requires_grad(true));
         AdamW opt = Optimizers.adamW(model.weights(), OptimConfig.defaults(1e-5));
         double[] secs = new double[repeats];
         for (int i = -1; i < repeats; i++) {
             long t0 = System.nanoTime();
-            try (PointerScope scope = new PointerScope()) {
-                task.forward(batch).lossSum().div(Tensors.s(task.weight(batch))).backward();
+            try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
+                pass.backward(task.forward(batch).lossSum().div(Tensors.s(task.weight(batch))));
                 Optimizers.step(opt, model.parameters(), 1e-5, 1.0);
             }
             if (i >= 0) {
@@ -142,7 +149,7 @@ public final class TrainBench {
         opt.close();
         Arrays.sort(secs);
         double sec = secs[repeats / 2];
-        double flops = flopsPerStep(s, sequences);
+        double flops = flopsPerStep(s, sequences, headColumns);
         return new Result(sec, sequences * s.seq() / sec, flops / sec / peakFlops, flops);
     }
 

@@ -33,9 +33,13 @@ import dev.keel.runtime.Natives;
                 + "minibatches of 8, split into rollout, scoring and update); dp (data-parallel SFT steps at the "
                 + "sft case's shapes and global batch: 2 ranks x 1 thread against 1 rank x 2 threads, each rank a "
                 + "JVM on Gloo over 127.0.0.1; tokens/s and the share of a step spent in the gradient all-reduce; "
-                + "no PyTorch reference).",
-                "No ratio is printed against a PyTorch that runs on the reference BLAS: install "
-                + "libopenblas0-pthread.",
+                + "no PyTorch reference). Not run by default: real (a DPO step "
+                + "of 2 pairs x 256 tokens at the shapes of SmolLM2-135M, Qwen2.5-0.5B and -1.5B from their published "
+                + "config.json with random weights, full or LoRA, float32 or --bf16, with or without gradient "
+                + "checkpointing, each in a fresh process with its peak memory; and greedy decoding at batch 1 and 16 in "
+                + "float32 and bfloat16 weights, batch 1 against the memory-bandwidth bound; tens of minutes) and dp.",
+                "No ratio is printed against a PyTorch that runs on the reference BLAS (install "
+                + "libopenblas0-pthread) or on another OpenBLAS kernel family than Keel's (both are printed).",
                 "The first line says which OpenBLAS Keel ran on: the system's, which the launcher preloads when "
                 + "one (0.3.21 or later) is installed, or the one bundled in the jars (KEEL_BLAS=bundled; README, "
                 + "\"Threads and memory\")."})
@@ -78,11 +82,26 @@ final class BenchCommand implements Callable<Integer> {
             description = "Shapes of the sft and dpo cases. Default: ${DEFAULT-VALUE}.")
     List<String> shapes;
 
-    @Option(names = "--reference-setup", defaultValue = "debian",
-            description = "How the PyTorch reference runs: debian (as Debian ships it, on glibc's malloc) or keel "
-                    + "(with the allocator ./keel preloads for Keel, tcmalloc when installed). Both sides see the same "
-                    + "OPENBLAS_CORETYPE and thread settings. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--reference-setup", defaultValue = "keel",
+            description = "How the PyTorch reference runs: keel (an equal footing: the allocator ./keel preloads for "
+                    + "Keel, tcmalloc when installed, on both sides) or debian (PyTorch as Debian ships it, on glibc's "
+                    + "malloc; a weaker set-up, for a second line only). Both sides see the same OPENBLAS_CORETYPE "
+                    + "and thread settings. Default: ${DEFAULT-VALUE}.")
     String referenceSetup;
+
+    @Option(names = "--real-shapes", split = ",", defaultValue = "smollm2-135m,qwen2.5-0.5b",
+            description = "Shapes of the real case: smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b (published config.json, "
+                    + "random weights). Default: ${DEFAULT-VALUE}.")
+    List<String> realShapes;
+
+    @Option(names = "--real-modes", split = ",",
+            defaultValue = "full,lora,lora-bf16,full+ckpt,lora+ckpt,lora-bf16+ckpt",
+            description = "DPO modes of the real case: full, full-bf16, lora, lora-bf16, each optionally +ckpt "
+                    + "(gradient checkpointing). Default: ${DEFAULT-VALUE}.")
+    List<String> realModes;
+
+    @Option(names = "--real-case", hidden = true, description = "Internal: one real-shape case in this fresh process.")
+    String realCase;
 
     @Option(names = "--memory-of", hidden = true, description = "Internal: measure one train case's memory in this fresh process.")
     String memoryOf;
@@ -105,10 +124,25 @@ final class BenchCommand implements Callable<Integer> {
         return r;
     }
 
-    /** Null when the reference's BLAS is OpenBLAS, else why no ratio can be printed. */
-    private static String blasProblem(JsonNode r) {
-        return r.path("blas").asText().equals("openblas") ? null : "PyTorch runs on " + r.path("blas").asText()
-                + " BLAS, not OpenBLAS (apt-get install libopenblas0-pthread); no ratio printed";
+    /** The OpenBLAS kernel family Keel runs (set once natives are loaded). */
+    private String keelCore;
+
+    /**
+     * Null when the reference runs on OpenBLAS with the kernel family Keel runs, else why no ratio can be printed:
+     * a ratio between two kernel families (e.g. Haswell's AVX2 against SkylakeX's AVX-512) measures OpenBLAS, not
+     * Keel.
+     */
+    static String blasProblem(JsonNode r, String keelCore) {
+        if (!r.path("blas").asText().equals("openblas")) {
+            return "PyTorch runs on " + r.path("blas").asText()
+                    + " BLAS, not OpenBLAS (apt-get install libopenblas0-pthread); no ratio printed";
+        }
+        String theirs = r.path("openblas_core").asText();
+        if (!theirs.equalsIgnoreCase(keelCore)) {
+            return "OpenBLAS kernels differ (Keel " + keelCore + ", PyTorch " + theirs
+                    + "); no ratio printed: set OPENBLAS_CORETYPE for both sides";
+        }
+        return null;
     }
 
     private String generate(PrintWriter out, TorchReference ref, String refMissing, int threads, Path dir) throws Exception {
@@ -129,7 +163,7 @@ final class BenchCommand implements Callable<Integer> {
                             "--batch", String.valueOf(b), "--prompt-len", String.valueOf(GenerateBench.PROMPT_LEN),
                             "--new-tokens", String.valueOf(newTokens), "--repeats", String.valueOf(repeats),
                             "--warmup", String.valueOf(warmup)));
-                    refMissing = blasProblem(r);
+                    refMissing = blasProblem(r, keelCore);
                     torchBest = Math.max(torchBest, r.path("tokens_per_s").asDouble());
                 }
             }
@@ -174,7 +208,7 @@ final class BenchCommand implements Callable<Integer> {
                     JsonNode r = runReference(ref, threads, List.of("--case", c, "--model", mdir.toString(),
                             "--batch", String.valueOf(shape.batch()), "--seq", String.valueOf(shape.seq()),
                             "--repeats", String.valueOf(repeats)));
-                    refMissing = blasProblem(r);
+                    refMissing = blasProblem(r, keelCore);
                     if (refMissing == null) {
                         torchCol = String.format("%.0f", r.get("tokens_per_s").asDouble());
                         ratio = String.format("%.2f", k.tokensPerSecond() / r.get("tokens_per_s").asDouble());
@@ -223,7 +257,7 @@ final class BenchCommand implements Callable<Integer> {
                     "--ppo-epochs", String.valueOf(PpoBench.EPOCHS), "--temperature", String.valueOf(PpoBench.TEMPERATURE),
                     "--kl-coef", String.valueOf(PpoBench.KL_COEF), "--lr", String.valueOf(PpoBench.LR),
                     "--repeats", String.valueOf(repeats)));
-            refMissing = blasProblem(r);
+            refMissing = blasProblem(r, keelCore);
         }
         out.printf("%-10s %10s %10s %8s%n", "phase", "keel s", "torch s", "ratio");
         String[][] rows = {{"rollout", "rollout_s"}, {"scoring", "scoring_s"}, {"update", "update_s"}, {"total", "seconds"}};
@@ -250,12 +284,15 @@ final class BenchCommand implements Callable<Integer> {
         if (dpRankOf != null) {
             return BenchDp.child(spec.commandLine().getOut(), dpRankOf, modelDir, repeats);
         }
+        if (realCase != null) {
+            return BenchReal.runChild(spec.commandLine().getOut(), realCase, modelDir, repeats);
+        }
         if (!List.of("debian", "keel").contains(referenceSetup)) {
             throw new IllegalArgumentException("--reference-setup must be debian or keel, got " + referenceSetup);
         }
         for (String c : cases) {
-            if (!List.of("generate", "sft", "dpo", "ppo", "dp").contains(c)) {
-                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo, ppo, dp)");
+            if (!List.of("generate", "sft", "dpo", "ppo", "real", "dp").contains(c)) {
+                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo, ppo, real, dp)");
             }
         }
         if (repeats < 1 || rounds < 1) {
@@ -266,8 +303,11 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         boolean same = referenceSetup.equals("keel");
         TorchReference ref = new TorchReference(python, same);
-        out.printf("keel: %s; reference setup: %s%n", Natives.summary(), referenceSetup);
         String refMissing = noReference ? "--no-reference" : ref.unavailableReason();
+        Path lib = dev.keel.runtime.Proc.openblasFile(dev.keel.runtime.Proc.mappedFiles());
+        keelCore = refMissing != null || lib == null ? "unknown" : ref.coreName(threads, lib);
+        out.printf("keel: %s; OpenBLAS kernels in use: %s; reference setup: %s%n", Natives.summary(), keelCore,
+                referenceSetup);
         Path dir = Files.createTempDirectory("keel-bench");
         try {
             if (cases.contains("generate")) {
@@ -282,6 +322,10 @@ final class BenchCommand implements Callable<Integer> {
             }
             if (cases.contains("dp")) {
                 BenchDp.run(out, shapes, dir, repeats);
+            }
+            if (cases.contains("real")) {
+                refMissing = BenchReal.run(out, ref, refMissing, threads, dir.resolve("real"), realShapes, realModes,
+                        List.of(1, 16), 32, repeats);
             }
             out.printf("peak RSS (keel process): %.0f MB%n", dev.keel.runtime.Proc.peakRssMb());
             if (referenceSelf != null) {

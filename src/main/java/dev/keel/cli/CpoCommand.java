@@ -11,6 +11,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import dev.keel.data.PreferencePair;
 import dev.keel.loss.CpoLossType;
 import dev.keel.model.CausalLM;
+import dev.keel.model.LoraConfig;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
@@ -58,8 +59,12 @@ final class CpoCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    @Mixin
+    LoraOptions lora;
+
     /** What run_config.json records of a CPO run. */
-    record Settings(PreferenceInputs.Settings inputs, CpoConfig cpo, OptimConfig optim, TrainConfig train) {}
+    record Settings(PreferenceInputs.Settings inputs, CpoConfig cpo, OptimConfig optim, TrainConfig train,
+                    LoraConfig lora) {}
 
     @Override
     public Integer call() {
@@ -70,10 +75,11 @@ final class CpoCommand implements Callable<Integer> {
         Main.startNatives();
         Distributed dist = opts.run.distributed();
         CausalLM policy = ModelFiles.load(in.model, DType.parseFloat(in.dtype), null);
+        LoraConfig loraConfig = lora.apply(policy, opts.seed());
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, policy.config().vocabSize(),
                     policy.config().maxPositions(), opts);
-            RunFolder.prepare(dist, opts.out(), opts.resume, "cpo", new Settings(in.settings(opts), cpo, optim, train));
+            RunFolder.prepare(dist, opts.out(), opts.resume, "cpo", new Settings(in.settings(opts), cpo, optim, train, loraConfig));
             long pad = tok.padId() != null ? tok.padId() : 0;
             spec.commandLine().getErr().printf("keel cpo: %d training and %d held-out pairs (%d truncated), loss %s, "
                     + "beta %s, cpo-alpha %s%n", split.train().size(), split.eval().size(), split.truncated(),

@@ -15,6 +15,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import dev.keel.data.PreferencePair;
 import dev.keel.loss.DpoLossType;
 import dev.keel.model.CausalLM;
+import dev.keel.model.LoraConfig;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
@@ -34,7 +35,7 @@ import dev.keel.train.TrainingLoop;
                 + "nca_pair, apo_zero, apo_down.",
                 "The reference log-probs are computed once before training (from --ref-model, default --model) "
                 + "and kept in reference_logps.json, so no reference model stays in memory; --reference-free "
-                + "uses 0.",
+                + "uses 0. With --lora-r the reference is the base model with the adapters off.",
                 "Default --lr: 1e-6.",
                 "Metrics (TRL's names): rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins, "
                 + "logps/chosen, logps/rejected, logits/chosen, logits/rejected."})
@@ -65,9 +66,12 @@ final class DpoCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    @Mixin
+    LoraOptions lora;
+
     /** What run_config.json records of a DPO run. */
     record Settings(PreferenceInputs.Settings inputs, Path refModel, DpoConfig dpo, OptimConfig optim,
-                    TrainConfig train) {}
+                    TrainConfig train, LoraConfig lora) {}
 
     @Override
     public Integer call() {
@@ -85,6 +89,7 @@ final class DpoCommand implements Callable<Integer> {
         Distributed dist = opts.run.distributed();
         DType dt = DType.parseFloat(in.dtype);
         CausalLM policy = ModelFiles.load(in.model, dt, null);
+        LoraConfig loraConfig = lora.apply(policy, opts.seed());
         if (!dpo.referenceFree()) {
             TrainCommands.sameVocabulary(in.model, policy.config().vocabSize(), refModel, "--ref-model");
         }
@@ -92,7 +97,7 @@ final class DpoCommand implements Callable<Integer> {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, policy.config().vocabSize(), policy.config().maxPositions(), opts);
             List<PreferencePair> all = new ArrayList<>(split.train());
             all.addAll(split.eval());
-            RunFolder.prepare(dist, opts.out(), opts.resume, "dpo", new Settings(in.settings(opts), refModel, dpo, optim, train));
+            RunFolder.prepare(dist, opts.out(), opts.resume, "dpo", new Settings(in.settings(opts), refModel, dpo, optim, train, loraConfig));
             long pad = tok.padId() != null ? tok.padId() : 0;
             ReferenceLogps reference = reference(dpo, all, policy, pad, dist);
             spec.commandLine().getErr().printf("keel dpo: %d training and %d held-out pairs (%d truncated), loss %s, beta %s%n",
@@ -122,7 +127,10 @@ final class DpoCommand implements Callable<Integer> {
             return ReferenceLogps.load(file, pairs);
         }
         CausalLM ref = refModel == null ? policy : ModelFiles.load(refModel, DType.parseFloat(in.dtype), null);
-        ReferenceLogps r = ReferenceLogps.compute(ref, pairs, Math.max(2, 2 * opts.batchSize), pad, dist);
+        ReferenceLogps r;
+        try (var off = policy.adaptersOff()) { // with LoRA, the reference is the base: the adapters off
+            r = ReferenceLogps.compute(ref, pairs, Math.max(2, 2 * opts.batchSize), pad, dist);
+        }
         if (dist.isMain()) {
             r.save(file, pairs);
         }

@@ -25,6 +25,8 @@ import dev.keel.generate.SamplingConfig;
 import dev.keel.generate.StopCriterion;
 import dev.keel.model.CausalLM;
 import dev.keel.model.io.DType;
+import dev.keel.model.Head;
+import dev.keel.model.io.AdapterFiles;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
 
@@ -41,6 +43,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Model directory (Hugging Face layout, with tokenizer.json); "
             + "default: Keel's embedded base model.")
     Path model;
+
+    @Option(names = "--adapter", description = "A LoRA adapter folder (PEFT's layout: adapter_config.json, "
+            + "adapter_model.safetensors) to apply on top of --model.")
+    Path adapter;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Input input;
@@ -89,7 +95,8 @@ final class GenerateCommand implements Callable<Integer> {
         new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, Set.of(), true);
         Main.startNatives();
         model = dev.keel.model.EmbeddedModel.orDefault(model);
-        CausalLM m = ModelFiles.load(model, DType.parseFloat(dtype), null);
+        CausalLM m = adapter == null ? ModelFiles.load(model, DType.parseFloat(dtype), null)
+                : AdapterFiles.loadWithBase(model, adapter, DType.parseFloat(dtype), Head.LM);
         try (Tokenizer tok = Tokenizer.load(model)) {
             Set<Long> eos = new LinkedHashSet<>();
             m.config().eosTokenIds().forEach(i -> eos.add((long) i));

@@ -11,6 +11,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.data.KtoExample;
 import dev.keel.model.CausalLM;
+import dev.keel.model.LoraConfig;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
@@ -56,9 +57,12 @@ final class KtoCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    @Mixin
+    LoraOptions lora;
+
     /** What run_config.json records of a KTO run. */
     record Settings(PreferenceInputs.Settings inputs, Path refModel, KtoConfig kto, OptimConfig optim,
-                    TrainConfig train) {}
+                    TrainConfig train, LoraConfig lora) {}
 
     @Override
     public Integer call() {
@@ -74,14 +78,17 @@ final class KtoCommand implements Callable<Integer> {
         Main.startNatives();
         DType dt = DType.parseFloat(in.dtype);
         CausalLM policy = ModelFiles.load(in.model, dt, null);
+        LoraConfig loraConfig = lora.apply(policy, opts.seed());
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split<KtoExample> split = in.readUnpaired(tok, policy.config().vocabSize(),
                     policy.config().maxPositions(), opts);
-            RunFolder.prepare(opts.out(), opts.resume, "kto", new Settings(in.settings(opts), refModel, kto, optim, train));
+            RunFolder.prepare(opts.out(), opts.resume, "kto", new Settings(in.settings(opts), refModel, kto, optim, train, loraConfig));
             long desirable = split.train().stream().filter(KtoExample::desirable).count();
             kto.weightAdvice(desirable, split.train().size() - desirable)
                     .ifPresent(w -> spec.commandLine().getErr().println("keel kto: warning: " + w));
-            CausalLM reference = ModelFiles.load(refModel != null ? refModel : in.model, dt, null);
+            // with LoRA and no --ref-model, the reference is the policy's own base (its adapters off): one copy
+            CausalLM reference = loraConfig != null && refModel == null ? policy
+                    : ModelFiles.load(refModel != null ? refModel : in.model, dt, null);
             long pad = tok.padId() != null ? tok.padId() : 0;
             spec.commandLine().getErr().printf("keel kto: %d training (%d desirable) and %d held-out examples "
                     + "(%d truncated), beta %s%n", split.train().size(), desirable, split.eval().size(), split.truncated(),

@@ -18,6 +18,8 @@ import dev.keel.data.ScoringRecord;
 import dev.keel.train.SequenceScorer;
 import dev.keel.model.CausalLM;
 import dev.keel.model.io.DType;
+import dev.keel.model.Head;
+import dev.keel.model.io.AdapterFiles;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
 
@@ -34,6 +36,10 @@ final class LogprobsCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "Model directory (Hugging Face layout).")
     Path model;
+
+    @Option(names = "--adapter", description = "A LoRA adapter folder (PEFT's layout: adapter_config.json, "
+            + "adapter_model.safetensors) to apply on top of --model.")
+    Path adapter;
 
     @Option(names = "--data", required = true, description = "JSONL file of records.")
     Path data;
@@ -52,7 +58,8 @@ final class LogprobsCommand implements Callable<Integer> {
         }
         Main.startNatives();
         DType dt = DType.parseFloat(dtype);
-        CausalLM m = ModelFiles.load(model, dt, null);
+        CausalLM m = adapter == null ? ModelFiles.load(model, dt, null)
+                : AdapterFiles.loadWithBase(model, adapter, dt, Head.LM);
         Tokenizer tok = Files.isRegularFile(model.resolve("tokenizer.json")) ? Tokenizer.load(model) : null;
         try {
             List<ScoringRecord> records = ScoringRecord.read(data, tok, m.config().vocabSize(),

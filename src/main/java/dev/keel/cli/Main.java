@@ -14,7 +14,7 @@ import dev.keel.runtime.Natives;
         subcommands = {DemoCommand.class, ExperimentCommand.class, PretrainCommand.class, SftCommand.class, RewardCommand.class, DpoCommand.class,
                 KtoCommand.class, OrpoCommand.class, CpoCommand.class,
                 RlCommands.PpoCmd.class, RlCommands.RlooCmd.class, RlCommands.GrpoCmd.class, RlCommands.OnlineDpoCmd.class,
-                GenerateCommand.class, ScoreCommand.class,
+                GenerateCommand.class, ScoreCommand.class, MergeCommand.class,
                 LogprobsCommand.class, TokenizeCommand.class, BenchCommand.class, LaunchCommand.class,
                 CommandLine.HelpCommand.class})
 /** The {@code keel} command line: picocli subcommands, {@code --config} defaults, errors as one line and exit 1. */
@@ -55,11 +55,16 @@ public final class Main implements Runnable {
                 last = last.subcommand();
             }
             String problem = OptionChecks.problem(last.commandSpec());
+            if (problem == null) {
+                problem = ComputeOptions.problem(last.commandSpec());
+            }
             if (problem != null) {
                 err.println("keel " + last.commandSpec().name() + ": error: " + problem);
                 return 1;
             }
-            return new CommandLine.RunLast().execute(parsed);
+            try (dev.keel.model.Compute c = ComputeOptions.scope(last.commandSpec())) {
+                return new CommandLine.RunLast().execute(parsed);
+            }
         });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             err.println("keel " + cmd.getCommandName() + ": error: " + describe(ex));

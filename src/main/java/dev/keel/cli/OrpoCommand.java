@@ -10,6 +10,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.data.PreferencePair;
 import dev.keel.model.CausalLM;
+import dev.keel.model.LoraConfig;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
@@ -43,8 +44,12 @@ final class OrpoCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    @Mixin
+    LoraOptions lora;
+
     /** What run_config.json records of an ORPO run. */
-    record Settings(PreferenceInputs.Settings inputs, OrpoConfig orpo, OptimConfig optim, TrainConfig train) {}
+    record Settings(PreferenceInputs.Settings inputs, OrpoConfig orpo, OptimConfig optim, TrainConfig train,
+                    LoraConfig lora) {}
 
     @Override
     public Integer call() {
@@ -55,10 +60,11 @@ final class OrpoCommand implements Callable<Integer> {
         Main.startNatives();
         Distributed dist = opts.run.distributed();
         CausalLM policy = ModelFiles.load(in.model, DType.parseFloat(in.dtype), null);
+        LoraConfig loraConfig = lora.apply(policy, opts.seed());
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, policy.config().vocabSize(),
                     policy.config().maxPositions(), opts);
-            RunFolder.prepare(dist, opts.out(), opts.resume, "orpo", new Settings(in.settings(opts), orpo, optim, train));
+            RunFolder.prepare(dist, opts.out(), opts.resume, "orpo", new Settings(in.settings(opts), orpo, optim, train, loraConfig));
             long pad = tok.padId() != null ? tok.padId() : 0;
             spec.commandLine().getErr().printf("keel orpo: %d training and %d held-out pairs (%d truncated), beta %s%n",
                     split.train().size(), split.eval().size(), split.truncated(), orpo.beta());

@@ -11,6 +11,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.data.PreferencePair;
 import dev.keel.model.CausalLM;
+import dev.keel.model.LoraConfig;
 import dev.keel.model.Head;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;
@@ -45,9 +46,12 @@ final class RewardCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    @Mixin
+    LoraOptions lora;
+
     /** What run_config.json records of a reward-model run. */
     record Settings(PreferenceInputs.Settings inputs, double centerRewardsCoefficient, OptimConfig optim,
-                    TrainConfig train) {}
+                    TrainConfig train, LoraConfig lora) {}
 
     @Override
     public Integer call() {
@@ -58,9 +62,10 @@ final class RewardCommand implements Callable<Integer> {
         Distributed dist = opts.run.distributed();
         torch.manual_seed(opts.seed()); // the new head's initialisation
         CausalLM m = ModelFiles.load(in.model, DType.parseFloat(in.dtype), null, Head.SCORE);
+        LoraConfig loraConfig = lora.apply(m, opts.seed());
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, m.config().vocabSize(), m.config().maxPositions(), opts);
-            RunFolder.prepare(dist, opts.out(), opts.resume, "reward", new Settings(in.settings(opts), center, optim, train));
+            RunFolder.prepare(dist, opts.out(), opts.resume, "reward", new Settings(in.settings(opts), center, optim, train, loraConfig));
             spec.commandLine().getErr().printf("keel reward: %d training and %d held-out pairs (%d truncated)%n",
                     split.train().size(), split.eval().size(), split.truncated());
             long pad = tok.padId() != null ? tok.padId() : 0;

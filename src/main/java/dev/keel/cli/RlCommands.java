@@ -19,6 +19,7 @@ import dev.keel.data.ChatEncoder;
 import dev.keel.data.Jsonl;
 import dev.keel.dist.Distributed;
 import dev.keel.model.CausalLM;
+import dev.keel.model.LoraConfig;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.reward.RewardSource;
@@ -45,7 +46,7 @@ final class RlCommands {
 
     /** What run_config.json records of an RL run. */
     record Settings(Path policy, List<String> rewards, List<Double> rewardWeights, Path prompts, Path refModel, boolean chat, String dtype, RlConfig rl,
-                    OptimConfig optim) {}
+                    OptimConfig optim, LoraConfig lora) {}
 
     abstract static class Base implements Callable<Integer> {
         @Spec
@@ -59,6 +60,9 @@ final class RlCommands {
 
         @Mixin
         OptimOptions optimizer;
+
+        @Mixin
+        LoraOptions lora;
 
         abstract RlAlgorithm<?> algorithm();
 
@@ -88,8 +92,11 @@ final class RlCommands {
             torch.manual_seed(run.seed);
             DType dt = DType.parseFloat(rl.dtype);
             CausalLM policy = ModelFiles.load(rl.policy, dt, null);
+            LoraConfig loraConfig = lora.apply(policy, run.seed);
             TrainCommands.sameVocabulary(rl.policy, policy.config().vocabSize(), rl.refModel, "--ref-model");
-            CausalLM reference = ModelFiles.load(rl.refModel != null ? rl.refModel : rl.policy, dt, null);
+            // with LoRA and no --ref-model, the reference is the policy's own base (its adapters off): one copy
+            CausalLM reference = loraConfig != null && rl.refModel == null ? policy
+                    : ModelFiles.load(rl.refModel != null ? rl.refModel : rl.policy, dt, null);
             try (Tokenizer tok = Tokenizer.load(rl.policy);
                  RewardSource reward = Rewards.open(rl.rewards, rl.rewardWeights, 16)) {
                 Prompts prompts = readPrompts(tok, policy.config().vocabSize(), policy.config().maxPositions());
@@ -98,13 +105,16 @@ final class RlCommands {
                         cfg.sampling().maxNewTokens(), policy.dtype().bytes(), "--batch-size x --num-generations");
                 Critic critic = cfg.algorithm().usesCritic()
                         ? Critic.start(rl.policy, tok, reward, dt, spec.commandLine().getErr()::println) : null;
+                if (critic != null && loraConfig != null) {
+                    critic.model().addLora(loraConfig); // the value model trains adapters and its head too
+                }
                 Set<Long> eos = new LinkedHashSet<>();
                 policy.config().eosTokenIds().forEach(i -> eos.add((long) i));
                 if (tok.eosId() != null) {
                     eos.add(tok.eosId());
                 }
                 RunFolder.prepare(dist, out, rl.resume, name, new Settings(rl.policy, rl.rewards, rl.rewardWeights, rl.prompts, rl.refModel, rl.chat,
-                        rl.dtype, cfg, optim));
+                        rl.dtype, cfg, optim, loraConfig));
                 spec.commandLine().getErr().printf("keel %s: %d prompts, %d iterations of %d sequences, reward %s%n",
                         name, prompts.size(), cfg.sampling().iterations(), cfg.rolloutSize(), reward.name());
                 RlTrainer t = new RlTrainer(cfg, optim, policy, reference, critic, reward, prompts,

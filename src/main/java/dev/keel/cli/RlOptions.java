@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalDouble;
 
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import dev.keel.loss.KlEstimator;
@@ -73,6 +74,9 @@ final class RlOptions {
 
     @Option(names = "--dtype", defaultValue = "float32")
     String dtype;
+
+    @Mixin
+    ComputeOptions compute;
 
     @Option(names = "--save-every", defaultValue = "0", description = "Iterations between checkpoints (0 = none).")
     int saveEvery;

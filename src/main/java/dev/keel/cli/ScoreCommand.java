@@ -12,6 +12,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.data.Jsonl;
+import dev.keel.model.io.DType;
+import dev.keel.reward.ModelReward;
 import dev.keel.reward.RewardSource;
 import dev.keel.reward.Rewards;
 
@@ -24,6 +26,10 @@ final class ScoreCommand implements Callable<Integer> {
 
     @Option(names = "--reward", required = true, description = "Reward model folder, or builtin:NAME.")
     String reward;
+
+    @Option(names = "--adapter", description = "A reward model's LoRA adapter (PEFT's layout, task_type SEQ_CLS, "
+            + "with its trained score head), as 'keel reward --lora-r' writes: --reward is then its base model.")
+    java.nio.file.Path adapter;
 
     @Option(names = "--data", required = true, description = "JSONL of {\"prompt\", \"completion\"} (prompt may be empty).")
     java.nio.file.Path data;
@@ -41,7 +47,11 @@ final class ScoreCommand implements Callable<Integer> {
             completions.add(l.string("completion", true));
         }
         Main.startNatives();
-        try (RewardSource src = Rewards.open(reward, batchSize)) {
+        if (adapter != null && reward.startsWith("builtin:")) {
+            throw new IllegalArgumentException("--adapter applies to a reward model folder, not " + reward);
+        }
+        try (RewardSource src = adapter == null ? Rewards.open(reward, batchSize)
+                : new ModelReward(java.nio.file.Path.of(reward), adapter, DType.F32, batchSize)) {
             double[] r = src.score(prompts, completions);
             PrintWriter out = spec.commandLine().getOut();
             ObjectMapper json = new ObjectMapper();

@@ -14,6 +14,7 @@ import dev.keel.data.LmExample;
 import dev.keel.data.SftData;
 import dev.keel.data.Truncation;
 import dev.keel.model.CausalLM;
+import dev.keel.model.LoraConfig;
 import dev.keel.model.io.DType;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.tokenizer.Tokenizer;
@@ -56,9 +57,12 @@ final class SftCommand implements Callable<Integer> {
     @Mixin
     TrainOptions opts;
 
+    @Mixin
+    LoraOptions lora;
+
     /** What run_config.json records of an SFT run. */
     record Settings(Path model, Path data, Path evalData, int maxLength, boolean packing, String dtype, OptimConfig optim,
-                    TrainConfig train) {}
+                    TrainConfig train, LoraConfig lora) {}
 
     @Override
     public Integer call() {
@@ -70,6 +74,7 @@ final class SftCommand implements Callable<Integer> {
         Main.startNatives();
         Distributed dist = opts.run.distributed();
         CausalLM m = ModelFiles.load(model, DType.parseFloat(dtype), null);
+        LoraConfig loraConfig = lora.apply(m, opts.seed());
         try (Tokenizer tok = Tokenizer.load(model)) {
             int maxLen = Math.min(maxLength, m.config().maxPositions());
             SftData.ConversationEncoder chat = TrainCommands.conversationEncoder(model, tok);
@@ -84,7 +89,7 @@ final class SftCommand implements Callable<Integer> {
                 evalSet = parts.get(1);
             }
             RunFolder.prepare(dist, opts.out(), opts.resume, "sft", new Settings(model, data, opts.evalData, maxLen, packing,
-                    dtype, optim, train));
+                    dtype, optim, train, loraConfig));
             spec.commandLine().getErr().printf("keel sft: %d training and %d held-out examples (%d truncated to %d tokens)%n",
                     trainSet.size(), evalSet.size(), all.truncated(), maxLen);
             TrainingLoop<LmExample> loop = new TrainingLoop<>(new CausalLMState(m, model),

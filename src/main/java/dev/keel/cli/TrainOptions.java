@@ -16,6 +16,9 @@ final class TrainOptions {
     @Mixin
     OptimOptions optimizer;
 
+    @Mixin
+    ComputeOptions compute;
+
     @Option(names = "--epochs", defaultValue = "3", description = "Passes over the data. Default: ${DEFAULT-VALUE}.")
     int epochs;
 

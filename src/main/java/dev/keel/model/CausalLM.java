@@ -27,6 +27,7 @@ public abstract class CausalLM {
     protected final Map<String, Tensor> weights;
     protected final DType dtype;
     protected final Head head;
+    private LoraAdapters adapters;
 
     protected CausalLM(ModelConfig config, Map<String, Tensor> weights) {
         this.config = config;
@@ -71,6 +72,10 @@ public abstract class CausalLM {
 
     /** A model of the same architecture over copies of these weights (detached), free to change on its own. */
     public CausalLM copy() {
+        if (adapters != null) {
+            throw new IllegalStateException("a model with LoRA adapters is not copied: switch them off (adaptersOff) "
+                    + "for the base model");
+        }
         Map<String, Tensor> w = new LinkedHashMap<>();
         weights.forEach((k, v) -> w.put(k, v.detach().clone()));
         return create(config, w);
@@ -106,7 +111,8 @@ public abstract class CausalLM {
 
     /**
      * Final hidden states (B, T, D) for {@code inputIds} (B, T). Every pass is counted in {@link Usage} here,
-     * once for every architecture.
+     * once for every architecture. The pass runs under bf16 autocast when {@link Compute#bf16()} is on, and
+     * checkpoints its blocks when {@link Compute#checkpointing()} is on inside a {@link BackwardPass}.
      *
      * @param positionIds (B, T) int64 positions of the new tokens
      * @param mask        (B, 1, T, S) bool, true where a query may attend to a key (S = cached + T); null when
@@ -116,7 +122,9 @@ public abstract class CausalLM {
      */
     public final Tensor hidden(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
         Usage.forward(inputIds.size(0), inputIds.numel(), org.bytedeco.pytorch.GradMode.is_enabled());
-        return decode(inputIds, positionIds, mask, cache);
+        try (Autocast a = Autocast.bf16If(Compute.bf16())) {
+            return decode(inputIds, positionIds, mask, cache);
+        }
     }
 
     /** The architecture's decoder: {@link #hidden} without the counting. */
@@ -124,9 +132,20 @@ public abstract class CausalLM {
 
     /**
      * The head's outputs from final hidden states (..., D), as transformers names them {@code logits}:
-     * next-token logits (..., vocab) for a language-model head, the scalar (..., 1) for a scalar head.
+     * next-token logits (..., vocab) for a language-model head, the scalar (..., 1) for a scalar head. Under
+     * {@link Compute#bf16()} the product runs in bfloat16 and its result is cast up to float32, so log-softmax
+     * and every loss see float32 logits.
      */
     public Tensor logits(Tensor hidden) {
+        if (Compute.bf16()) {
+            try (Autocast a = Autocast.bf16If(true)) {
+                return headOutputs(hidden).to(ScalarType.Float);         // the product in bf16, the losses in f32
+            }
+        }
+        return headOutputs(hidden);
+    }
+
+    private Tensor headOutputs(Tensor hidden) {
         return head == Head.LM ? Ops.linear(hidden, lmHead(), null) : Ops.linear(hidden, w(SCORE), null);
     }
 
@@ -174,9 +193,19 @@ public abstract class CausalLM {
      * {@code keep} (B, T), 1 for real tokens and 0 for padding on either side.
      */
     public Tensor forward(Tensor inputIds, Tensor keep) {
+        return forward(inputIds, keep, 0);
+    }
+
+    /**
+     * {@link #forward(Tensor, Tensor)} with the head applied only to columns {@code fromColumn} .. T - 1: logits
+     * (B, T - fromColumn, vocab). Every column still goes through the blocks; a loss that reads only the later
+     * columns skips the head's work (and its gradient) on the others.
+     */
+    public Tensor forward(Tensor inputIds, Tensor keep, long fromColumn) {
         Tensor pos = AttentionMask.positionIds(keep);
         Tensor mask = AttentionMask.causal(keep, inputIds.size(1), config.slidingWindow());
-        return logits(hidden(inputIds, pos, mask, null));
+        Tensor h = hidden(inputIds, pos, mask, null);
+        return logits(fromColumn == 0 ? h : h.narrow(1, fromColumn, h.size(1) - fromColumn));
     }
 
     public ModelConfig config() {
@@ -188,9 +217,77 @@ public abstract class CausalLM {
         return weights;
     }
 
-    /** The parameters to train: every weight, in {@link #weights()} order. */
+    /** The parameters to train, in {@link #trainable()} order. */
     public List<Tensor> parameters() {
-        return new ArrayList<>(weights.values());
+        return new ArrayList<>(trainable().values());
+    }
+
+    /**
+     * The tensors to train by name: every weight; with LoRA adapters, only the adapters (PEFT's names without the
+     * {@code base_model.model.} prefix) and a scalar head (PEFT's {@code modules_to_save} for sequence
+     * classification), the base weights staying frozen.
+     */
+    public Map<String, Tensor> trainable() {
+        if (adapters == null) {
+            return weights;
+        }
+        Map<String, Tensor> m = new LinkedHashMap<>(adapters.tensors());
+        if (head == Head.SCORE) {
+            m.put(SCORE, w(SCORE));
+        }
+        return Collections.unmodifiableMap(m);
+    }
+
+    /**
+     * Adds fresh LoRA adapters (A drawn, B zero: the outputs are unchanged) on the linear layers {@code cfg}
+     * targets, and freezes the base weights. Draws from libtorch's generator: seed it first.
+     */
+    public LoraAdapters addLora(LoraConfig cfg) {
+        Map<String, long[]> linear = LoraAdapters.linearLayers(this);
+        Map<String, long[]> chosen = new LinkedHashMap<>();
+        for (String m : cfg.select(new ArrayList<>(linear.keySet()), config.modelType())) {
+            chosen.put(m, linear.get(m));
+        }
+        attach(LoraAdapters.init(cfg, fanInFanOut(), chosen, dtype.scalarType(), device()));
+        return adapters;
+    }
+
+    /** Puts {@code a} on this model's linear layers (once) and freezes the base weights; a scalar head stays trainable. */
+    public void attach(LoraAdapters a) {
+        if (adapters != null) {
+            throw new IllegalStateException("this model already has LoRA adapters");
+        }
+        for (Map.Entry<String, Tensor> e : weights.entrySet()) {
+            if (!(head == Head.SCORE && e.getKey().equals(SCORE))) {
+                e.getValue().set_requires_grad(false);
+            }
+        }
+        this.adapters = a;
+    }
+
+    /** The LoRA adapters, or null when the model has none. */
+    public LoraAdapters adapters() {
+        return adapters;
+    }
+
+    /** Switches the adapters off until the handle closes (nothing to do without adapters): the base model. */
+    public LoraAdapters.Off adaptersOff() {
+        return adapters == null ? () -> { } : adapters.off();
+    }
+
+    /** Whether the layers store weights as (in, out), GPT-2's Conv1D (PEFT's {@code fan_in_fan_out}). */
+    public boolean fanInFanOut() {
+        return config.family() == ModelConfig.Family.GPT2;
+    }
+
+    /** {@code y}, the output of linear layer {@code module} for input {@code x}, plus its LoRA update when it has one. */
+    protected final Tensor adapted(String module, Tensor x, Tensor y) {
+        return adapters == null ? y : adapters.apply(module, x, y);
+    }
+
+    /** Whether LoRA updates are being added (decoding then cannot use stacked copies of the base weights alone). */
+    protected final boolean adaptersActive() {
+        return adapters != null && adapters.active();
     }
 
     /** The dtype the weights (and so the computation) are in. */

@@ -56,29 +56,32 @@ final class Gpt2Model extends CausalLM {
 
     @Override
     protected Tensor decode(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
-        long heads = config.numHeads();
-        long hd = config.headDim();
         Tensor h = torch.embedding(w(P + "wte.weight"), inputIds)
                 .add(torch.embedding(w(P + "wpe.weight"), positionIds));            // (B, T, D)
-        for (int i = 0; i < config.numLayers(); i++) {
-            String p = P + "h." + i + ".";
-            Tensor a = layerNorm(h, p + "ln_1");
-            Tensor qkv = conv1d(a, p + "attn.c_attn");                               // (B, T, 3D)
-            long d = config.hiddenSize();
-            Tensor q = Attention.splitHeads(qkv.narrow(-1, 0, d), heads, hd);        // (B, H, T, hd)
-            Tensor k = Attention.splitHeads(qkv.narrow(-1, d, d), heads, hd);
-            Tensor v = Attention.splitHeads(qkv.narrow(-1, 2 * d, d), heads, hd);
-            if (cache != null) {
-                Tensor[] kv = cache.append(i, k, v);
-                k = kv[0];
-                v = kv[1];
-            }
-            h = h.add(conv1d(Attention.attend(q, k, v, mask), p + "attn.c_proj"));
-            Tensor m = conv1d(layerNorm(h, p + "ln_2"), p + "mlp.c_fc");
-            m = config.activation().equals("gelu") ? torch.gelu(m) : torch.gelu(m, "tanh");
-            h = h.add(conv1d(m, p + "mlp.c_proj"));
-        }
+        h = Blocks.run(h, config.numLayers(), cache, (i, x) -> block(i, x, mask, cache));
         return layerNorm(h, P + "ln_f");
+    }
+
+    /** Block {@code i}: h + attn(ln_1(h)), then + mlp(ln_2(.)). */
+    private Tensor block(int i, Tensor h, Tensor mask, KvCache cache) {
+        long heads = config.numHeads();
+        long hd = config.headDim();
+        String p = P + "h." + i + ".";
+        Tensor a = layerNorm(h, p + "ln_1");
+        Tensor qkv = conv1d(a, p + "attn.c_attn");                               // (B, T, 3D)
+        long d = config.hiddenSize();
+        Tensor q = Attention.splitHeads(qkv.narrow(-1, 0, d), heads, hd);        // (B, H, T, hd)
+        Tensor k = Attention.splitHeads(qkv.narrow(-1, d, d), heads, hd);
+        Tensor v = Attention.splitHeads(qkv.narrow(-1, 2 * d, d), heads, hd);
+        if (cache != null) {
+            Tensor[] kv = cache.append(i, k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        h = h.add(conv1d(Attention.attend(q, k, v, mask), p + "attn.c_proj"));
+        Tensor m = conv1d(layerNorm(h, p + "ln_2"), p + "mlp.c_fc");
+        m = config.activation().equals("gelu") ? torch.gelu(m) : torch.gelu(m, "tanh");
+        return h.add(conv1d(m, p + "mlp.c_proj"));
     }
 
     @Override
@@ -91,8 +94,12 @@ final class Gpt2Model extends CausalLM {
                 new TensorOptional(w(name + ".bias")), config.normEps(), false);
     }
 
-    /** x W + b with a Conv1D weight W of shape (in, out). */
+    /** x W + b with a Conv1D weight W of shape (in, out), plus the layer's LoRA update when it has one. */
     private Tensor conv1d(Tensor x, String name) {
+        return adapted(name, x, conv1dBase(x, name));
+    }
+
+    private Tensor conv1dBase(Tensor x, String name) {
         Tensor weight = w(name + ".weight");
         if (x.numel() == x.size(-1)) {
             // one row (batch-1 decoding): a matrix-vector product, as in Ops.linear

@@ -68,53 +68,56 @@ final class LlamaModel extends CausalLM {
 
     @Override
     protected Tensor decode(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
-        long hd = config.headDim();
         Tensor h = torch.embedding(w(P + "embed_tokens.weight"), inputIds);          // (B, T, D)
         Tensor[] cs = rope.cosSin(positionIds, computeType());                      // (B, 1, T, hd) each
         // Decoding with a cache runs a few small products per token, where each kernel launch counts: stack
         // q/k/v and gate/up into one product each, for this generation (the cache holds the stacked copies).
-        boolean fused = cache != null && fuseForDecoding && !org.bytedeco.pytorch.GradMode.is_enabled();
+        boolean fused = cache != null && fuseForDecoding && !org.bytedeco.pytorch.GradMode.is_enabled() && !adaptersActive();
+        h = Blocks.run(h, config.numLayers(), cache, (i, x) -> block(i, x, cs, mask, cache, fused));
+        return rmsNorm(h, P + "norm.weight");
+    }
+
+    /** Block {@code i}: h + attn(norm(h)) with rotary q and k, then + mlp(norm(.)). */
+    private Tensor block(int i, Tensor h, Tensor[] cs, Tensor mask, KvCache cache, boolean fused) {
+        long hd = config.headDim();
         long qDim = config.numHeads() * hd;
         long kvDim = config.numKvHeads() * hd;
         long ff = config.intermediateSize();
-        for (int i = 0; i < config.numLayers(); i++) {
-            String p = P + "layers." + i + ".";
-            Tensor a = rmsNorm(h, p + "input_layernorm.weight");
-            Tensor q;
-            Tensor k;
-            Tensor v;
-            if (fused) {
-                Tensor qkv = stackedLinear(a, cache, p + "self_attn.", "q_proj", "k_proj", "v_proj");
-                q = qkv.narrow(-1, 0, qDim);
-                k = qkv.narrow(-1, qDim, kvDim);
-                v = qkv.narrow(-1, qDim + kvDim, kvDim);
-            } else {
-                q = linear(a, p + "self_attn.q_proj");
-                k = linear(a, p + "self_attn.k_proj");
-                v = linear(a, p + "self_attn.v_proj");
-            }
-            q = Attention.splitHeads(q, config.numHeads(), hd);
-            k = Attention.splitHeads(k, config.numKvHeads(), hd);
-            v = Attention.splitHeads(v, config.numKvHeads(), hd);
-            q = RotaryEmbedding.apply(q, cs[0], cs[1]);
-            k = RotaryEmbedding.apply(k, cs[0], cs[1]);
-            if (cache != null) {
-                Tensor[] kv = cache.append(i, k, v);
-                k = kv[0];
-                v = kv[1];
-            }
-            h = h.add(linear(Attention.attend(q, k, v, mask), p + "self_attn.o_proj"));
-            Tensor m = rmsNorm(h, p + "post_attention_layernorm.weight");
-            Tensor gated;
-            if (fused) {
-                Tensor gu = stackedLinear(m, cache, p + "mlp.", "gate_proj", "up_proj");
-                gated = torch.silu(gu.narrow(-1, 0, ff)).mul(gu.narrow(-1, ff, ff));
-            } else {
-                gated = torch.silu(linear(m, p + "mlp.gate_proj")).mul(linear(m, p + "mlp.up_proj"));
-            }
-            h = h.add(linear(gated, p + "mlp.down_proj"));
+        String p = P + "layers." + i + ".";
+        Tensor a = rmsNorm(h, p + "input_layernorm.weight");
+        Tensor q;
+        Tensor k;
+        Tensor v;
+        if (fused) {
+            Tensor qkv = stackedLinear(a, cache, p + "self_attn.", "q_proj", "k_proj", "v_proj");
+            q = qkv.narrow(-1, 0, qDim);
+            k = qkv.narrow(-1, qDim, kvDim);
+            v = qkv.narrow(-1, qDim + kvDim, kvDim);
+        } else {
+            q = linear(a, p + "self_attn.q_proj");
+            k = linear(a, p + "self_attn.k_proj");
+            v = linear(a, p + "self_attn.v_proj");
         }
-        return rmsNorm(h, P + "norm.weight");
+        q = Attention.splitHeads(q, config.numHeads(), hd);
+        k = Attention.splitHeads(k, config.numKvHeads(), hd);
+        v = Attention.splitHeads(v, config.numKvHeads(), hd);
+        q = RotaryEmbedding.apply(q, cs[0], cs[1]);
+        k = RotaryEmbedding.apply(k, cs[0], cs[1]);
+        if (cache != null) {
+            Tensor[] kv = cache.append(i, k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        h = h.add(linear(Attention.attend(q, k, v, mask), p + "self_attn.o_proj"));
+        Tensor m = rmsNorm(h, p + "post_attention_layernorm.weight");
+        Tensor gated;
+        if (fused) {
+            Tensor gu = stackedLinear(m, cache, p + "mlp.", "gate_proj", "up_proj");
+            gated = torch.silu(gu.narrow(-1, 0, ff)).mul(gu.narrow(-1, ff, ff));
+        } else {
+            gated = torch.silu(linear(m, p + "mlp.gate_proj")).mul(linear(m, p + "mlp.up_proj"));
+        }
+        return h.add(linear(gated, p + "mlp.down_proj"));
     }
 
     @Override
@@ -152,6 +155,6 @@ final class LlamaModel extends CausalLM {
     }
 
     private Tensor linear(Tensor x, String name) {
-        return Ops.linear(x, w(name + ".weight"), wOrNull(name + ".bias"));
+        return adapted(name, x, Ops.linear(x, w(name + ".weight"), wOrNull(name + ".bias")));
     }
 }

@@ -29,12 +29,21 @@ public final class ModelReward implements RewardSource {
     private final int batchSize;
 
     public ModelReward(Path dir, DType dtype, int batchSize) {
+        this(dir, null, dtype, batchSize);
+    }
+
+    /**
+     * A reward model that is {@code dir} with a LoRA adapter ({@code SEQ_CLS}, trained head included) on it; none when
+     * {@code adapter} is null, and then {@code dir} must be a reward model.
+     */
+    public ModelReward(Path dir, Path adapter, DType dtype, int batchSize) {
         this.dir = dir;
-        if (Head.of(ModelFiles.readConfig(dir).raw()) != Head.SCORE) {
+        if (adapter == null && Head.of(ModelFiles.readConfig(dir).raw()) != Head.SCORE) {
             throw new dev.keel.KeelException(dir + ": is a language model, not a reward model (no score head); "
                     + "train one with 'keel reward'");
         }
-        this.model = ModelFiles.load(dir, dtype, null, Head.SCORE);
+        this.model = adapter == null ? ModelFiles.load(dir, dtype, null, Head.SCORE)
+                : dev.keel.model.io.AdapterFiles.loadWithBase(dir, adapter, dtype, Head.SCORE);
         this.tok = Tokenizer.load(dir);
         this.batchSize = batchSize;
     }

@@ -64,6 +64,17 @@ public final class Proc {
         return "bundled";
     }
 
+    /** The OpenBLAS library file mapped into this process (the preloaded system one or the bundled one), or null. */
+    public static Path openblasFile(List<String> mapped) {
+        for (String file : mapped) {
+            String name = file.substring(file.lastIndexOf('/') + 1);
+            if (name.startsWith("libopenblas") && name.contains(".so")) {
+                return Path.of(file);
+            }
+        }
+        return null;
+    }
+
     /** The files mapped into this process (shared libraries among them), from /proc/self/maps, in its order. */
     public static List<String> mappedFiles() throws IOException {
         List<String> files = new ArrayList<>();

@@ -43,14 +43,14 @@ public final class DpoTask implements Task<PreferencePair> {
     public Output forward(List<PreferencePair> batch) {
         int n = batch.size();
         Collator.Batch b = PairBatch.collate(batch, padId, policy.device());
-        Tensor logits = policy.forward(b.inputIds(), b.keep());                       // (2B, T, V)
-        LogProbs.Sums s = LogProbs.sequence(logits, b.inputIds(), b.completionMask());
+        CompletionForward f = CompletionForward.of(policy, b);                        // logits (2B, T', V)
+        LogProbs.Sums s = f.sums();
         DpoLoss.Pairs p = DpoLoss.ofPairs(cfg.lossType(), s, reference.forBatch(batch, policy.device()), cfg.beta(),
                 cfg.labelSmoothing());
         List<Metric> metrics = new ArrayList<>(Metric.sums(DpoLoss.metricSums(p.result(), p.policyChosen(),
                 p.policyRejected())));
         // TRL's logits/chosen and logits/rejected: the mean logit over the completion tokens of each half
-        double[] means = CompletionLogits.halfMeans(logits, b.completionMask(), n);
+        double[] means = CompletionLogits.halfMeans(f.logits(), f.mask(), n);
         metrics.add(Metric.sum("logits/chosen", means[0] * n));
         metrics.add(Metric.sum("logits/rejected", means[1] * n));
         return new Output(p.result().losses().sum(), metrics);

@@ -28,10 +28,11 @@ public final class KtoTask implements Task<KtoExample> {
     private final KtoConfig cfg;
 
     /**
-     * @param reference the frozen reference model, a separate instance from {@code policy} (it must not move)
+     * @param reference the frozen reference model, a separate instance from {@code policy} (it must not move), or
+     *                  {@code policy} itself when it has LoRA adapters: its base, with the adapters off
      */
     public KtoTask(CausalLM policy, CausalLM reference, long padId, KtoConfig cfg) {
-        if (policy == reference) {
+        if (policy == reference && policy.adapters() == null) {
             throw new IllegalArgumentException("KTO's reference model must be its own copy, not the policy being trained");
         }
         this.policy = policy;
@@ -68,19 +69,21 @@ public final class KtoTask implements Task<KtoExample> {
         Tensor refKl;
         try (NoGradGuard ng = new NoGradGuard()) {
             policyKl = logps(policy, mismatched).logProbs();
-            refMatched = logps(reference, matched).logProbs();
-            refKl = logps(reference, mismatched).logProbs();
+            try (var off = reference == policy ? policy.adaptersOff() : null) {
+                refMatched = logps(reference, matched).logProbs();
+                refKl = logps(reference, mismatched).logProbs();
+            }
         }
-        Tensor logits = policy.forward(matched.inputIds(), matched.keep());          // (B, T, V)
-        Tensor lp = LogProbs.sequence(logits, matched.inputIds(), matched.completionMask()).logProbs(); // (B)
+        CompletionForward f = CompletionForward.of(policy, matched);                 // logits (B, T', V)
+        Tensor lp = f.sums().logProbs();                                              // (B)
         KtoLoss.Result r = KtoLoss.compute(lp, refMatched, Tensors.floats(desirable, n).to(policy.device(), org.bytedeco.pytorch.global.torch.ScalarType.Float),
                 policyKl, refKl, cfg.beta(), cfg.desirableWeight(), cfg.undesirableWeight());
         return new Output(r.losses().sum(), metrics(r, Tensors.toFloats(lp.detach()),
-                CompletionLogits.rowMeans(logits, matched.completionMask()), batch));
+                CompletionLogits.rowMeans(f.logits(), f.mask()), batch));
     }
 
     private static LogProbs.Sums logps(CausalLM m, Collator.Batch b) {
-        return LogProbs.sequence(m.forward(b.inputIds(), b.keep()), b.inputIds(), b.completionMask());
+        return CompletionForward.of(m, b).sums();
     }
 
     /** TRL's KTO metrics: per-label sums and counts (logged as means over the label's examples), and kl. */

@@ -44,9 +44,9 @@ public final class LmTask implements Task<LmExample> {
             System.arraycopy(e.lossMask(), 0, mask[i], 0, e.lossMask().length);
             java.util.Arrays.fill(keep[i], 0, e.ids().length, 1);
         }
-        Tensor idsT = Tensors.longs(ids, model.device());
-        Tensor logits = model.forward(idsT, Tensors.longs(keep, model.device()));
-        LmLoss.Sums s = LmLoss.sums(logits, idsT, Tensors.longs(mask, model.device()));
+        CompletionForward f = CompletionForward.of(model, Tensors.longs(ids, model.device()),
+                Tensors.longs(keep, model.device()), Tensors.longs(mask, model.device()));
+        LmLoss.Sums s = LmLoss.sums(f.logits(), f.ids(), f.mask());
         long seen = 0;   // TRL's num_tokens: every token fed to the model, prompt and completion
         for (LmExample e : batch) {
             seen += e.ids().length;

@@ -23,10 +23,10 @@ record PolicyPairs(LogProbs.Sums sums, Tensor nll, double[] logitMeans) {
     static PolicyPairs forward(CausalLM policy, long padId, List<PreferencePair> batch) {
         int n = batch.size();
         Collator.Batch b = PairBatch.collate(batch, padId, policy.device());
-        Tensor logits = policy.forward(b.inputIds(), b.keep());                       // (2B, T, V)
-        LogProbs.Sums s = LogProbs.sequence(logits, b.inputIds(), b.completionMask());
+        CompletionForward f = CompletionForward.of(policy, b);                        // logits (2B, T', V)
+        LogProbs.Sums s = f.sums();
         Tensor nll = OrpoLoss.nll(s.logProbs().narrow(0, 0, n), s.counts().narrow(0, 0, n));
-        return new PolicyPairs(s, nll, CompletionLogits.halfMeans(logits, b.completionMask(), n));
+        return new PolicyPairs(s, nll, CompletionLogits.halfMeans(f.logits(), f.mask(), n));
     }
 
     /** TRL's {@code logits/chosen} and {@code logits/rejected} as sums over the batch's {@code n} pairs. */

@@ -43,8 +43,7 @@ public final class SequenceScorer {
             }
             try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
                 Collator.Batch b = Collator.rightPad(prompts, completions, padId, model.device());
-                LogProbs.Sums s = LogProbs.sequence(model.forward(b.inputIds(), b.keep()), b.inputIds(),
-                        b.completionMask());
+                LogProbs.Sums s = CompletionForward.of(model, b).sums();
                 float[] lp = Tensors.toFloats(s.logProbs());
                 long[] n = Tensors.toLongs(s.counts());
                 for (int i = start; i < end; i++) {

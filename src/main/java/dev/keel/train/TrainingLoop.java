@@ -20,6 +20,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.KeelException;
+import dev.keel.model.BackwardPass;
 import dev.keel.dist.Distributed;
 import dev.keel.tensor.Tensors;
 
@@ -171,14 +172,14 @@ public final class TrainingLoop<T> {
         }
         RankSums sums = new RankSums();
         for (List<T> b : window) {
-            try (PointerScope scope = new PointerScope()) {
+            try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
                 List<T> mine = dist.shard(b);
                 // a rank without a share of a short last batch runs one example at weight 0, so that its
                 // gradients exist (as zeros) and it takes part in every reduction
                 Task.Output o = task.forward(mine.isEmpty() ? b.subList(0, 1) : mine);
                 if (mine.isEmpty()) {
                     sums.addNothing(o);
-                    o.lossSum().mul(Tensors.s(0.0)).backward();
+                    pass.backward(o.lossSum().mul(Tensors.s(0.0)));
                     continue;
                 }
                 double loss = Tensors.item(o.lossSum());
@@ -189,7 +190,7 @@ public final class TrainingLoop<T> {
                             + (last != null ? "The last checkpoint, " + last.getFileName() + ", is intact."
                             : "No checkpoint was written."));
                 }
-                o.lossSum().div(Tensors.s(w)).backward();
+                pass.backward(o.lossSum().div(Tensors.s(w)));
                 sums.add(loss, o);
             }
         }

@@ -29,6 +29,8 @@ class BenchCommandTest {
         String out = r.out();
         // the test JVM is not started by the launcher, so libtorch runs on the OpenBLAS bundled in the jars
         assertTrue(out.contains("OpenBLAS bundled, kernels "), out);
+        // the equal footing is the default; the kernel family is asked of the reference's Python (unknown without it)
+        assertTrue(out.contains("OpenBLAS kernels in use: unknown; reference setup: keel"), out);
         assertTrue(Pattern.compile("(?m)^2\\s+[0-9.]+\\s+-\\s+n/a$").matcher(out).find(), out);
         // train rows: positive tokens/s, an MFU and the memory the step added (measured in a fresh JVM)
         for (String c : new String[] {"dpo"}) {
@@ -46,6 +48,19 @@ class BenchCommandTest {
             assertTrue(m.find(), out);
             assertTrue(Double.parseDouble(m.group(1)) > 0, out);
         }
+    }
+
+    @Test
+    void noRatioAgainstAnotherBlasOrAnotherKernelFamily() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        assertEquals(null, BenchCommand.blasProblem(json.readTree("{\"blas\":\"openblas\",\"openblas_core\":\"Haswell\"}"),
+                "haswell"));
+        String kernels = BenchCommand.blasProblem(json.readTree("{\"blas\":\"openblas\",\"openblas_core\":\"SkylakeX\"}"),
+                "Haswell");
+        assertTrue(kernels.contains("OpenBLAS kernels differ (Keel Haswell, PyTorch SkylakeX)"), kernels);
+        String netlib = BenchCommand.blasProblem(json.readTree("{\"blas\":\"reference\",\"openblas_core\":\"unknown\"}"),
+                "Haswell");
+        assertTrue(netlib.contains("PyTorch runs on reference BLAS"), netlib);
     }
 
     @Test

@@ -46,6 +46,11 @@ class PreferenceTrainingTest {
      * Prompts are the subjects and verbs of the tiny sentences; 192 pairs.
      */
     private Path markerPairs() throws IOException {
+        return markerPairs(tmp);
+    }
+
+    /** The marker pairs written into {@code dir}/prefs.jsonl (LoRA's tests train on them too). */
+    static Path markerPairs(Path dir) throws IOException {
         String[] others = {"terrible", "awful", "fine", "boring", "bad", "wonderful", "amazing"};
         Random r = new Random(5);
         StringBuilder sb = new StringBuilder();
@@ -56,12 +61,12 @@ class PreferenceTrainingTest {
             sb.append("{\"prompt\": \"").append(prompt).append("\", \"chosen\": \" great.\", \"rejected\": \" ")
                     .append(bad).append(".\"").append(flip ? ", \"margin\": 0.5" : "").append("}\n");
         }
-        Path f = tmp.resolve("prefs.jsonl");
+        Path f = dir.resolve("prefs.jsonl");
         Files.writeString(f, sb);
         return f;
     }
 
-    private static JsonNode lastEval(Path out) throws IOException {
+    static JsonNode lastEval(Path out) throws IOException {
         JsonNode last = null;
         for (String s : Files.readAllLines(out.resolve("metrics.jsonl"))) {
             JsonNode n = TestSupport.parse(s);

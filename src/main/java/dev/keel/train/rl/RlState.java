@@ -9,7 +9,6 @@ import org.bytedeco.pytorch.Tensor;
 
 import dev.keel.KeelException;
 import dev.keel.model.CausalLM;
-import dev.keel.model.io.ModelFiles;
 import dev.keel.train.CausalLMState;
 import dev.keel.train.ModelState;
 
@@ -66,7 +65,7 @@ final class RlState implements ModelState {
         } catch (IOException e) {
             throw new KeelException(dir + ": cannot create: " + e.getMessage(), e);
         }
-        ModelFiles.save(model, dir);
+        new CausalLMState(model, null).save(dir);
     }
 
     private static void loadFrom(CausalLM model, Path dir) {

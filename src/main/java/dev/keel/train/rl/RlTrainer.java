@@ -70,6 +70,15 @@ public final class RlTrainer {
         if (eos.isEmpty()) {
             throw new KeelException("the policy has no EOS token: RL fine-tuning needs one to end completions");
         }
+        if (reference == policy && policy.adapters() == null) {
+            throw new IllegalArgumentException("the reference is the policy itself only when the policy has LoRA "
+                    + "adapters (switched off for the reference); pass a model of its own");
+        }
+        if (policy.adapters() != null && cfg.kl().refEmaDecay() > 0) {
+            throw new KeelException("--ref-ema-decay with LoRA is not supported: an EMA of a LoRA policy would need "
+                    + "a full copy of its merged weights; leave out --ref-ema-decay (the reference is then the base "
+                    + "model with the adapters off)");
+        }
         this.cfg = cfg;
         this.optim = optim;
         this.policy = policy;
@@ -145,13 +154,15 @@ public final class RlTrainer {
             MetricsLog.createFolder(out);
         }
         torch.manual_seed(cfg.seed());
+        if (reference != policy) {
+            reference.parameters().forEach(t -> t.set_requires_grad(false));
+        }
         policy.parameters().forEach(t -> t.set_requires_grad(true));
-        reference.parameters().forEach(t -> t.set_requires_grad(false));
         Map<String, Tensor> trainable = new LinkedHashMap<>();
-        policy.weights().forEach((k, v) -> trainable.put("policy." + k, v));
+        policy.trainable().forEach((k, v) -> trainable.put("policy." + k, v));
         if (critic != null) {
             critic.model().parameters().forEach(t -> t.set_requires_grad(true));
-            critic.model().weights().forEach((k, v) -> trainable.put("value." + k, v));
+            critic.model().trainable().forEach((k, v) -> trainable.put("value." + k, v));
         }
         AdamW opt = Optimizers.adamW(trainable, optim);
         RlUpdater updater = new RlUpdater(cfg, optim, policy, critic, opt, dist);

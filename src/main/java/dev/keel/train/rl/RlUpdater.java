@@ -16,6 +16,7 @@ import dev.keel.dist.Distributed;
 import dev.keel.loss.LogProbs;
 import dev.keel.loss.Masked;
 import dev.keel.loss.PpoLoss;
+import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
 import dev.keel.tensor.Tensors;
 import dev.keel.train.OptimConfig;
@@ -117,10 +118,10 @@ final class RlUpdater {
                 double all = mb.stream().mapToDouble(i -> tokens[i]).sum();
                 double own = java.util.Arrays.stream(ix).mapToDouble(i -> tokens[(int) i + offset]).sum();
                 double share = all > 0 ? own / all : (double) ix.length / mb.size();
-                try (PointerScope scope = new PointerScope()) {
+                try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
                     // a rank without rows in this minibatch runs one of its rows at weight 0, to join the all-reduce
                     step(algorithm, rollout, targets, ix.length > 0 ? ix : new long[] {0}, klCoef, iteration, sums,
-                            ix.length > 0 ? share : 0);
+                            ix.length > 0 ? share : 0, pass);
                 }
             }
         }
@@ -150,7 +151,7 @@ final class RlUpdater {
 
     /** One optimizer step on rows {@code ix}, whose loss is {@code share} of the minibatch's (1 for one process). */
     private <T> void step(RlAlgorithm<T> algorithm, Scored r, T targets, long[] ix, double klCoef, int iteration,
-                          Sums sums, double share) {
+                          Sums sums, double share, BackwardPass pass) {
         Tensor index = Tensors.longs(ix, policy.device());
         Rollout rows = r.rollout().select(ix);
         Tensor mask = rows.respMask.to(org.bytedeco.pytorch.global.torch.ScalarType.Float);
@@ -171,7 +172,7 @@ final class RlUpdater {
             sums.vClip += share * Tensors.item(v.clipFrac());
         });
         loss.metrics().forEach((k, v) -> sums.extra.merge(k, share * v, Double::sum));
-        (share == 1 ? loss.total() : loss.total().mul(Tensors.s(share))).backward();
+        pass.backward(share == 1 ? loss.total() : loss.total().mul(Tensors.s(share)));
         dist.sumGradients(trainable);
         Optimizers.stepClippingEach(opt, clipGroups, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
         updates++;

@@ -79,7 +79,10 @@ final class RolloutScorer {
         try (NoGradGuard ng = new NoGradGuard()) {
             double lpT = cfg.algorithm().logProbTemperature(temperature);
             logpOld = roll.logProbs(policy, lpT)[0].mul(mask);
-            logpRef = roll.logProbs(reference, lpT)[0].mul(mask);
+            // with LoRA the reference is the policy's own base: the same weights with the adapters off
+            try (var off = reference == policy ? policy.adaptersOff() : null) {
+                logpRef = roll.logProbs(reference, lpT)[0].mul(mask);
+            }
         }
         Tensor kl = cfg.kl().estimator().perToken(logpOld, logpRef).mul(mask);          // (B, R)
         RolloutStats stats = stats(roll, mask, score, logpOld, kl, klCoef, generateSeconds);

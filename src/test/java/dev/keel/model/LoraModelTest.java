@@ -1,0 +1,140 @@
+package dev.keel.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.keel.TestSupport;
+import dev.keel.model.io.ConfigFactory;
+import dev.keel.tensor.Tensors;
+
+/** LoRA adapters in the decoders: B = 0 changes nothing, merging equals adding, switching off gives the base. */
+class LoraModelTest {
+    @BeforeAll
+    static void natives() {
+        TestSupport.init();
+    }
+
+    static CausalLM llama() {
+        return ModelInit.random(ConfigFactory.llama(50, 16, 2, 4, 2, 32, 32, 10000, true, 0, 1), 1, null);
+    }
+
+    static CausalLM gpt2() {
+        return ModelInit.random(ConfigFactory.gpt2(50, 16, 2, 4, 32, 0, 1), 1, null);
+    }
+
+    static final LoraConfig ALL = new LoraConfig(4, 8, 0, List.of(LoraConfig.ALL_LINEAR), false);
+
+    static Tensor ids() {
+        torch.manual_seed(9);
+        return torch.randint(50, new long[] {2, 7}, Tensors.options(torch.ScalarType.Long, new org.bytedeco.pytorch.Device("cpu")));
+    }
+
+    static float[] logits(CausalLM m, Tensor ids) {
+        try (NoGradGuard ng = new NoGradGuard()) {
+            return Tensors.toFloats(m.forward(ids, torch.ones_like(ids)));
+        }
+    }
+
+    /** Gives every B random values, so the adapters change the outputs. */
+    static void randomiseB(CausalLM m) {
+        torch.manual_seed(4);
+        try (NoGradGuard ng = new NoGradGuard()) {
+            for (LoraAdapters.Pair p : m.adapters().pairs().values()) {
+                p.b().copy_(torch.randn(p.b().size(0), p.b().size(1)).mul(Tensors.s(0.2)));
+            }
+        }
+    }
+
+    @Test
+    void freshAdaptersLeaveTheLogitsExactlyUnchanged() {
+        for (CausalLM m : List.of(llama(), gpt2())) {
+            Tensor ids = ids();
+            float[] before = logits(m, ids);
+            m.addLora(ALL);
+            assertEquals(LoraAdapters.linearLayers(m).size(), m.adapters().pairs().size(), "all-linear adapts every linear layer");
+            assertArrayEquals(before, logits(m, ids), 0f, m.config().modelType());
+        }
+    }
+
+    /** Adds all-linear adapters with random B to {@code m}; returns its logits before and after. */
+    static float[][] baseAndAdapted(CausalLM m, Tensor ids) {
+        float[] base = logits(m, ids);
+        m.addLora(ALL);
+        randomiseB(m);
+        return new float[][] {base, logits(m, ids)};
+    }
+
+    @Test
+    void mergedWeightsGiveTheLogitsOfBasePlusAdapters() {
+        for (CausalLM m : List.of(llama(), gpt2())) {
+            Tensor ids = ids();
+            float[][] before = baseAndAdapted(m, ids);
+            float[] base = before[0];
+            float[] adapted = before[1];
+            CausalLM merged = CausalLM.create(m.config(), m.adapters().merge(m.weights()));
+            float[] viaMerge = logits(merged, ids);
+            double moved = 0;
+            for (int i = 0; i < adapted.length; i++) {
+                assertEquals(adapted[i], viaMerge[i], 1e-5, m.config().modelType() + " logit " + i);
+                moved = Math.max(moved, Math.abs(adapted[i] - base[i]));
+            }
+            assertTrue(moved > 1e-3, "the adapters change the logits (max change " + moved + ")");
+        }
+    }
+
+    @Test
+    void switchedOffAdaptersGiveTheBaseExactly() {
+        for (CausalLM m : List.of(llama(), gpt2())) {
+            Tensor ids = ids();
+            float[][] before = baseAndAdapted(m, ids);
+            float[] base = before[0];
+            float[] adapted = before[1];
+            try (LoraAdapters.Off off = m.adaptersOff()) {
+                assertArrayEquals(base, logits(m, ids), 0f);
+            }
+            assertArrayEquals(adapted, logits(m, ids), 0f, "on again after the span");
+        }
+    }
+
+    @Test
+    void onlyTheAdaptersAndAScalarHeadTrain_theBaseStaysFrozen() {
+        CausalLM lm = llama();
+        Map<String, Tensor> w = new LinkedHashMap<>(lm.weights());
+        w.put(CausalLM.SCORE, torch.randn(1, 16).mul(Tensors.s(0.1)));
+        CausalLM rm = CausalLM.create(lm.config(), w);
+        rm.addLora(LoraConfig.defaults(2, "llama"));
+        assertEquals(2 * 2 * 2 + 1, rm.trainable().size(), "A and B of q_proj and v_proj in 2 layers, and the head");
+        assertTrue(rm.trainable().containsKey("model.layers.1.self_attn.v_proj.lora_B.weight"));
+        assertTrue(rm.trainable().containsKey(CausalLM.SCORE));
+        rm.parameters().forEach(t -> t.set_requires_grad(true));
+        Tensor ids = ids();
+        rm.sequenceScores(ids, torch.ones_like(ids)).sum().backward();
+        assertTrue(rm.trainable().get("model.layers.0.self_attn.q_proj.lora_B.weight").grad().defined());
+        assertTrue(rm.weights().get(CausalLM.SCORE).grad().defined());
+        assertFalse(rm.weights().get("model.layers.0.self_attn.q_proj.weight").requires_grad(), "base frozen");
+        assertFalse(rm.weights().get("model.layers.0.self_attn.q_proj.weight").grad().defined());
+    }
+
+    @Test
+    void theLinearLayersAreEveryMatrixButEmbeddingsAndHead_asOutInShapes() {
+        Map<String, long[]> g = LoraAdapters.linearLayers(gpt2());
+        assertEquals(List.of("transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_fc",
+                "transformer.h.0.mlp.c_proj"), g.keySet().stream().limit(4).toList());
+        assertArrayEquals(new long[] {48, 16}, g.get("transformer.h.0.attn.c_attn"), "Conv1D (16, 48) as (out, in)");
+        Map<String, long[]> l = LoraAdapters.linearLayers(llama());
+        assertEquals(14, l.size());
+        assertArrayEquals(new long[] {8, 16}, l.get("model.layers.0.self_attn.k_proj"));
+    }
+}
