@@ -76,6 +76,11 @@ public final class TrainBench {
     }
 
     public static Result sft(CausalLM model, Shape s, int repeats, double peakFlops) {
+        return time(model, new LmTask(model, 0), sftBatch(s), s, s.batch(), s.seq(), repeats, peakFlops);
+    }
+
+    /** The SFT case's batch: {@code s.batch()} rows of {@code s.seq()} random tokens, every one counted. */
+    static List<LmExample> sftBatch(Shape s) {
         Random r = new Random(1);
         List<LmExample> batch = new ArrayList<>();
         for (int i = 0; i < s.batch(); i++) {
@@ -84,7 +89,7 @@ public final class TrainBench {
             Arrays.fill(mask, 1);
             batch.add(new LmExample(0, ids, mask));
         }
-        return time(model, new LmTask(model, 0), batch, s, s.batch(), s.seq(), repeats, peakFlops);
+        return batch;
     }
 
     /**

@@ -30,11 +30,14 @@ import dev.keel.runtime.Natives;
                 + "seq 128, batch 4), with model FLOPs utilisation against this machine's measured matmul peak and the "
                 + "memory each step adds (DPO's compared with SFT on the same token rows); ppo (one PPO iteration "
                 + "at the tiny shape with the embedded model: 16 prompts of 8 tokens, 64 sampled tokens, 4 epochs of "
-                + "minibatches of 8, split into rollout, scoring and update). Not run by default: real (a DPO step "
+                + "minibatches of 8, split into rollout, scoring and update); dp (data-parallel SFT steps at the "
+                + "sft case's shapes and global batch: 2 ranks x 1 thread against 1 rank x 2 threads, each rank a "
+                + "JVM on Gloo over 127.0.0.1; tokens/s and the share of a step spent in the gradient all-reduce; "
+                + "no PyTorch reference). Not run by default: real (a DPO step "
                 + "of 2 pairs x 256 tokens at the shapes of SmolLM2-135M, Qwen2.5-0.5B and -1.5B from their published "
                 + "config.json with random weights, full or LoRA, float32 or --bf16, with or without gradient "
                 + "checkpointing, each in a fresh process with its peak memory; and greedy decoding at batch 1 and 16 in "
-                + "float32 and bfloat16 weights, batch 1 against the memory-bandwidth bound; tens of minutes).",
+                + "float32 and bfloat16 weights, batch 1 against the memory-bandwidth bound; tens of minutes) and dp.",
                 "No ratio is printed against a PyTorch that runs on the reference BLAS (install "
                 + "libopenblas0-pthread) or on another OpenBLAS kernel family than Keel's (both are printed).",
                 "The first line says which OpenBLAS Keel ran on: the system's, which the launcher preloads when "
@@ -44,7 +47,7 @@ final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(arity = "0..*", defaultValue = "generate,sft,dpo,ppo", split = ",", description = "Cases to run: generate, sft, dpo, ppo (default: all).")
+    @Parameters(arity = "0..*", defaultValue = "generate,sft,dpo,ppo", split = ",", description = "Cases to run: generate, sft, dpo, ppo, dp (default: all but dp).")
     List<String> cases;
 
     @Option(names = "--repeats", defaultValue = "3",
@@ -102,6 +105,9 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--memory-of", hidden = true, description = "Internal: measure one train case's memory in this fresh process.")
     String memoryOf;
+
+    @Option(names = "--dp-rank-of", hidden = true, description = "Internal: one rank of the dp case at this shape.")
+    String dpRankOf;
 
     @Option(names = "--model-dir", hidden = true, description = "Internal: the model of --memory-of.")
     Path modelDir;
@@ -275,6 +281,9 @@ final class BenchCommand implements Callable<Integer> {
         if (memoryOf != null) {
             return BenchMemory.child(spec.commandLine().getOut(), memoryOf, shapes.get(0), modelDir);
         }
+        if (dpRankOf != null) {
+            return BenchDp.child(spec.commandLine().getOut(), dpRankOf, modelDir, repeats);
+        }
         if (realCase != null) {
             return BenchReal.runChild(spec.commandLine().getOut(), realCase, modelDir, repeats);
         }
@@ -282,8 +291,8 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--reference-setup must be debian or keel, got " + referenceSetup);
         }
         for (String c : cases) {
-            if (!List.of("generate", "sft", "dpo", "ppo", "real").contains(c)) {
-                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo, ppo, real)");
+            if (!List.of("generate", "sft", "dpo", "ppo", "real", "dp").contains(c)) {
+                throw new IllegalArgumentException("unknown bench case '" + c + "' (cases: generate, sft, dpo, ppo, real, dp)");
             }
         }
         if (repeats < 1 || rounds < 1) {
@@ -310,6 +319,9 @@ final class BenchCommand implements Callable<Integer> {
             }
             if (cases.contains("ppo")) {
                 refMissing = ppo(out, ref, refMissing, threads, dir.resolve("ppo"));
+            }
+            if (cases.contains("dp")) {
+                BenchDp.run(out, shapes, dir, repeats);
             }
             if (cases.contains("real")) {
                 refMissing = BenchReal.run(out, ref, refMissing, threads, dir.resolve("real"), realShapes, realModes,

@@ -20,6 +20,7 @@ import dev.keel.train.CpoConfig;
 import dev.keel.train.CpoTask;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.TrainConfig;
+import dev.keel.dist.Distributed;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "cpo", mixinStandardHelpOptions = true,
@@ -72,18 +73,19 @@ final class CpoCommand implements Callable<Integer> {
         var train = opts.train();
         TrainOptions.required(in.model, "--model");
         Main.startNatives();
+        Distributed dist = opts.run.distributed();
         CausalLM policy = ModelFiles.load(in.model, DType.parseFloat(in.dtype), null);
         LoraConfig loraConfig = lora.apply(policy, opts.seed());
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, policy.config().vocabSize(),
                     policy.config().maxPositions(), opts);
-            RunFolder.prepare(opts.out(), opts.resume, "cpo", new Settings(in.settings(opts), cpo, optim, train, loraConfig));
+            RunFolder.prepare(dist, opts.out(), opts.resume, "cpo", new Settings(in.settings(opts), cpo, optim, train, loraConfig));
             long pad = tok.padId() != null ? tok.padId() : 0;
             spec.commandLine().getErr().printf("keel cpo: %d training and %d held-out pairs (%d truncated), loss %s, "
                     + "beta %s, cpo-alpha %s%n", split.train().size(), split.eval().size(), split.truncated(),
                     cpo.lossType().trlName(), cpo.beta(), cpo.cpoAlpha());
             TrainingLoop<PreferencePair> loop = new TrainingLoop<>(new CausalLMState(policy, in.model),
-                    new CpoTask(policy, pad, cpo), optim, train, opts.out()).onInfo(spec.commandLine().getErr()::println);
+                    new CpoTask(policy, pad, cpo), optim, train, opts.out()).distributed(dist).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(split.train(), split.eval(), opts.resume);
             spec.commandLine().getOut().printf("cpo: %d steps; last %s%s%n", r.steps(), r.lastLog(),
                     r.eval().isEmpty() ? "" : "; held-out " + r.eval());

@@ -25,6 +25,7 @@ import dev.keel.train.DpoTask;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.ReferenceLogps;
 import dev.keel.train.TrainConfig;
+import dev.keel.dist.Distributed;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "dpo", mixinStandardHelpOptions = true,
@@ -85,6 +86,7 @@ final class DpoCommand implements Callable<Integer> {
         var train = opts.train();
         TrainOptions.required(in.model, "--model");
         Main.startNatives();
+        Distributed dist = opts.run.distributed();
         DType dt = DType.parseFloat(in.dtype);
         CausalLM policy = ModelFiles.load(in.model, dt, null);
         LoraConfig loraConfig = lora.apply(policy, opts.seed());
@@ -95,14 +97,14 @@ final class DpoCommand implements Callable<Integer> {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, policy.config().vocabSize(), policy.config().maxPositions(), opts);
             List<PreferencePair> all = new ArrayList<>(split.train());
             all.addAll(split.eval());
-            RunFolder.prepare(opts.out(), opts.resume, "dpo", new Settings(in.settings(opts), refModel, dpo, optim, train, loraConfig));
+            RunFolder.prepare(dist, opts.out(), opts.resume, "dpo", new Settings(in.settings(opts), refModel, dpo, optim, train, loraConfig));
             long pad = tok.padId() != null ? tok.padId() : 0;
-            ReferenceLogps reference = reference(dpo, all, policy, pad);
+            ReferenceLogps reference = reference(dpo, all, policy, pad, dist);
             spec.commandLine().getErr().printf("keel dpo: %d training and %d held-out pairs (%d truncated), loss %s, beta %s%n",
                     split.train().size(), split.eval().size(), split.truncated(), dpo.lossType().trlName(), dpo.beta());
             TrainingLoop<PreferencePair> loop = new TrainingLoop<>(new CausalLMState(policy, in.model),
                     new DpoTask(policy, pad, dpo, reference), optim, train, opts.out())
-                    .onInfo(spec.commandLine().getErr()::println);
+                    .distributed(dist).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(split.train(), split.eval(), opts.resume);
             spec.commandLine().getOut().printf("dpo: %d steps; last %s%s%n", r.steps(), r.lastLog(),
                     r.eval().isEmpty() ? "" : "; held-out " + r.eval());
@@ -115,7 +117,8 @@ final class DpoCommand implements Callable<Integer> {
      * computed in one batched pass (by the policy itself, before its first step, when the reference is the
      * starting model) and saved.
      */
-    private ReferenceLogps reference(DpoConfig dpo, List<PreferencePair> pairs, CausalLM policy, long pad) {
+    private ReferenceLogps reference(DpoConfig dpo, List<PreferencePair> pairs, CausalLM policy, long pad,
+                                     Distributed dist) {
         if (dpo.referenceFree()) {
             return ReferenceLogps.referenceFree();
         }
@@ -126,9 +129,11 @@ final class DpoCommand implements Callable<Integer> {
         CausalLM ref = refModel == null ? policy : ModelFiles.load(refModel, DType.parseFloat(in.dtype), null);
         ReferenceLogps r;
         try (var off = policy.adaptersOff()) { // with LoRA, the reference is the base: the adapters off
-            r = ReferenceLogps.compute(ref, pairs, Math.max(2, 2 * opts.batchSize), pad);
+            r = ReferenceLogps.compute(ref, pairs, Math.max(2, 2 * opts.batchSize), pad, dist);
         }
-        r.save(file, pairs);
+        if (dist.isMain()) {
+            r.save(file, pairs);
+        }
         return r;
     }
 }

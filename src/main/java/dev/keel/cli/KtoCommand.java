@@ -74,6 +74,7 @@ final class KtoCommand implements Callable<Integer> {
                     + "with the other examples' completions to estimate the KL, got " + opts.batchSize);
         }
         TrainOptions.required(in.model, "--model");
+        RunOptions.singleProcess("kto");
         Main.startNatives();
         DType dt = DType.parseFloat(in.dtype);
         CausalLM policy = ModelFiles.load(in.model, dt, null);

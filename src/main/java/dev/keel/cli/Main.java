@@ -15,7 +15,7 @@ import dev.keel.runtime.Natives;
                 KtoCommand.class, OrpoCommand.class, CpoCommand.class,
                 RlCommands.PpoCmd.class, RlCommands.RlooCmd.class, RlCommands.GrpoCmd.class, RlCommands.OnlineDpoCmd.class,
                 GenerateCommand.class, ScoreCommand.class, MergeCommand.class,
-                LogprobsCommand.class, TokenizeCommand.class, BenchCommand.class,
+                LogprobsCommand.class, TokenizeCommand.class, BenchCommand.class, LaunchCommand.class,
                 CommandLine.HelpCommand.class})
 /** The {@code keel} command line: picocli subcommands, {@code --config} defaults, errors as one line and exit 1. */
 public final class Main implements Runnable {

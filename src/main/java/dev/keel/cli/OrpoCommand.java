@@ -19,6 +19,7 @@ import dev.keel.train.OptimConfig;
 import dev.keel.train.OrpoConfig;
 import dev.keel.train.OrpoTask;
 import dev.keel.train.TrainConfig;
+import dev.keel.dist.Distributed;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "orpo", mixinStandardHelpOptions = true,
@@ -57,17 +58,18 @@ final class OrpoCommand implements Callable<Integer> {
         var train = opts.train();
         TrainOptions.required(in.model, "--model");
         Main.startNatives();
+        Distributed dist = opts.run.distributed();
         CausalLM policy = ModelFiles.load(in.model, DType.parseFloat(in.dtype), null);
         LoraConfig loraConfig = lora.apply(policy, opts.seed());
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, policy.config().vocabSize(),
                     policy.config().maxPositions(), opts);
-            RunFolder.prepare(opts.out(), opts.resume, "orpo", new Settings(in.settings(opts), orpo, optim, train, loraConfig));
+            RunFolder.prepare(dist, opts.out(), opts.resume, "orpo", new Settings(in.settings(opts), orpo, optim, train, loraConfig));
             long pad = tok.padId() != null ? tok.padId() : 0;
             spec.commandLine().getErr().printf("keel orpo: %d training and %d held-out pairs (%d truncated), beta %s%n",
                     split.train().size(), split.eval().size(), split.truncated(), orpo.beta());
             TrainingLoop<PreferencePair> loop = new TrainingLoop<>(new CausalLMState(policy, in.model),
-                    new OrpoTask(policy, pad, orpo), optim, train, opts.out()).onInfo(spec.commandLine().getErr()::println);
+                    new OrpoTask(policy, pad, orpo), optim, train, opts.out()).distributed(dist).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(split.train(), split.eval(), opts.resume);
             spec.commandLine().getOut().printf("orpo: %d steps; last %s%s%n", r.steps(), r.lastLog(),
                     r.eval().isEmpty() ? "" : "; held-out " + r.eval());

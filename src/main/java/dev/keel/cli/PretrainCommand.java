@@ -111,6 +111,7 @@ final class PretrainCommand implements Callable<Integer> {
             }
         }
         Collections.shuffle(trainDocs, new Random(opts.seed() + 1));
+        RunOptions.singleProcess("pretrain");
         Main.startNatives();
         RunFolder.prepare(opts.out(), opts.resume, "pretrain", new Settings(corpus, vocabSize, arch, d, l, h, maxLength,
                 optim, train));

@@ -20,6 +20,7 @@ import dev.keel.train.CausalLMState;
 import dev.keel.train.RewardTask;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.TrainConfig;
+import dev.keel.dist.Distributed;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "reward", mixinStandardHelpOptions = true,
@@ -58,17 +59,18 @@ final class RewardCommand implements Callable<Integer> {
         var train = opts.train();
         TrainOptions.required(in.model, "--model");
         Main.startNatives();
+        Distributed dist = opts.run.distributed();
         torch.manual_seed(opts.seed()); // the new head's initialisation
         CausalLM m = ModelFiles.load(in.model, DType.parseFloat(in.dtype), null, Head.SCORE);
         LoraConfig loraConfig = lora.apply(m, opts.seed());
         try (Tokenizer tok = Tokenizer.load(in.model)) {
             PreferenceInputs.Split<PreferencePair> split = in.read(tok, m.config().vocabSize(), m.config().maxPositions(), opts);
-            RunFolder.prepare(opts.out(), opts.resume, "reward", new Settings(in.settings(opts), center, optim, train, loraConfig));
+            RunFolder.prepare(dist, opts.out(), opts.resume, "reward", new Settings(in.settings(opts), center, optim, train, loraConfig));
             spec.commandLine().getErr().printf("keel reward: %d training and %d held-out pairs (%d truncated)%n",
                     split.train().size(), split.eval().size(), split.truncated());
             long pad = tok.padId() != null ? tok.padId() : 0;
             TrainingLoop<PreferencePair> loop = new TrainingLoop<>(new CausalLMState(m, in.model),
-                    new RewardTask(m, pad, center), optim, train, opts.out()).onInfo(spec.commandLine().getErr()::println);
+                    new RewardTask(m, pad, center), optim, train, opts.out()).distributed(dist).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(split.train(), split.eval(), opts.resume);
             spec.commandLine().getOut().printf("reward: %d steps; last %s%s%n", r.steps(), r.lastLog(),
                     r.eval().isEmpty() ? "" : "; held-out " + r.eval());

@@ -17,6 +17,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.data.ChatEncoder;
 import dev.keel.data.Jsonl;
+import dev.keel.dist.Distributed;
 import dev.keel.model.CausalLM;
 import dev.keel.model.LoraConfig;
 import dev.keel.model.io.DType;
@@ -81,10 +82,13 @@ final class RlCommands {
         @Override
         public Integer call() {
             Path out = run.out();
-            RlConfig cfg = adjust(rl.config(algorithm(), epochs(), run.seed));
+            RlConfig perRank = adjust(rl.config(algorithm(), epochs(), run.seed));
             OptimConfig optim = optimizer.config(optimDefaults());
-            String name = cfg.algorithm().name();
+            String name = perRank.algorithm().name();
             Main.startNatives();
+            Distributed dist = run.distributed();
+            RlTrainer.requireDataParallel(perRank.algorithm(), dist);
+            RlConfig cfg = perRank.forRanks(dist.size());
             torch.manual_seed(run.seed);
             DType dt = DType.parseFloat(rl.dtype);
             CausalLM policy = ModelFiles.load(rl.policy, dt, null);
@@ -109,14 +113,15 @@ final class RlCommands {
                 if (tok.eosId() != null) {
                     eos.add(tok.eosId());
                 }
-                RunFolder.prepare(out, rl.resume, name, new Settings(rl.policy, rl.rewards, rl.rewardWeights, rl.prompts, rl.refModel, rl.chat,
+                RunFolder.prepare(dist, out, rl.resume, name, new Settings(rl.policy, rl.rewards, rl.rewardWeights, rl.prompts, rl.refModel, rl.chat,
                         rl.dtype, cfg, optim, loraConfig));
                 spec.commandLine().getErr().printf("keel %s: %d prompts, %d iterations of %d sequences, reward %s%n",
                         name, prompts.size(), cfg.sampling().iterations(), cfg.rolloutSize(), reward.name());
                 RlTrainer t = new RlTrainer(cfg, optim, policy, reference, critic, reward, prompts,
                         tok.padId() != null ? tok.padId() : 0, eos, out).onLog(m -> spec.commandLine().getErr()
                         .printf("  step %s: score %.3f, kl %.3f%n", m.get("step"), m.get("objective/scores"), m.get("objective/kl")))
-                        .onInfo(spec.commandLine().getErr()::println).checkpoints(rl.saveEvery, rl.saveTotalLimit);
+                        .onInfo(spec.commandLine().getErr()::println).checkpoints(rl.saveEvery, rl.saveTotalLimit)
+                        .distributed(dist);
                 Map<String, Object> last = t.run(new CausalLMState(policy, rl.policy), rl.resume);
                 spec.commandLine().getOut().printf("%s: %d iterations; last %s%n", name, cfg.sampling().iterations(), last);
             }

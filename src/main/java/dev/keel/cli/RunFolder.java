@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import dev.keel.KeelException;
+import dev.keel.dist.Distributed;
 import dev.keel.io.AtomicFolder;
 import dev.keel.io.OutputLock;
 import dev.keel.model.io.ModelFiles;
@@ -36,6 +37,16 @@ final class RunFolder {
         o.put("command", command);
         o.set("settings", SettingsJson.of(settings));
         ModelFiles.writeJson(out.resolve("run_config.json"), o);
+    }
+
+    /**
+     * {@link #prepare(Path, boolean, String, Object)} on rank 0 of a data-parallel run, which alone writes the
+     * output folder; the other ranks leave it alone.
+     */
+    static void prepare(Distributed dist, Path out, boolean resume, String command, Object settings) {
+        if (dist.isMain()) {
+            prepare(out, resume, command, settings);
+        }
     }
 
     private static void refuseOldCheckpoints(Path out, boolean resume) {

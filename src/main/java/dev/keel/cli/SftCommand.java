@@ -22,6 +22,7 @@ import dev.keel.train.CausalLMState;
 import dev.keel.train.LmTask;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.TrainConfig;
+import dev.keel.dist.Distributed;
 import dev.keel.train.TrainingLoop;
 
 @Command(name = "sft", mixinStandardHelpOptions = true,
@@ -71,6 +72,7 @@ final class SftCommand implements Callable<Integer> {
         var optim = opts.optim(2e-5);
         var train = opts.train();
         Main.startNatives();
+        Distributed dist = opts.run.distributed();
         CausalLM m = ModelFiles.load(model, DType.parseFloat(dtype), null);
         LoraConfig loraConfig = lora.apply(m, opts.seed());
         try (Tokenizer tok = Tokenizer.load(model)) {
@@ -86,12 +88,12 @@ final class SftCommand implements Callable<Integer> {
                 trainSet = parts.get(0);
                 evalSet = parts.get(1);
             }
-            RunFolder.prepare(opts.out(), opts.resume, "sft", new Settings(model, data, opts.evalData, maxLen, packing,
+            RunFolder.prepare(dist, opts.out(), opts.resume, "sft", new Settings(model, data, opts.evalData, maxLen, packing,
                     dtype, optim, train, loraConfig));
             spec.commandLine().getErr().printf("keel sft: %d training and %d held-out examples (%d truncated to %d tokens)%n",
                     trainSet.size(), evalSet.size(), all.truncated(), maxLen);
             TrainingLoop<LmExample> loop = new TrainingLoop<>(new CausalLMState(m, model),
-                    new LmTask(m, tok.padId() != null ? tok.padId() : 0), optim, train, opts.out()).onInfo(spec.commandLine().getErr()::println);
+                    new LmTask(m, tok.padId() != null ? tok.padId() : 0), optim, train, opts.out()).distributed(dist).onInfo(spec.commandLine().getErr()::println);
             TrainingLoop.Result r = loop.run(trainSet, evalSet, opts.resume);
             spec.commandLine().getOut().printf("sft: %d steps; last %s%s%n", r.steps(), r.lastLog(),
                     r.eval().isEmpty() ? "" : "; held-out " + r.eval());

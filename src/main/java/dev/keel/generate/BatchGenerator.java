@@ -67,6 +67,17 @@ public final class BatchGenerator {
 
     public static Generation generate(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
                                       long padId) {
+        return generate(model, prompts, cfg, stop, padId, null);
+    }
+
+    /**
+     * As {@link #generate(CausalLM, List, SamplingConfig, StopCriterion, long)}, each row drawing from a generator
+     * of its own seeded with {@code rowSeeds[i]} (null: one generator seeded with {@code cfg.seed()} for the
+     * batch). A row then samples the same completion whatever rows share its batch: data-parallel RL splits a
+     * rollout over ranks and samples what one process would.
+     */
+    public static Generation generate(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
+                                      long padId, long[] rowSeeds) {
         int n = prompts.size();
         if (n == 0) {
             return new Generation(List.of(), List.of(), List.of());
@@ -95,6 +106,7 @@ public final class BatchGenerator {
         Generation.Finish[] finish = new Generation.Finish[n];
         Device device = model.device();
         Generator rng = torch.make_generator_cpu(cfg.seed());
+        java.util.SplittableRandom[] rowRandom = rowRandoms(rowSeeds, n);
         try (NoGradGuard ng = new NoGradGuard();
              KvCache cache = cfg.useCache() ? new KvCache(model.config().numLayers(), maxPrompt + cfg.maxNewTokens()) : null;
              State st = new State()) {
@@ -133,7 +145,8 @@ public final class BatchGenerator {
                     }
                     Tensor hidden = model.hidden(feed, pos, mask, cache);
                     Tensor logits = model.logits(hidden.narrow(1, newLen - 1, 1).squeeze(1));   // (B, V)
-                    Tensor next = Sampler.next(logits, cfg, rng);                                // (B)
+                    Tensor next = rowRandom == null ? Sampler.next(logits, cfg, rng)             // (B)
+                            : Sampler.next(logits, cfg, uniforms(rowRandom, st.live, device));
                     long[] tok = Tensors.toLongs(next);
                     float[] lp = cfg.logProbs()
                             ? Tensors.toFloats(Sampler.logProbs(logits, next, cfg.isGreedy() ? 1.0 : cfg.temperature()))
@@ -182,5 +195,30 @@ public final class BatchGenerator {
             }
         }
         return new Generation(tokens, logProbs, List.of(finish));
+    }
+
+    private static java.util.SplittableRandom[] rowRandoms(long[] rowSeeds, int n) {
+        if (rowSeeds == null) {
+            return null;
+        }
+        if (rowSeeds.length != n) {
+            throw new IllegalArgumentException(rowSeeds.length + " row seeds for " + n + " prompts");
+        }
+        java.util.SplittableRandom[] r = new java.util.SplittableRandom[n];
+        for (int i = 0; i < n; i++) {
+            r[i] = new java.util.SplittableRandom(rowSeeds[i]);
+        }
+        return r;
+    }
+
+    /** (live, 1) float64: the next uniform of each live row's own generator. */
+    private static Tensor uniforms(java.util.SplittableRandom[] rowRandom, int[] live, Device device) {
+        double[] u = new double[live.length];
+        for (int r = 0; r < live.length; r++) {
+            u[r] = rowRandom[live[r]].nextDouble();
+        }
+        Tensor t = Tensors.empty(new long[] {live.length, 1}, ScalarType.Double);
+        new org.bytedeco.javacpp.DoublePointer(t.data_ptr()).put(u, 0, u.length);
+        return device.is_cpu() ? t : t.to(device, ScalarType.Double);
     }
 }

@@ -59,12 +59,28 @@ public final class Sampler {
      * @return (B) int64
      */
     public static Tensor next(Tensor logits, SamplingConfig cfg, Generator rng) {
+        return next(logits, cfg, rows -> uniform(rows, rng, logits.device()));
+    }
+
+    /**
+     * As {@link #next(Tensor, SamplingConfig, Generator)} with the uniform draws given: {@code u} (B, 1) float64 in
+     * [0, 1), one per row (from a generator of each row's own, so a row samples the same whatever batch it is in).
+     */
+    public static Tensor next(Tensor logits, SamplingConfig cfg, Tensor u) {
+        return next(logits, cfg, rows -> u);
+    }
+
+    private static Tensor next(Tensor logits, SamplingConfig cfg, java.util.function.LongFunction<Tensor> uniforms) {
         Tensor l32 = logits.to(ScalarType.Float);
         if (cfg.isGreedy()) {
             return l32.argmax(new LongOptional(-1), false);
         }
         Tensor scaled = filter(l32.div(s(cfg.temperature())), cfg.topK(), cfg.topP());
-        return draw(torch.softmax(scaled, -1), rng);
+        return draw(torch.softmax(scaled, -1), uniforms.apply(l32.size(0)));
+    }
+
+    private static Tensor uniform(long rows, Generator rng, org.bytedeco.pytorch.Device device) {
+        return torch.rand(new long[] {rows, 1}, new GeneratorOptional(rng), Tensors.options(ScalarType.Double, device));
     }
 
     /**
@@ -77,10 +93,13 @@ public final class Sampler {
      * @return (B) int64
      */
     public static Tensor draw(Tensor probs, Generator rng) {
+        return draw(probs, uniform(probs.size(0), rng, probs.device()));
+    }
+
+    /** As {@link #draw(Tensor, Generator)} with the uniforms given: {@code u} (B, 1) float64 in [0, 1). */
+    public static Tensor draw(Tensor probs, Tensor u) {
         Tensor cdf = probs.to(ScalarType.Double).cumsum(-1);                          // (B, V)
         Tensor total = cdf.narrow(-1, cdf.size(-1) - 1, 1);                             // (B, 1)
-        Tensor u = torch.rand(new long[] {probs.size(0), 1}, new GeneratorOptional(rng),
-                Tensors.options(ScalarType.Double, probs.device()));
         Tensor target = torch.ones_like(u).sub(u).mul(total);                           // in (0, total]
         return Tensors.sum(cdf.lt(target), -1, false, ScalarType.Long);
     }

@@ -5,6 +5,7 @@ import static dev.keel.tensor.Tensors.s;
 import java.util.Arrays;
 
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.tensor.Tensors;
 
@@ -83,6 +84,37 @@ public final class Masked {
         Tensor variance = var(x, mask, true);
         Tensor whitened = x.sub(mu).mul(variance.add(s(WHITEN_EPS)).rsqrt());
         return shiftMean ? whitened : whitened.add(mu);
+    }
+
+    /**
+     * The sums masked mean and variance are made of, in float64: {n = Σ m, Σ x·m, Σ x²·m}. They add up over the
+     * ranks of a data-parallel run (each rank sums its own rows), which μ and σ² do not; see
+     * {@link #whiten(Tensor, double[], boolean)}.
+     */
+    public static double[] moments(Tensor x, Tensor mask) {
+        Tensor m = like(mask, x).to(ScalarType.Double);
+        Tensor xd = x.to(ScalarType.Double).mul(m);
+        return new double[] {Tensors.item(m.sum()), Tensors.item(xd.sum()), Tensors.item(xd.mul(x.to(ScalarType.Double)).sum())};
+    }
+
+    /**
+     * {@link #whiten(Tensor, Tensor, boolean)} with μ and σ² from {@link #moments} summed over a whole batch that
+     * may span several ranks: μ = Σx / n, σ² = (Σx² − n·μ²) / (n − 1) (unbiased, as TRL's {@code masked_whiten}),
+     * then (x − μ) · rsqrt(σ² + 1e-8), plus μ when {@code shiftMean} is false.
+     *
+     * @param moments {n, Σx, Σx²} over every selected entry of the batch
+     * @throws IllegalArgumentException when fewer than two entries are selected
+     */
+    public static Tensor whiten(Tensor x, double[] moments, boolean shiftMean) {
+        double n = moments[0];
+        if (n <= 1) {
+            throw new IllegalArgumentException("masked variance needs at least 2 selected entries, the mask selects "
+                    + n + "; use a larger (mini)batch");
+        }
+        double mu = moments[1] / n;
+        double variance = Math.max(0, moments[2] - n * mu * mu) / (n - 1);
+        Tensor whitened = x.sub(s(mu)).mul(s(1 / Math.sqrt(variance + WHITEN_EPS)));
+        return shiftMean ? whitened : whitened.add(s(mu));
     }
 
     /** {@code mask} in the dtype of {@code x}, so that integer and boolean masks multiply float values. */

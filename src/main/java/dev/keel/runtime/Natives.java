@@ -49,7 +49,10 @@ public final class Natives {
         initialised = true;
     }
 
-    /** The intra-op thread count Keel uses: KEEL_THREADS, else OMP_NUM_THREADS, else all processors. */
+    /**
+     * The intra-op thread count Keel uses: KEEL_THREADS, else OMP_NUM_THREADS, else the available processors
+     * divided among the ranks of a data-parallel run on this machine ({@code LOCAL_WORLD_SIZE}).
+     */
     public static int threadCount() {
         for (String name : new String[] {"KEEL_THREADS", "OMP_NUM_THREADS"}) {
             String v = System.getenv(name);
@@ -64,7 +67,16 @@ public final class Natives {
                 }
             }
         }
-        return Runtime.getRuntime().availableProcessors();
+        return Math.max(1, Runtime.getRuntime().availableProcessors() / localRanks());
+    }
+
+    /** Ranks on this machine ({@code LOCAL_WORLD_SIZE}, as torchrun sets it), 1 when unset or not a number. */
+    private static int localRanks() {
+        try {
+            return Math.max(1, Integer.parseInt(System.getenv().getOrDefault("LOCAL_WORLD_SIZE", "1").trim()));
+        } catch (NumberFormatException e) {
+            return 1;
+        }
     }
 
     /**

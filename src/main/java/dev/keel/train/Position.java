@@ -19,10 +19,11 @@ final class Position {
     double intervalWeight;
     Map<String, Metric> intervalMetrics = new LinkedHashMap<>();
 
-    void add(double loss, Task.Output o) {
-        intervalLoss += loss;
-        o.metrics().forEach(e -> intervalMetrics.merge(e.name(), e, Metric::plus));
-        numTokens += o.numTokens();
+    /** Adds one optimizer step's sums (over all ranks). */
+    void add(RankSums s) {
+        intervalLoss += s.loss;
+        s.metrics.values().forEach(e -> intervalMetrics.merge(e.name(), e, Metric::plus));
+        numTokens += s.tokens;
     }
 
     void startInterval() {

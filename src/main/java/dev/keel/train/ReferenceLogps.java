@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,6 +18,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.KeelException;
 import dev.keel.data.PreferencePair;
+import dev.keel.dist.Distributed;
 import dev.keel.data.ScoringRecord;
 import dev.keel.model.CausalLM;
 import dev.keel.model.io.ModelFiles;
@@ -42,19 +44,31 @@ public final class ReferenceLogps {
 
     /** One batched pass of {@code reference} over both completions of every pair (rows sorted by length). */
     public static ReferenceLogps compute(CausalLM reference, List<PreferencePair> pairs, int batchSize, long padId) {
+        return compute(reference, pairs, batchSize, padId, Distributed.single());
+    }
+
+    /**
+     * As {@link #compute(CausalLM, List, int, long)}, each rank of {@code dist} scoring its {@link Distributed#shard
+     * shard} of the pairs; the values are then summed over the ranks (zeros outside each shard), so every rank
+     * holds all of them.
+     */
+    public static ReferenceLogps compute(CausalLM reference, List<PreferencePair> pairs, int batchSize, long padId,
+                                         Distributed dist) {
+        List<PreferencePair> mine = dist.shard(pairs);
+        int start = dist.shardStart(pairs.size());
+        double[] both = new double[2 * pairs.size()];
         List<ScoringRecord> recs = new ArrayList<>();
-        for (PreferencePair p : pairs) {
+        for (PreferencePair p : mine) {
             recs.add(new ScoringRecord(p.line(), p.promptIds(), p.chosenIds()));
             recs.add(new ScoringRecord(p.line(), p.promptIds(), p.rejectedIds()));
         }
-        List<SequenceScorer.Score> s = SequenceScorer.score(reference, recs, batchSize, padId);
-        double[] chosen = new double[pairs.size()];
-        double[] rejected = new double[pairs.size()];
-        for (int i = 0; i < pairs.size(); i++) {
-            chosen[i] = s.get(2 * i).logProb();
-            rejected[i] = s.get(2 * i + 1).logProb();
+        List<SequenceScorer.Score> s = recs.isEmpty() ? List.of() : SequenceScorer.score(reference, recs, batchSize, padId);
+        for (int i = 0; i < mine.size(); i++) {
+            both[start + i] = s.get(2 * i).logProb();
+            both[pairs.size() + start + i] = s.get(2 * i + 1).logProb();
         }
-        return of(pairs, chosen, rejected);
+        both = dist.sum(both);
+        return of(pairs, Arrays.copyOfRange(both, 0, pairs.size()), Arrays.copyOfRange(both, pairs.size(), both.length));
     }
 
     /** Values given in the order of {@code pairs}. */

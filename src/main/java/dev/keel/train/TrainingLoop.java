@@ -21,6 +21,7 @@ import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.KeelException;
 import dev.keel.model.BackwardPass;
+import dev.keel.dist.Distributed;
 import dev.keel.tensor.Tensors;
 
 /**
@@ -31,6 +32,11 @@ import dev.keel.tensor.Tensors;
  * <p>A run killed at any moment resumes from the newest checkpoint and ends with the same weights as a run
  * never interrupted (data order is a function of seed and epoch, and CPU kernels are deterministic at a fixed
  * thread count).
+ *
+ * <p>Data-parallel ({@link #distributed}): {@code batchSize} is per rank, and the global batches, their order and
+ * the averaging are those of one process with batches of {@code batchSize × ranks}. Each rank runs its shard of
+ * every batch, the gradients are summed over the ranks before clipping and the step, and only rank 0 writes
+ * metrics, checkpoints and the final model; every rank resumes from them.
  */
 public final class TrainingLoop<T> {
     private final ModelState model;
@@ -41,6 +47,7 @@ public final class TrainingLoop<T> {
     private Consumer<Map<String, Object>> listener = m -> { };
     private Consumer<String> info = System.err::println;
     private java.util.function.LongConsumer afterStep = step -> { };
+    private Distributed dist = Distributed.single();
 
     public TrainingLoop(ModelState model, Task<T> task, OptimConfig optim, TrainConfig train, Path out) {
         this.model = model;
@@ -68,11 +75,22 @@ public final class TrainingLoop<T> {
         return this;
     }
 
+    /** Trains as one rank of {@code d} (a single process by default). */
+    public TrainingLoop<T> distributed(Distributed d) {
+        this.dist = d;
+        return this;
+    }
+
+    /** Examples per optimizer-step batch over all ranks: {@code batchSize × ranks}. */
+    private int globalBatch() {
+        return train.batchSize() * dist.size();
+    }
+
     /** The outcome: steps taken and the last training and evaluation metrics. */
     public record Result(long steps, Map<String, Object> lastLog, Map<String, Double> eval) {}
 
     public long totalSteps(int trainSize) {
-        long batches = (trainSize + train.batchSize() - 1) / train.batchSize();
+        long batches = (trainSize + globalBatch() - 1) / globalBatch();
         long perEpoch = (batches + train.gradAccum() - 1) / train.gradAccum();
         return train.maxSteps() > 0 ? train.maxSteps() : perEpoch * train.epochs();
     }
@@ -81,7 +99,9 @@ public final class TrainingLoop<T> {
         if (trainSet.isEmpty()) {
             throw new KeelException("no training examples");
         }
-        MetricsLog.createFolder(out);
+        if (dist.isMain()) {
+            MetricsLog.createFolder(out);
+        }
         long total = totalSteps(trainSet.size());
         Map<String, Tensor> params = model.parameters();
         params.values().forEach(p -> p.set_requires_grad(true));
@@ -89,10 +109,10 @@ public final class TrainingLoop<T> {
         Checkpoints checkpoints = new Checkpoints(out, train.saveTotalLimit());
         Path ckpt = resume ? restoreNewestIntact(opt) : null;
         Position pos = ckpt != null ? position(ckpt) : fresh();
-        int nBatches = (trainSet.size() + train.batchSize() - 1) / train.batchSize();
+        int nBatches = (trainSet.size() + globalBatch() - 1) / globalBatch();
         Map<String, Object> lastLog = new LinkedHashMap<>();
         Map<String, Double> evalMetrics = Map.of();
-        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? pos.step : -1);
+        try (MetricsLog log = dist.isMain() ? MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? pos.step : -1) : null;
              ProgressBar bar = progressBar(total, pos.step);
              StopSignal stop = StopSignal.install()) {
             while (pos.step < total) {
@@ -114,7 +134,7 @@ public final class TrainingLoop<T> {
                         evalMetrics = evaluate(evalSet);
                         logEval(evalMetrics, pos, nBatches, log);
                     }
-                    if (train.saveEvery() > 0 && pos.step % train.saveEvery() == 0 && !last) {
+                    if (train.saveEvery() > 0 && pos.step % train.saveEvery() == 0 && !last && dist.isMain()) {
                         checkpoints.save(pos.step, model, opt, pos.toJson(train.seed()));
                     }
                     afterStep.accept(pos.step);
@@ -128,14 +148,17 @@ public final class TrainingLoop<T> {
                 }
             }
         }
-        model.save(out);
+        if (dist.isMain()) {
+            model.save(out);
+        }
         return new Result(pos.step, lastLog, evalMetrics);
     }
 
     /**
      * One optimizer step over the accumulation window: each batch's loss sum divided by the window's weight is
      * back-propagated (so the window averages as one large batch would), then clip and step. A non-finite loss
-     * stops the run before the step.
+     * stops the run before the step. Data-parallel, each rank runs its shard of each batch, divides by the whole
+     * window's weight (every rank knows the global batches) and the gradients are summed over the ranks.
      */
     private double step(List<List<T>> window, AdamW opt, Map<String, Tensor> params, double lr, Position pos,
                         long total) {
@@ -147,9 +170,18 @@ public final class TrainingLoop<T> {
             throw new KeelException("a batch at step " + pos.step + " has nothing to learn from "
                     + "(weight 0, e.g. every completion token truncated away)");
         }
+        RankSums sums = new RankSums();
         for (List<T> b : window) {
             try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
-                Task.Output o = task.forward(b);
+                List<T> mine = dist.shard(b);
+                // a rank without a share of a short last batch runs one example at weight 0, so that its
+                // gradients exist (as zeros) and it takes part in every reduction
+                Task.Output o = task.forward(mine.isEmpty() ? b.subList(0, 1) : mine);
+                if (mine.isEmpty()) {
+                    sums.addNothing(o);
+                    pass.backward(o.lossSum().mul(Tensors.s(0.0)));
+                    continue;
+                }
                 double loss = Tensors.item(o.lossSum());
                 if (!Double.isFinite(loss)) {
                     Path last = Checkpoints.latest(out);
@@ -159,11 +191,13 @@ public final class TrainingLoop<T> {
                             : "No checkpoint was written."));
                 }
                 pass.backward(o.lossSum().div(Tensors.s(w)));
-                pos.add(loss, o);
+                sums.add(loss, o);
             }
         }
+        pos.add(sums.overRanks(dist));
         pos.intervalWeight += w;
         try (PointerScope scope = new PointerScope()) {
+            dist.sumGradients(params.values());
             return Optimizers.step(opt, params.values(), lr, optim.maxGradNorm());
         }
     }
@@ -182,7 +216,9 @@ public final class TrainingLoop<T> {
         if (pos.numTokens > 0) {
             m.put("num_tokens", (long) pos.numTokens);
         }
-        log.write(m);
+        if (log != null) {
+            log.write(m);
+        }
         listener.accept(m);
         pos.startInterval();
         return m;
@@ -193,27 +229,36 @@ public final class TrainingLoop<T> {
         m.put("step", pos.step);
         m.put("epoch", pos.epoch + (double) pos.batchInEpoch / nBatches);
         evalMetrics.forEach(m::put);
-        log.write(m);
+        if (log != null) {
+            log.write(m);
+        }
         listener.accept(m);
     }
 
-    /** Held-out metrics, named {@code eval_loss} and {@code eval_<metric>} as transformers' Trainer does. */
+    /**
+     * Held-out metrics, named {@code eval_loss} and {@code eval_<metric>} as transformers' Trainer does;
+     * data-parallel, each rank evaluates its shard of each batch and the sums are combined.
+     */
     public Map<String, Double> evaluate(List<T> evalSet) {
-        double loss = 0;
         double weight = 0;
-        Map<String, Metric> sums = new LinkedHashMap<>();
-        for (int i = 0; i < evalSet.size(); i += train.batchSize()) {
-            List<T> b = evalSet.subList(i, Math.min(evalSet.size(), i + train.batchSize()));
+        RankSums local = new RankSums();
+        for (int i = 0; i < evalSet.size(); i += globalBatch()) {
+            List<T> b = evalSet.subList(i, Math.min(evalSet.size(), i + globalBatch()));
+            List<T> mine = dist.shard(b);
             try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
-                Task.Output o = task.forward(b);
-                loss += Tensors.item(o.lossSum());
+                Task.Output o = task.forward(mine.isEmpty() ? b.subList(0, 1) : mine);
+                if (mine.isEmpty()) {
+                    local.addNothing(o);
+                } else {
+                    local.add(Tensors.item(o.lossSum()), o);
+                }
                 weight += task.weight(b);
-                o.metrics().forEach(e -> sums.merge(e.name(), e, Metric::plus));
             }
         }
+        RankSums sums = local.overRanks(dist);
         Map<String, Double> out = new LinkedHashMap<>();
-        out.put("eval_loss", loss / Math.max(weight, 1e-12));
-        Map<String, Double> averages = averages(sums.values(), Math.max(weight, 1e-12));
+        out.put("eval_loss", sums.loss / Math.max(weight, 1e-12));
+        Map<String, Double> averages = averages(sums.metrics.values(), Math.max(weight, 1e-12));
         averages.forEach((k, v) -> out.put("eval_" + k, v));
         task.derived(averages).forEach((k, v) -> out.put("eval_" + k, v));
         return out;
@@ -238,9 +283,9 @@ public final class TrainingLoop<T> {
         }
         Collections.shuffle(order, new Random(train.seed() * 1_000_003L + epoch));
         List<List<T>> out = new ArrayList<>();
-        for (int i = 0; i < order.size(); i += train.batchSize()) {
+        for (int i = 0; i < order.size(); i += globalBatch()) {
             List<T> b = new ArrayList<>();
-            for (int j = i; j < Math.min(order.size(), i + train.batchSize()); j++) {
+            for (int j = i; j < Math.min(order.size(), i + globalBatch()); j++) {
                 b.add(set.get(order.get(j)));
             }
             out.add(b);
@@ -251,7 +296,7 @@ public final class TrainingLoop<T> {
     private ProgressBar progressBar(long total, long start) {
         ProgressBarBuilder b = new ProgressBarBuilder().setTaskName("train").setInitialMax(total)
                 .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(1000).startsFrom(start, java.time.Duration.ZERO);
-        if (!train.progress()) {
+        if (!train.progress() || !dist.isMain()) {
             b.setConsumer(new me.tongfei.progressbar.DelegatingProgressBarConsumer(s -> { }));
         }
         return b.build();

@@ -73,6 +73,7 @@ class LauncherTest {
                         System.out.println("JVM=" + java.lang.management.ManagementFactory.getRuntimeMXBean()
                                 .getInputArguments());
                         System.out.println("ARGS=" + String.join(" ", args));
+                        System.out.println("OMP_NUM_THREADS=" + System.getenv("OMP_NUM_THREADS"));
                     }
                 }
                 """);
@@ -91,7 +92,7 @@ class LauncherTest {
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         for (String name : List.of("LD_PRELOAD", "KEEL_BLAS", "KEEL_MALLOC", "KEEL_BLAS_LIB", "KEEL_MALLOC_LIB",
-                "KEEL_JAVA_OPTS")) {
+                "KEEL_JAVA_OPTS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LOCAL_WORLD_SIZE")) {
             pb.environment().remove(name);
         }
         pb.environment().putAll(env);
@@ -143,6 +144,17 @@ class LauncherTest {
             assertEquals("", line(r, "KEEL_BLAS_LIB"));
             assertFalse(line(r, "JVM").contains(REAPER_FLAG), r.out());
         }
+    }
+
+    @Test
+    void underTorchrunTheCoresAreSharedByTheRanksOfTheMachine() throws Exception {
+        int cores = Runtime.getRuntime().availableProcessors();
+        assertEquals(String.valueOf(cores), line(launch(Map.of()), "OMP_NUM_THREADS"));
+        assertEquals(String.valueOf(Math.max(1, cores / 2)),
+                line(launch(Map.of("LOCAL_WORLD_SIZE", "2")), "OMP_NUM_THREADS"));
+        assertEquals("1", line(launch(Map.of("LOCAL_WORLD_SIZE", "" + (4 * cores))), "OMP_NUM_THREADS"));
+        assertEquals("3", line(launch(Map.of("LOCAL_WORLD_SIZE", "2", "OMP_NUM_THREADS", "3")), "OMP_NUM_THREADS"),
+                "a count set by the user stays");
     }
 
     @Test

@@ -106,6 +106,31 @@ class BatchGeneratorTest {
     }
 
     @Test
+    void rowsWithSeedsOfTheirOwnSampleTheSameInAnyBatchThatHoldsThem() {
+        CausalLM m = load("gpt2-tiny");
+        List<long[]> p = prompts("gpt2-tiny");
+        SamplingConfig cfg = new SamplingConfig(20, 1.0, 0, 1.0, 123, Set.of(), true);
+        long[] seeds = new long[p.size()];
+        for (int i = 0; i < seeds.length; i++) {
+            seeds[i] = 1000 + i;
+        }
+        Generation whole = BatchGenerator.generate(m, p, cfg, StopCriterion.NEVER, 0, seeds);
+        int half = p.size() / 2;
+        assertTrue(half >= 1, "the fixture has at least two prompts");
+        Generation first = BatchGenerator.generate(m, p.subList(0, half), cfg, StopCriterion.NEVER, 0,
+                java.util.Arrays.copyOfRange(seeds, 0, half));
+        Generation second = BatchGenerator.generate(m, p.subList(half, p.size()), cfg, StopCriterion.NEVER, 0,
+                java.util.Arrays.copyOfRange(seeds, half, seeds.length));
+        boolean differ = false;
+        for (int i = 0; i < p.size(); i++) {
+            long[] part = i < half ? first.tokens().get(i) : second.tokens().get(i - half);
+            assertArrayEquals(whole.tokens().get(i), part, "row " + i);
+            differ |= !java.util.Arrays.equals(whole.tokens().get(i), whole.tokens().get(0));
+        }
+        assertTrue(differ || p.size() == 1, "rows sample from different streams");
+    }
+
+    @Test
     void theSameSeedRepeatsAndAnotherSeedDiffers() {
         CausalLM m = load("gpt2-tiny");
         List<long[]> p = prompts("gpt2-tiny");

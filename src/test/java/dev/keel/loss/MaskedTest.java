@@ -70,6 +70,36 @@ class MaskedTest {
     }
 
     @Test
+    void momentsAreTheCountSumAndSumOfSquaresOfTheSelectedEntries() {
+        // n = 5, Σ = 17, Σx² = 1 + 4 + 9 + 25 + 36 = 75
+        double[] m = Masked.moments(x(), mask());
+        assertEquals(5, m[0], EPS);
+        assertEquals(17, m[1], EPS);
+        assertEquals(75, m[2], EPS);
+    }
+
+    @Test
+    void whiteningFromMomentsSummedOverTwoHalvesEqualsWhiteningTheWhole() {
+        // as two ranks holding one row each: μ = 17 / 5 = 3.4, σ² = (75 − 5 · 3.4²) / 4 = 17.2 / 4 = 4.3
+        double[] top = Masked.moments(x().narrow(0, 0, 1), mask().narrow(0, 0, 1));
+        double[] bottom = Masked.moments(x().narrow(0, 1, 1), mask().narrow(0, 1, 1));
+        double[] sum = {top[0] + bottom[0], top[1] + bottom[1], top[2] + bottom[2]};
+        float[] whole = Tensors.toFloats(Masked.whiten(x(), mask(), true));
+        float[] fromTop = Tensors.toFloats(Masked.whiten(x().narrow(0, 0, 1), sum, true));
+        float[] fromBottom = Tensors.toFloats(Masked.whiten(x().narrow(0, 1, 1), sum, true));
+        assertEquals(-1.157383, fromTop[0], EPS);
+        for (int j : new int[] {0, 1, 2}) {
+            assertEquals(whole[j], fromTop[j], EPS);
+        }
+        for (int j : new int[] {0, 1}) {
+            assertEquals(whole[4 + j], fromBottom[j], EPS);
+        }
+        // without centring the mean comes back: 1 → −1.157383 + 3.4 = 2.242617
+        assertEquals(2.242617, Tensors.toFloats(Masked.whiten(x().narrow(0, 0, 1), sum, false))[0], EPS);
+        assertThrows(IllegalArgumentException.class, () -> Masked.whiten(x(), new double[] {1, 1, 1}, true));
+    }
+
+    @Test
     void whitenedEntriesHaveMeanZeroAndUnitVarianceOverTheMask() {
         Tensor w = Masked.whiten(x(), mask(), true);
         assertEquals(0.0, item(Masked.mean(w, mask())), EPS);

@@ -82,7 +82,8 @@ class RlTrainingTest {
     @Test
     void ppoRaisesTheScoreSeveralFoldWithAFinitePositiveKlAndALargerCoefficientGivesLessKl() throws IOException {
         List<JsonNode> low = run("ppo", "ppo-low", "--iterations", "30", "--kl-coef", "0.02", "--batch-size", "16");
-        double start = mean(low, "objective/scores", 0, 3);
+        // the first rollout is the only one sampled before any update (by iteration 3 the policy has learned)
+        double start = mean(low, "objective/scores", 0, 1);
         double end = mean(low, "objective/scores", 27, 30);
         System.out.println("PPO toy, kl-coef 0.02: " + curve(low));
         assertTrue(end >= 3 * start && end > 0.5, "mean score " + start + " -> " + end);

@@ -3,6 +3,7 @@ package dev.keel.train.rl;
 import static dev.keel.tensor.Tensors.s;
 
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -65,18 +66,34 @@ public record Ppo(double vfCoef, double clipRangeValue, double gamma, double lam
 
     @Override
     public Targets targets(Scored r, Critic critic, double klCoef) {
+        return targets(r, critic, klCoef, UnaryOperator.identity());
+    }
+
+    /**
+     * The whitening's mean and variance are over the whole rollout: from {@link Masked#moments} summed over the
+     * ranks by {@code sumOverRanks} (the identity for one process).
+     */
+    @Override
+    public Targets targets(Scored r, Critic critic, double klCoef, UnaryOperator<double[]> sumOverRanks) {
         Tensor valuesOld;
         try (NoGradGuard ng = new NoGradGuard()) {
             valuesOld = critic.values(r.rollout()).mul(r.mask());
         }
         Tensor rewards = r.kl().mul(s(-klCoef)).add(r.rollout().atLast(r.score()));
         if (whitenRewards) {
-            rewards = Masked.whiten(rewards, r.mask(), false);
+            rewards = Masked.whiten(rewards, sumOverRanks.apply(Masked.moments(rewards, r.mask())), false);
         }
         Gae.Result gae = Gae.compute(rewards, valuesOld, r.mask(), gamma, lambda);
-        Tensor adv = (whitenAdvantages ? Masked.whiten(gae.advantages(), r.mask(), true) : gae.advantages())
-                .mul(r.mask());
+        Tensor adv = (whitenAdvantages
+                ? Masked.whiten(gae.advantages(), sumOverRanks.apply(Masked.moments(gae.advantages(), r.mask())), true)
+                : gae.advantages()).mul(r.mask());
         return new Targets(adv, gae.returns(), valuesOld);
+    }
+
+    /** PPO's losses are masked means over the minibatch's tokens, so ranks' shares weigh by their tokens. */
+    @Override
+    public boolean dataParallel() {
+        return true;
     }
 
     @Override

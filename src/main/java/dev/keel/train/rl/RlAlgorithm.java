@@ -47,6 +47,20 @@ public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo, OnlineDpo {
     /** What the updates learn from, for one rollout; {@code critic} is null unless {@link #usesCritic}. */
     T targets(Scored rollout, Critic critic, double klCoef);
 
+    /**
+     * {@link #targets(Scored, Critic, double)} when {@code rollout} is one rank's share of a data-parallel rollout:
+     * statistics over the whole rollout (PPO's whitening) go through {@code sumOverRanks}, which sums arrays over
+     * the ranks. By default the targets need none (they are per prompt group, and groups stay on one rank).
+     */
+    default T targets(Scored rollout, Critic critic, double klCoef, java.util.function.UnaryOperator<double[]> sumOverRanks) {
+        return targets(rollout, critic, klCoef);
+    }
+
+    /** Whether the method's targets and loss are written for data-parallel updates ({@link #targets(Scored, Critic, double, java.util.function.UnaryOperator)}; PPO's are). */
+    default boolean dataParallel() {
+        return false;
+    }
+
     /** Rows {@code index} of {@code targets}, for a minibatch. */
     T select(T targets, Tensor index);
 

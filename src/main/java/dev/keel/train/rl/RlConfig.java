@@ -36,6 +36,16 @@ public record RlConfig(RlAlgorithm<?> algorithm, Sampling sampling, Updates upda
         }
     }
 
+    /**
+     * The whole rollout of a data-parallel run of {@code ranks} ranks whose --batch-size and --mini-batch-size are
+     * per rank: both times {@code ranks} (the whole rollout stays the whole rollout).
+     */
+    public RlConfig forRanks(int ranks) {
+        Sampling s = sampling.withBatchPrompts(sampling.batchPrompts() * ranks);
+        Updates u = updates.withMiniBatchSize(updates.miniBatchSize() * ranks);
+        return new RlConfig(algorithm, s, u, kl, scores, seed);
+    }
+
     /** {@code algorithm} with every other setting at its default and seed 42. */
     public static RlConfig defaults(RlAlgorithm<?> algorithm) {
         return new RlConfig(algorithm, Sampling.defaults(), Updates.defaults(), KlPenalty.defaults(),

@@ -22,6 +22,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.KeelException;
+import dev.keel.dist.Distributed;
 import dev.keel.loss.AdaptiveKlController;
 import dev.keel.model.CausalLM;
 import dev.keel.reward.RewardSource;
@@ -36,6 +37,9 @@ import dev.keel.train.Optimizers;
  * samples completions for a batch of prompts ({@link RolloutScorer}), asks the algorithm for its targets, and
  * takes epochs of minibatch steps on the algorithm's loss ({@link RlUpdater}), keeping the policy near the
  * reference with a KL penalty. Writes {@code metrics.jsonl} (TRL's metric names) and the final policy.
+ *
+ * <p>Data-parallel ({@link #distributed}; PPO): every rank draws the same prompts, samples and scores its
+ * {@link Distributed#shard share} of them, and the updates run as {@link RlUpdater} says; rank 0 alone writes.
  */
 public final class RlTrainer {
     private final RlConfig cfg;
@@ -51,6 +55,7 @@ public final class RlTrainer {
     private Consumer<String> info = m -> { };
     private int saveEvery;
     private int saveTotalLimit = 2;
+    private Distributed dist = Distributed.single();
 
     /**
      * @param critic the value model, required by algorithms that {@link RlAlgorithm#usesCritic use one} and
@@ -111,6 +116,24 @@ public final class RlTrainer {
         return this;
     }
 
+    /**
+     * Trains as one rank of {@code d} (a single process by default); the config's batch is the whole rollout
+     * over all ranks.
+     */
+    public RlTrainer distributed(Distributed d) {
+        requireDataParallel(cfg.algorithm(), d);
+        this.dist = d;
+        return this;
+    }
+
+    /** Refuses a data-parallel run of a method whose targets and loss are not written for one. */
+    public static void requireDataParallel(RlAlgorithm<?> algorithm, Distributed d) {
+        if (d.size() > 1 && !algorithm.dataParallel()) {
+            throw new KeelException(algorithm.name() + " does not train data-parallel yet (ppo does); run it as one "
+                    + "process (without torchrun or keel launch)");
+        }
+    }
+
     /** Called with progress messages (resuming). */
     public RlTrainer onInfo(Consumer<String> l) {
         this.info = l;
@@ -127,7 +150,9 @@ public final class RlTrainer {
      * the start when there is none), and ends with the weights an uninterrupted run would have.
      */
     public Map<String, Object> run(ModelState policyState, boolean resume) {
-        MetricsLog.createFolder(out);
+        if (dist.isMain()) {
+            MetricsLog.createFolder(out);
+        }
         torch.manual_seed(cfg.seed());
         if (reference != policy) {
             reference.parameters().forEach(t -> t.set_requires_grad(false));
@@ -140,7 +165,7 @@ public final class RlTrainer {
             critic.model().trainable().forEach((k, v) -> trainable.put("value." + k, v));
         }
         AdamW opt = Optimizers.adamW(trainable, optim);
-        RlUpdater updater = new RlUpdater(cfg, optim, policy, critic, opt);
+        RlUpdater updater = new RlUpdater(cfg, optim, policy, critic, opt, dist);
         PromptOrder order = new PromptOrder(prompts.size(), cfg.seed());
         RlState state = new RlState(policyState, trainable, critic != null ? critic.model() : null,
                 cfg.kl().refEmaDecay() > 0 ? reference : null);
@@ -169,19 +194,21 @@ public final class RlTrainer {
             info.accept("keel: resuming from " + ckpt + " (iteration " + start + ")");
         }
         Map<String, Object> last = Map.of();
-        try (MetricsLog log = MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? start : -1);
+        try (MetricsLog log = dist.isMain() ? MetricsLog.open(out.resolve("metrics.jsonl"), ckpt != null ? start : -1) : null;
              dev.keel.train.StopSignal stop = dev.keel.train.StopSignal.install()) {
             for (int it = start; it < cfg.sampling().iterations(); it++) {
                 long t0 = System.nanoTime();
                 List<Integer> idx = order.next(cfg.sampling().batchPrompts());
+                List<Integer> mine = dist.shard(idx);
+                int offset = dist.shardStart(idx.size()) * cfg.algorithm().samplesPerPrompt();
                 RolloutStats rs;
                 UpdateStats us;
                 long t1;
                 try (PointerScope scope = new PointerScope()) {
-                    RolloutScorer.Result r = scorer.rollout(idx, klCoef, it);
-                    rs = r.stats();
+                    RolloutScorer.Result r = scorer.rollout(mine, klCoef, it, offset);
+                    rs = r.stats().overRanks(dist, mine.size() * cfg.algorithm().samplesPerPrompt(), cfg.rolloutSize());
                     t1 = System.nanoTime();
-                    us = updater.update(cfg.algorithm(), r.scored(), klCoef, it);
+                    us = updater.update(cfg.algorithm(), r.scored(), klCoef, it, offset);
                 }
                 long t2 = System.nanoTime();
                 episodes += cfg.rolloutSize();
@@ -193,10 +220,12 @@ public final class RlTrainer {
                 if (cfg.kl().refEmaDecay() > 0) {
                     emaReference();
                 }
-                log.write(line);
+                if (log != null) {
+                    log.write(line);
+                }
                 listener.accept(line);
                 last = line;
-                if (saveEvery > 0 && (it + 1) % saveEvery == 0 && it + 1 < cfg.sampling().iterations()) {
+                if (saveEvery > 0 && (it + 1) % saveEvery == 0 && it + 1 < cfg.sampling().iterations() && dist.isMain()) {
                     checkpoints.save(it + 1, state, opt, position(it + 1, episodes, klCoef, updater.updates()));
                 }
                 afterIteration.accept(it + 1);
@@ -205,7 +234,9 @@ public final class RlTrainer {
                 }
             }
         }
-        policyState.save(out);
+        if (dist.isMain()) {
+            policyState.save(out);
+        }
         return last;
     }
 

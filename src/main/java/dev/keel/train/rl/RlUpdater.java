@@ -12,6 +12,7 @@ import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 
 import dev.keel.KeelException;
+import dev.keel.dist.Distributed;
 import dev.keel.loss.LogProbs;
 import dev.keel.loss.Masked;
 import dev.keel.loss.PpoLoss;
@@ -25,6 +26,11 @@ import dev.keel.train.Optimizers;
  * The update half of an RL iteration: the algorithm's targets for the rollout, then epochs of shuffled
  * minibatches, each one optimizer step on the algorithm's loss (policy and, for PPO, value model together).
  * A non-finite loss stops the run before its step.
+ *
+ * <p>Data-parallel, each rank holds its share of the rollout (rows [offset, offset + local) of the whole) and
+ * takes the same global minibatches: of each, it runs its own rows with its loss weighted by its share of the
+ * minibatch's tokens (the loss is a masked mean over them), the gradients are summed over the ranks, and every
+ * rank takes the same step.
  */
 final class RlUpdater {
     private final RlConfig cfg;
@@ -34,9 +40,12 @@ final class RlUpdater {
     private final AdamW opt;
     private final List<List<Tensor>> clipGroups;
     private final long totalUpdates;
+    private final Distributed dist;
+    private final List<Tensor> trainable = new ArrayList<>();
     private long updates;
 
-    RlUpdater(RlConfig cfg, OptimConfig optim, CausalLM policy, Critic critic, AdamW opt) {
+    RlUpdater(RlConfig cfg, OptimConfig optim, CausalLM policy, Critic critic, AdamW opt, Distributed dist) {
+        this.dist = dist;
         this.cfg = cfg;
         this.optim = optim;
         this.policy = policy;
@@ -47,6 +56,7 @@ final class RlUpdater {
         // lm-human-preferences do not clip at all; --max-grad-norm 0 does the same here)
         this.clipGroups = critic == null ? List.of(policy.parameters())
                 : List.of(policy.parameters(), critic.model().parameters());
+        clipGroups.forEach(trainable::addAll);
         int n = cfg.rolloutSize();
         this.totalUpdates = (long) cfg.sampling().iterations() * cfg.updates().epochs()
                 * ((n + cfg.miniBatchSize() - 1) / cfg.miniBatchSize());
@@ -62,16 +72,38 @@ final class RlUpdater {
         this.updates = done;
     }
 
-    /** Sums over the minibatch steps of one update. */
+    /** Sums over the minibatch steps of one update (each minibatch's values weighted by this rank's share). */
     private static final class Sums {
         double pg, vf, clip, vClip, kl, ent, ratio;
         final java.util.Map<String, Double> extra = new java.util.LinkedHashMap<>();
         int count;
+
+        /** The shares' sums over the ranks: each minibatch's values over all its rows. */
+        void overRanks(Distributed dist) {
+            List<String> names = new ArrayList<>(extra.keySet());
+            double[] v = new double[7 + names.size()];
+            double[] mine = {pg, vf, clip, vClip, kl, ent, ratio};
+            System.arraycopy(mine, 0, v, 0, 7);
+            for (int i = 0; i < names.size(); i++) {
+                v[7 + i] = extra.get(names.get(i));
+            }
+            double[] s = dist.sum(v);
+            pg = s[0]; vf = s[1]; clip = s[2]; vClip = s[3]; kl = s[4]; ent = s[5]; ratio = s[6];
+            for (int i = 0; i < names.size(); i++) {
+                extra.put(names.get(i), s[7 + i]);
+            }
+        }
     }
 
-    <T> UpdateStats update(RlAlgorithm<T> algorithm, Scored rollout, double klCoef, int iteration) {
-        T targets = algorithm.targets(rollout, critic, klCoef);
+    /**
+     * @param rollout this rank's rows of the rollout (all of it for one process)
+     * @param offset  where they start in the whole rollout
+     */
+    <T> UpdateStats update(RlAlgorithm<T> algorithm, Scored rollout, double klCoef, int iteration, int offset) {
+        T targets = algorithm.targets(rollout, critic, klCoef, dist::sum);
         int n = cfg.rolloutSize();
+        double[] tokens = rowTokens(rollout, offset, n);
+        int local = rollout.rollout().responses.length;
         Random shuffle = new Random(cfg.seed() * 31 + updates);
         Sums sums = new Sums();
         for (int epoch = 0; epoch < cfg.updates().epochs(); epoch++) {
@@ -81,18 +113,34 @@ final class RlUpdater {
             }
             Collections.shuffle(perm, shuffle);
             for (int s0 = 0; s0 < n; s0 += cfg.miniBatchSize()) {
-                long[] ix = perm.subList(s0, Math.min(n, s0 + cfg.miniBatchSize())).stream()
-                        .mapToLong(Integer::longValue).toArray();
+                List<Integer> mb = perm.subList(s0, Math.min(n, s0 + cfg.miniBatchSize()));
+                long[] ix = mb.stream().filter(i -> i >= offset && i < offset + local).mapToLong(i -> i - offset).toArray();
+                double all = mb.stream().mapToDouble(i -> tokens[i]).sum();
+                double own = java.util.Arrays.stream(ix).mapToDouble(i -> tokens[(int) i + offset]).sum();
+                double share = all > 0 ? own / all : (double) ix.length / mb.size();
                 try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
-                    step(algorithm, rollout, targets, ix, klCoef, iteration, sums, pass);
+                    // a rank without rows in this minibatch runs one of its rows at weight 0, to join the all-reduce
+                    step(algorithm, rollout, targets, ix.length > 0 ? ix : new long[] {0}, klCoef, iteration, sums,
+                            ix.length > 0 ? share : 0, pass);
                 }
             }
         }
+        sums.overRanks(dist);
         boolean ppo = critic != null;
         return new UpdateStats(sums.kl / sums.count, sums.clip / sums.count, sums.ent / sums.count, sums.pg / sums.count,
                 ppo ? OptionalDouble.of(sums.vf / sums.count) : OptionalDouble.empty(),
                 ppo ? OptionalDouble.of(sums.vClip / sums.count) : OptionalDouble.empty(), sums.ratio / sums.count,
                 optim.lrAt(Math.max(0, updates - 1), totalUpdates), means(sums));
+    }
+
+    /** Response tokens of every row of the whole rollout (each rank fills its rows; the ranks sum). */
+    private double[] rowTokens(Scored rollout, int offset, int n) {
+        double[] t = new double[n];
+        float[] mine = Tensors.toFloats(Tensors.sum(rollout.mask(), 1, false));
+        for (int i = 0; i < mine.length; i++) {
+            t[offset + i] = mine[i];
+        }
+        return dist.sum(t);
     }
 
     private static java.util.Map<String, Double> means(Sums sums) {
@@ -101,8 +149,9 @@ final class RlUpdater {
         return m;
     }
 
+    /** One optimizer step on rows {@code ix}, whose loss is {@code share} of the minibatch's (1 for one process). */
     private <T> void step(RlAlgorithm<T> algorithm, Scored r, T targets, long[] ix, double klCoef, int iteration,
-                          Sums sums, BackwardPass pass) {
+                          Sums sums, double share, BackwardPass pass) {
         Tensor index = Tensors.longs(ix, policy.device());
         Rollout rows = r.rollout().select(ix);
         Tensor mask = rows.respMask.to(org.bytedeco.pytorch.global.torch.ScalarType.Float);
@@ -115,20 +164,21 @@ final class RlUpdater {
             throw new KeelException("a non-finite loss at iteration " + (iteration + 1) + " (loss/policy " + pgLoss
                     + "); lower --lr or raise --kl-coef");
         }
-        sums.pg += pgLoss;
-        sums.clip += Tensors.item(loss.clipFrac());
-        sums.kl += Tensors.item(loss.approxKl());
+        sums.pg += share * pgLoss;
+        sums.clip += share * Tensors.item(loss.clipFrac());
+        sums.kl += share * Tensors.item(loss.approxKl());
         loss.value().ifPresent(v -> {
-            sums.vf += Tensors.item(v.loss());
-            sums.vClip += Tensors.item(v.clipFrac());
+            sums.vf += share * Tensors.item(v.loss());
+            sums.vClip += share * Tensors.item(v.clipFrac());
         });
-        loss.metrics().forEach((k, v) -> sums.extra.merge(k, v, Double::sum));
-        pass.backward(loss.total());
+        loss.metrics().forEach((k, v) -> sums.extra.merge(k, share * v, Double::sum));
+        pass.backward(share == 1 ? loss.total() : loss.total().mul(Tensors.s(share)));
+        dist.sumGradients(trainable);
         Optimizers.stepClippingEach(opt, clipGroups, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
         updates++;
         try (NoGradGuard ng = new NoGradGuard()) {
-            sums.ent += Tensors.item(Masked.mean(LogProbs.entropy(lp[1].detach()), mask));
-            sums.ratio += Tensors.item(PpoLoss.meanRatio(lp[0], logpOld, mask));
+            sums.ent += share * Tensors.item(Masked.mean(LogProbs.entropy(lp[1].detach()), mask));
+            sums.ratio += share * Tensors.item(PpoLoss.meanRatio(lp[0], logpOld, mask));
         }
         sums.count++;
     }

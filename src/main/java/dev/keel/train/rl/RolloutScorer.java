@@ -51,8 +51,13 @@ final class RolloutScorer {
     /** A scored rollout and what is logged of it. */
     record Result(Scored scored, RolloutStats stats) {}
 
-    /** Samples and scores the completions of prompts {@code idx}; fails on a non-finite score or KL. */
-    Result rollout(List<Integer> idx, double klCoef, int iteration) {
+    /**
+     * Samples and scores the completions of prompts {@code idx}; fails on a non-finite score or KL. Each row
+     * samples from a generator of its own, seeded by (seed, iteration, {@code firstRow} + its row), so one rank's
+     * share of a rollout ({@code firstRow}: where its rows start in the whole rollout) samples what one process
+     * sampling the whole rollout would.
+     */
+    Result rollout(List<Integer> idx, double klCoef, int iteration, int firstRow) {
         int k = cfg.algorithm().samplesPerPrompt();
         List<long[]> queries = Repeat.each(idx.stream().map(i -> prompts.ids().get(i)).toList(), k);
         List<String> texts = Repeat.each(idx.stream().map(i -> prompts.texts().get(i)).toList(), k);
@@ -60,7 +65,11 @@ final class RolloutScorer {
         SamplingConfig sc = new SamplingConfig(cfg.sampling().maxNewTokens(), temperature, 0, 1.0,
                 cfg.seed() * 1_000_003L + iteration, eos, true).withoutLogProbs(); // scored again below, as TRL does
         long t0 = System.nanoTime();
-        Generation g = BatchGenerator.generate(policy, queries, sc, StopCriterion.NEVER, padId);
+        long[] rowSeeds = new long[queries.size()];
+        for (int i = 0; i < rowSeeds.length; i++) {
+            rowSeeds[i] = sc.seed() * 1_000_033L + firstRow + i;
+        }
+        Generation g = BatchGenerator.generate(policy, queries, sc, StopCriterion.NEVER, padId, rowSeeds);
         double generateSeconds = (System.nanoTime() - t0) / 1e9;
         Rollout roll = Rollout.of(queries, g, padId, policy.device());
         Tensor score = scores(roll, queries, texts);

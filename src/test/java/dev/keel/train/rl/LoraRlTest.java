@@ -58,7 +58,7 @@ class LoraRlTest {
             RlConfig cfg = RlConfig.defaults(Grpo.of(2)).withSampling(s -> new RlConfig.Sampling(1, 2, 6, 1.0));
             RolloutScorer scorer = new RolloutScorer(cfg, policy, policy, Rewards.open("builtin:count:great", 4), prompts,
                     0, Set.of(tok.eosId()));
-            Scored s = scorer.rollout(List.of(0, 1), 0.05, 0).scored();
+            Scored s = scorer.rollout(List.of(0, 1), 0.05, 0, 0).scored();
             Tensor expected;
             try (NoGradGuard ng = new NoGradGuard()) {
                 expected = s.rollout().logProbs(base, 1.0)[0].mul(s.mask());
