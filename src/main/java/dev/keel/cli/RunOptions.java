@@ -34,7 +34,7 @@ final class RunOptions {
     static void singleProcess(String command) {
         if (dev.keel.dist.DistEnv.from(System.getenv()).worldSize() > 1) {
             throw new dev.keel.KeelException(command + " does not train data-parallel yet (sft, reward, dpo, orpo, "
-                    + "cpo and ppo do); run it as one process (without torchrun or keel launch)");
+                    + "cpo, ppo, rloo and grpo do); run it as one process (without torchrun or keel launch)");
         }
     }
 

@@ -101,12 +101,24 @@ public final class Grpo {
      * @return (N·k) advantages, detached
      */
     public static Tensor advantages(Tensor scores, int k, ScaleRewards scale) {
+        return advantages(scores, k, scale, null);
+    }
+
+    /**
+     * {@link #advantages(Tensor, int, ScaleRewards)} with the batch's std ({@code BATCH}) from
+     * {@link Masked#moments} summed over a whole batch that may span the ranks of a data-parallel run (each rank
+     * holds whole groups); null: this batch's own.
+     *
+     * @param batchMoments {n, Σs, Σs²} over the whole batch's scores, or null
+     */
+    public static Tensor advantages(Tensor scores, int k, ScaleRewards scale, double[] batchMoments) {
         Tensor g = Rloo.grouped(scores, k, "GRPO");                                   // (N, k)
         Tensor mean = g.mean(new long[] {1}, true, new ScalarTypeOptional());         // (N, 1)
         Tensor centred = g.sub(mean);                                                 // (N, k)
         Tensor out = switch (scale) {
             case GROUP -> centred.div(g.std(new long[] {1}, true, true).add(s(STD_EPS)));  // (N, 1) unbiased
-            case BATCH -> centred.div(g.std(true).add(s(STD_EPS)));                   // 0-dim, unbiased
+            case BATCH -> batchMoments == null ? centred.div(g.std(true).add(s(STD_EPS)))   // 0-dim, unbiased
+                    : centred.div(s(Masked.std(batchMoments) + STD_EPS));
             case NONE -> centred;
         };
         return out.reshape(-1);

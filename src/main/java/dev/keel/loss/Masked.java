@@ -117,6 +117,22 @@ public final class Masked {
         return shiftMean ? whitened : whitened.add(s(mu));
     }
 
+    /**
+     * The unbiased standard deviation from {@link #moments} summed over a whole batch (which may span ranks):
+     * sqrt((Σx² − n·μ²) / (n − 1)), μ = Σx / n, as {@code Tensor.std()} computes it over the batch.
+     *
+     * @param moments {n, Σx, Σx²}
+     * @throws IllegalArgumentException when n &lt; 2
+     */
+    public static double std(double[] moments) {
+        double n = moments[0];
+        if (n <= 1) {
+            throw new IllegalArgumentException("a standard deviation needs at least 2 entries, got " + n);
+        }
+        double mu = moments[1] / n;
+        return Math.sqrt(Math.max(0, moments[2] - n * mu * mu) / (n - 1));
+    }
+
     /** {@code mask} in the dtype of {@code x}, so that integer and boolean masks multiply float values. */
     static Tensor like(Tensor mask, Tensor x) {
         return mask.scalar_type() == x.scalar_type() ? mask : mask.to(x.scalar_type());

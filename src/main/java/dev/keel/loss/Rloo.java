@@ -115,4 +115,14 @@ public final class Rloo {
         }
         return a.sub(a.mean()).div(a.std(true).add(s(Grpo.STD_EPS)));
     }
+
+    /**
+     * {@link #normalize(Tensor)} with the mean and std from {@link Masked#moments} summed over a whole batch that
+     * may span the ranks of a data-parallel run: (A − Σa/n) / (std + 1e-4).
+     *
+     * @param moments {n, Σa, Σa²} over the whole batch
+     */
+    public static Tensor normalize(Tensor advantages, double[] moments) {
+        return advantages.detach().sub(s(moments[1] / moments[0])).div(s(Masked.std(moments) + Grpo.STD_EPS));
+    }
 }

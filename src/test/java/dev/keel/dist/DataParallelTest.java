@@ -195,6 +195,48 @@ class DataParallelTest {
         }
     }
 
+    /**
+     * rloo and grpo: k samples per prompt stay on one rank, the shares of a minibatch weigh by sequences (RLOO,
+     * grpo's own loss type) or tokens (dapo), and batch-wide statistics (RLOO's normalised advantages, grpo's
+     * batch-scaled rewards) come from moments summed over the ranks.
+     */
+    @Test
+    void rlooAndGrpoOnTwoRanksEndAsOneProcessWithTheDoubleBatch() throws Exception {
+        String[][] variants = {
+            {"rloo", "--num-generations", "2", "--normalize-advantages"},
+            {"grpo", "--num-generations", "2", "--loss-type", "dapo", "--scale-rewards", "batch", "--kl-coef", "0.05"},
+            {"grpo", "--num-generations", "2", "--loss-type", "grpo", "--kl-coef", "0.05"},
+        };
+        for (String[] v : variants) {
+            String name = v[0] + "-" + (v.length > 4 ? v[4] : "loo");
+            Path one = tmp.resolve(name + "-1");
+            Path two = tmp.resolve(name + "-2");
+            ok(Ranks.run(tmp.resolve("logs-" + name + "-1"), 1, groups(v, one, 8, 8)));
+            ok(Ranks.run(tmp.resolve("logs-" + name + "-2"), 2, groups(v, two, 4, 4)));
+            double d = Ranks.maxDifference(one, two);
+            assertTrue(d < TOLERANCE, name + ": weights differ by " + d);
+            List<String> a = Files.readAllLines(one.resolve("metrics.jsonl"));
+            List<String> b = Files.readAllLines(two.resolve("metrics.jsonl"));
+            assertEquals(a.size(), b.size(), name);
+            for (int i = 0; i < a.size(); i++) {
+                JsonNode x = TestSupport.parse(a.get(i));
+                JsonNode y = TestSupport.parse(b.get(i));
+                for (String k : List.of("objective/scores", "objective/kl", "loss/policy_avg", "policy/clipfrac_avg")) {
+                    assertEquals(x.get(k).asDouble(), y.get(k).asDouble(), 1e-4, name + ": " + k + " of iteration " + (i + 1));
+                }
+            }
+        }
+    }
+
+    /** An rloo or grpo run ({@code v}: the command and its own options) on the PPO test's prompts and reward model. */
+    private static String[] groups(String[] v, Path out, int batch, int miniBatch) throws IOException {
+        List<String> a = new java.util.ArrayList<>(List.of(ppo(out, batch, miniBatch)));
+        a.set(0, v[0]);
+        a.addAll(List.of(v).subList(1, v.length));
+        a.set(a.indexOf("--iterations") + 1, "2");
+        return a.toArray(new String[0]);
+    }
+
     @Test
     void aKilledRankStopsTheOtherWithinTheTimeOutNamingIt() throws Exception {
         Path logs = tmp.resolve("logs-kill");

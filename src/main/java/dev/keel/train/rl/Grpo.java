@@ -52,7 +52,35 @@ public record Grpo(int numGenerations, LossType lossType, ScaleRewards scaleRewa
 
     @Override
     public SequenceAdvantages targets(Scored r, Critic critic, double klCoef) {
-        return new SequenceAdvantages(dev.keel.loss.Grpo.advantages(r.score(), numGenerations, scaleRewards));
+        return targets(r, critic, klCoef, m -> m);
+    }
+
+    /**
+     * Group-normalised advantages (groups stay on one rank); with {@code scale_rewards=batch} the std of the whole
+     * batch's scores, their moments summed over the ranks by {@code sumOverRanks}.
+     */
+    @Override
+    public SequenceAdvantages targets(Scored r, Critic critic, double klCoef,
+                                      java.util.function.UnaryOperator<double[]> sumOverRanks) {
+        double[] moments = scaleRewards == ScaleRewards.BATCH
+                ? sumOverRanks.apply(dev.keel.loss.Masked.moments(r.score(), org.bytedeco.pytorch.global.torch.ones_like(r.score())))
+                : null;
+        return new SequenceAdvantages(dev.keel.loss.Grpo.advantages(r.score(), numGenerations, scaleRewards, moments));
+    }
+
+    /**
+     * Data-parallel except with {@code --mask-truncated-completions} under a token mean (the ranks would need the
+     * masked token counts, which Keel does not exchange yet).
+     */
+    @Override
+    public boolean dataParallel() {
+        return !(maskTruncatedCompletions && lossMean() == LossMean.TOKENS);
+    }
+
+    /** bnpo and dapo divide by the minibatch's tokens; grpo averages sequences, dr_grpo divides by B · max length. */
+    @Override
+    public LossMean lossMean() {
+        return lossType == LossType.BNPO || lossType == LossType.DAPO ? LossMean.TOKENS : LossMean.SEQUENCES;
     }
 
     @Override

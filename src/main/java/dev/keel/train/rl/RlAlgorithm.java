@@ -61,6 +61,17 @@ public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo, OnlineDpo {
         return false;
     }
 
+    /**
+     * What a minibatch's loss is a mean over, so that a data-parallel rank weights its part of a minibatch by its
+     * share of it: response tokens (PPO; GRPO's bnpo and dapo) or sequences (RLOO; GRPO's grpo and dr_grpo).
+     */
+    enum LossMean { TOKENS, SEQUENCES }
+
+    /** {@link LossMean} of this method's loss (default: over tokens). */
+    default LossMean lossMean() {
+        return LossMean.TOKENS;
+    }
+
     /** Rows {@code index} of {@code targets}, for a minibatch. */
     T select(T targets, Tensor index);
 

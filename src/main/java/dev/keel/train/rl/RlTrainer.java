@@ -129,8 +129,9 @@ public final class RlTrainer {
     /** Refuses a data-parallel run of a method whose targets and loss are not written for one. */
     public static void requireDataParallel(RlAlgorithm<?> algorithm, Distributed d) {
         if (d.size() > 1 && !algorithm.dataParallel()) {
-            throw new KeelException(algorithm.name() + " does not train data-parallel yet (ppo does); run it as one "
-                    + "process (without torchrun or keel launch)");
+            throw new KeelException(algorithm.name() + " with these options does not train data-parallel yet (ppo, "
+                    + "rloo and grpo do, grpo not with --mask-truncated-completions under --loss-type bnpo or dapo); run "
+                    + "it as one process (without torchrun or keel launch)");
         }
     }
 

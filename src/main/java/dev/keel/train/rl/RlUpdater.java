@@ -115,9 +115,7 @@ final class RlUpdater {
             for (int s0 = 0; s0 < n; s0 += cfg.miniBatchSize()) {
                 List<Integer> mb = perm.subList(s0, Math.min(n, s0 + cfg.miniBatchSize()));
                 long[] ix = mb.stream().filter(i -> i >= offset && i < offset + local).mapToLong(i -> i - offset).toArray();
-                double all = mb.stream().mapToDouble(i -> tokens[i]).sum();
-                double own = java.util.Arrays.stream(ix).mapToDouble(i -> tokens[(int) i + offset]).sum();
-                double share = all > 0 ? own / all : (double) ix.length / mb.size();
+                double share = share(algorithm.lossMean(), mb, offset, local, tokens);
                 try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
                     // a rank without rows in this minibatch runs one of its rows at weight 0, to join the all-reduce
                     step(algorithm, rollout, targets, ix.length > 0 ? ix : new long[] {0}, klCoef, iteration, sums,
@@ -131,6 +129,29 @@ final class RlUpdater {
                 ppo ? OptionalDouble.of(sums.vf / sums.count) : OptionalDouble.empty(),
                 ppo ? OptionalDouble.of(sums.vClip / sums.count) : OptionalDouble.empty(), sums.ratio / sums.count,
                 optim.lrAt(Math.max(0, updates - 1), totalUpdates), means(sums));
+    }
+
+    /**
+     * This rank's share of a minibatch's loss: of its response tokens when the loss is a mean over tokens, of its
+     * sequences when it is a mean over sequences (so the ranks' weighted losses add up to the whole minibatch's).
+     *
+     * @param minibatch rows of the whole rollout in the minibatch
+     * @param offset    the first row of the whole rollout this rank holds
+     * @param local     how many rows it holds
+     * @param tokens    response tokens of every row of the whole rollout
+     */
+    static double share(RlAlgorithm.LossMean mean, List<Integer> minibatch, int offset, int local, double[] tokens) {
+        double all = 0;
+        double own = 0;
+        int rows = 0;
+        for (int i : minibatch) {
+            all += tokens[i];
+            if (i >= offset && i < offset + local) {
+                own += tokens[i];
+                rows++;
+            }
+        }
+        return mean == RlAlgorithm.LossMean.TOKENS && all > 0 ? own / all : (double) rows / minibatch.size();
     }
 
     /** Response tokens of every row of the whole rollout (each rank fills its rows; the ranks sum). */

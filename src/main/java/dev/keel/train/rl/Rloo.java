@@ -3,6 +3,7 @@ package dev.keel.train.rl;
 import java.util.Optional;
 
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 
 import dev.keel.loss.PpoLoss;
 
@@ -38,9 +39,34 @@ public record Rloo(int numGenerations, boolean normalizeAdvantages) implements R
 
     @Override
     public SequenceAdvantages targets(Scored r, Critic critic, double klCoef) {
+        return targets(r, critic, klCoef, m -> m);
+    }
+
+    /**
+     * Leave-one-out advantages per prompt group (groups stay on one rank); normalised, when asked, with the mean and
+     * std of the whole batch's advantages ({@code sumOverRanks} sums their moments over the ranks).
+     */
+    @Override
+    public SequenceAdvantages targets(Scored r, Critic critic, double klCoef,
+                                      java.util.function.UnaryOperator<double[]> sumOverRanks) {
         Tensor reward = dev.keel.loss.Rloo.sequenceReward(r.score(), r.kl(), r.mask(), klCoef);
         Tensor a = dev.keel.loss.Rloo.advantages(reward, numGenerations);
-        return new SequenceAdvantages(normalizeAdvantages ? dev.keel.loss.Rloo.normalize(a) : a);
+        if (!normalizeAdvantages) {
+            return new SequenceAdvantages(a);
+        }
+        double[] moments = sumOverRanks.apply(dev.keel.loss.Masked.moments(a, torch.ones_like(a)));
+        return new SequenceAdvantages(dev.keel.loss.Rloo.normalize(a, moments));
+    }
+
+    /** RLOO's loss is a mean over sequences (its ratio is per sequence): ranks weigh by their rows. */
+    @Override
+    public boolean dataParallel() {
+        return true;
+    }
+
+    @Override
+    public LossMean lossMean() {
+        return LossMean.SEQUENCES;
     }
 
     @Override
