@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import resource
-import statistics
 import time
 
 import torch
@@ -85,13 +84,7 @@ def dpo_case(a):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
 
-    step()  # warm-up (allocates the optimizer state)
-    times = []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    sec = statistics.median(times)
+    sec = tr.median_step_seconds(step, a.repeats)
     report(a, {"seconds": sec, "tokens_per_s": 2 * a.pairs * a.seq / sec,
                "trained_params": sum(p.numel() for p in params)})
 

@@ -149,18 +149,24 @@ def train_case(a):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
-    step()  # warm-up
-    times = []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    sec = statistics.median(times)
+    sec = median_step_seconds(step, a.repeats)
     print(json.dumps({
         "case": a.case, "batch": a.batch, "seconds": sec, "tokens_per_s": rows * a.seq / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
+
+
+def median_step_seconds(step, repeats):
+    """The median time of `repeats` calls of step() after one untimed warm-up call (which allocates the optimizer
+    state), as Keel's TrainBench.medianStepSeconds."""
+    step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def selective_log_softmax(logits, index):

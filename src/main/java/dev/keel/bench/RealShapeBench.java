@@ -12,14 +12,12 @@ import java.util.Random;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.data.PreferencePair;
-import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
 import dev.keel.model.Compute;
 import dev.keel.model.LoraConfig;
@@ -30,8 +28,6 @@ import dev.keel.model.io.ModelFiles;
 import dev.keel.tensor.Tensors;
 import dev.keel.train.DpoConfig;
 import dev.keel.train.DpoTask;
-import dev.keel.train.OptimConfig;
-import dev.keel.train.Optimizers;
 import dev.keel.train.ReferenceLogps;
 
 /**
@@ -136,29 +132,16 @@ public final class RealShapeBench {
             torch.manual_seed(0);
             model.addLora(new LoraConfig(LORA_R, LORA_ALPHA, 0, List.of(LoraConfig.ALL_LINEAR), false));
         }
-        model.parameters().forEach(t -> t.set_requires_grad(true));
         List<PreferencePair> pairs = pairs(model.config().vocabSize());
         double[] chosen = new double[PAIRS];
         double[] rejected = new double[PAIRS];
         Arrays.fill(chosen, -400);
         Arrays.fill(rejected, -410);
         DpoTask task = new DpoTask(model, 0, DpoConfig.defaults(), ReferenceLogps.of(pairs, chosen, rejected));
-        AdamW opt = Optimizers.adamW(model.trainable(), OptimConfig.defaults(1e-5));
-        double[] secs = new double[repeats];
+        double sec;
         try (Compute c = Compute.use(mode.bf16(), mode.checkpointing())) {
-            for (int i = -1; i < repeats; i++) {
-                long t0 = System.nanoTime();
-                try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
-                    pass.backward(task.forward(pairs).lossSum().div(Tensors.s(task.weight(pairs))));
-                    Optimizers.step(opt, model.parameters(), 1e-5, 1.0);
-                }
-                if (i >= 0) {
-                    secs[i] = (System.nanoTime() - t0) / 1e9;
-                }
-            }
+            sec = TrainBench.medianStepSeconds(model, task, pairs, repeats);
         }
-        Arrays.sort(secs);
-        double sec = secs[repeats / 2];
         double flops = dpoFlops(model, mode);
         return new Result(sec, 2.0 * PAIRS * SEQ / sec, flops, dev.keel.runtime.Proc.peakRssMb());
     }

@@ -133,8 +133,18 @@ public final class TrainBench {
 
     private static <T> Result time(CausalLM model, Task<T> task, List<T> batch, Shape s, long sequences,
                                    long headColumns, int repeats, double peakFlops) {
+        double sec = medianStepSeconds(model, task, batch, repeats);
+        double flops = flopsPerStep(s, sequences, headColumns);
+        return new Result(sec, sequences * s.seq() / sec, flops / sec / peakFlops, flops);
+    }
+
+    /**
+     * The median time of {@code repeats} train steps (forward, loss, backward through a {@link BackwardPass},
+     * AdamW over what the model trains: every weight, or its adapters) after one untimed warm-up step.
+     */
+    static <T> double medianStepSeconds(CausalLM model, Task<T> task, List<T> batch, int repeats) {
         model.parameters().forEach(t -> t.set_requires_grad(true));
-        AdamW opt = Optimizers.adamW(model.weights(), OptimConfig.defaults(1e-5));
+        AdamW opt = Optimizers.adamW(model.trainable(), OptimConfig.defaults(1e-5));
         double[] secs = new double[repeats];
         for (int i = -1; i < repeats; i++) {
             long t0 = System.nanoTime();
@@ -148,9 +158,7 @@ public final class TrainBench {
         }
         opt.close();
         Arrays.sort(secs);
-        double sec = secs[repeats / 2];
-        double flops = flopsPerStep(s, sequences, headColumns);
-        return new Result(sec, sequences * s.seq() / sec, flops / sec / peakFlops, flops);
+        return secs[repeats / 2];
     }
 
     /**

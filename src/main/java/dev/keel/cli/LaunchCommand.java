@@ -28,7 +28,7 @@ import dev.keel.KeelException;
         description = {"Runs a Keel training command data-parallel on this machine: one process (rank) per --nproc, "
                 + "as torchrun --nproc-per-node N --no-python ./keel COMMAND ... would.",
                 "Sets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR (127.0.0.1) and MASTER_PORT for "
-                + "each rank. Data-parallel commands: sft, reward, dpo, orpo, cpo. --batch-size is per rank (the "
+                + "each rank. Data-parallel commands: sft, reward, dpo, orpo, cpo, ppo, rloo, grpo. --batch-size is per rank (the "
                 + "global batch is --batch-size x N); rank 0 alone writes --out.",
                 "SIGTERM/SIGINT go to every rank. When a rank fails, the others are stopped and launch exits "
                 + "non-zero naming it. See docs/SCALING.md for several machines (torchrun, Slurm).",
