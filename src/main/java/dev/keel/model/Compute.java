@@ -18,6 +18,8 @@ public final class Compute implements AutoCloseable {
     private final boolean bf16;
     private final boolean checkpointing;
     private final Compute previous;
+    /** OpenBLAS's thread count before a bf16 scope made it single-threaded, or -1. */
+    private int blasThreadsBefore = -1;
 
     private Compute(boolean bf16, boolean checkpointing, Compute previous) {
         this.bf16 = bf16;
@@ -28,7 +30,8 @@ public final class Compute implements AutoCloseable {
     /**
      * Enters a scope until {@link #close}.
      *
-     * @param bf16          autocast the forwards to bfloat16 on CPU ({@link Autocast}); the weights stay as they are
+     * @param bf16          autocast the forwards to bfloat16 on CPU ({@link Autocast}); the weights stay as they are,
+     *                      and OpenBLAS runs single-threaded until the scope closes ({@link BlasThreads})
      * @param checkpointing recompute each block's activations in the backward of a {@link BackwardPass}
      */
     public static Compute use(boolean bf16, boolean checkpointing) {
@@ -37,9 +40,6 @@ public final class Compute implements AutoCloseable {
         c.blasThreadsBefore = bf16 ? BlasThreads.single() : -1;
         return c;
     }
-
-    /** OpenBLAS's thread count before a bf16 scope made it single-threaded, or -1. */
-    private int blasThreadsBefore = -1;
 
     /** Whether forwards run under bf16 autocast now. */
     public static boolean bf16() {
