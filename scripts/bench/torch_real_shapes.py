@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import resource
-import time
 
 import torch
 import torch.utils.checkpoint
@@ -95,13 +94,7 @@ def generate_case(a):
         model = model.to(torch.bfloat16)
     g = torch.Generator().manual_seed(a.seed)
     prompts = torch.randint(3, model.cfg["vocab_size"], (a.batch, a.prompt_len), generator=g)
-    tr.greedy(model, prompts, a.new_tokens)  # warm-up
-    times = []
-    for _ in range(a.repeats):
-        t0 = time.perf_counter()
-        tr.greedy(model, prompts, a.new_tokens)
-        times.append(time.perf_counter() - t0)
-    sec = min(times)
+    sec = tr.fastest_run_seconds(lambda: tr.greedy(model, prompts, a.new_tokens), a.repeats, 1)
     report(a, {"seconds": sec, "tokens_per_s": a.batch * a.new_tokens / sec})
 
 

@@ -154,10 +154,7 @@ public final class RealShapeBench {
      */
     static double dpoFlops(CausalLM model, Mode mode) {
         ModelConfig c = model.config();
-        double body = 0;
-        for (long[] s : dev.keel.model.LoraAdapters.linearLayers(model).values()) {
-            body += (double) s[0] * s[1];
-        }
+        double body = bodyWeights(c);
         double head = (double) c.vocabSize() * c.hiddenSize();
         double tokens = 2.0 * PAIRS * SEQ;
         double headTokens = 2.0 * PAIRS * (SEQ - SEQ / 2 + 1);
@@ -187,31 +184,24 @@ public final class RealShapeBench {
      * head, when tied; a lookup reads one row), in float32 or bfloat16.
      */
     public static double weightBytesPerToken(ModelConfig c, boolean bf16) {
-        java.util.Map<String, long[]> shapes = CausalLM.expectedShapes(c);
-        double n = shapes.containsKey("lm_head.weight") ? 0 : (double) c.vocabSize() * c.hiddenSize();
-        for (java.util.Map.Entry<String, long[]> e : shapes.entrySet()) {
-            String name = e.getKey();
-            boolean lookup = name.endsWith("embed_tokens.weight") || name.endsWith("wte.weight") || name.endsWith("wpe.weight");
-            if (e.getValue().length == 2 && !lookup) {
-                n += (double) e.getValue()[0] * e.getValue()[1];
-            }
-        }
-        return n * (bf16 ? 2 : 4);
+        return (bodyWeights(c) + (double) c.vocabSize() * c.hiddenSize()) * (bf16 ? 2 : 4);
     }
+
+    /** Weights of the linear layers between the embeddings and the output head (LoRA's all-linear). */
+    private static double bodyWeights(ModelConfig c) {
+        double n = 0;
+        for (long[] s : dev.keel.model.LoraAdapters.linearLayers(c, dev.keel.model.Head.LM, false).values()) {
+            n += (double) s[0] * s[1];
+        }
+        return n;
+    }
+
 
     /** Read bandwidth in bytes/s: the fastest of 10 sums over 1 GiB of float32 (far larger than any cache). */
     public static double readBandwidth() {
         try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
             Tensor a = torch.ones(256L * 1024 * 1024);
-            double best = Double.MAX_VALUE;
-            for (int i = -2; i < 10; i++) {
-                long t0 = System.nanoTime();
-                Tensors.item(a.sum());
-                if (i >= 0) {
-                    best = Math.min(best, (System.nanoTime() - t0) / 1e9);
-                }
-            }
-            return a.numel() * 4.0 / best;
+            return a.numel() * 4.0 / TrainBench.fastestSeconds(2, 10, () -> Tensors.item(a.sum()));
         }
     }
 
@@ -220,15 +210,7 @@ public final class RealShapeBench {
         try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
             Tensor a = torch.randn(1024, 1024).to(dtype);
             Tensor b = torch.randn(1024, 4096).to(dtype);
-            double best = Double.MAX_VALUE;
-            for (int i = -3; i < 10; i++) {
-                long t0 = System.nanoTime();
-                torch.mm(a, b).close();
-                if (i >= 0) {
-                    best = Math.min(best, (System.nanoTime() - t0) / 1e9);
-                }
-            }
-            return 2.0 * 1024 * 1024 * 4096 / best;
+            return 2.0 * 1024 * 1024 * 4096 / TrainBench.fastestSeconds(3, 10, () -> torch.mm(a, b).close());
         }
     }
 

@@ -169,17 +169,22 @@ public final class TrainBench {
         try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
             Tensor a = torch.randn(768, 768);
             Tensor b = torch.randn(768, 3072);
-            double[] t = new double[20];
-            for (int i = -3; i < t.length; i++) {
-                long t0 = System.nanoTime();
-                torch.mm(a, b).close();
-                if (i >= 0) {
-                    t[i] = (System.nanoTime() - t0) / 1e9;
-                }
-            }
-            Arrays.sort(t);
-            return 2.0 * 768 * 768 * 3072 / t[0];
+            return 2.0 * 768 * 768 * 3072 / fastestSeconds(3, 20, () -> torch.mm(a, b).close());
         }
+    }
+
+    /** The fastest of {@code runs} timed calls of {@code work}, in seconds, after {@code warmups} untimed ones. */
+    static double fastestSeconds(int warmups, int runs, Runnable work) {
+        for (int i = 0; i < warmups; i++) {
+            work.run();
+        }
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < runs; i++) {
+            long t0 = System.nanoTime();
+            work.run();
+            best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+        }
+        return best;
     }
 
     private static long[] random(Random r, int n, int vocab) {

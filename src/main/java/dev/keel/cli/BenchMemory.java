@@ -17,18 +17,28 @@ final class BenchMemory {
      * allocator that keeps freed memory (tcmalloc) would otherwise lend one case's memory to the next.
      */
     static double probe(String c, String shapeName, Path mdir) throws Exception {
+        String line = child("the memory probe of " + c + " at " + shapeName, ProcessBuilder.Redirect.DISCARD,
+                "--memory-of", c, "--shapes", shapeName, "--model-dir", mdir.toString());
+        return Double.parseDouble(line.trim());
+    }
+
+    /**
+     * Runs {@code keel bench ARGS} in a fresh JVM (same class path, same environment and so the same preloaded
+     * allocator and OpenBLAS) and returns the last line it printed; fails naming {@code what} when it exits
+     * non-zero or prints nothing.
+     */
+    static String child(String what, ProcessBuilder.Redirect stderr, String... args) throws Exception {
         List<String> cmd = new java.util.ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
         cmd.add("-Dai.djl.offline=true");
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench",
-                "--memory-of", c, "--shapes", shapeName, "--model-dir", mdir.toString()));
-        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectError(stderr).start();
         String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
         if (p.waitFor() != 0 || text.isEmpty()) {
-            throw new IllegalStateException("the memory probe of " + c + " at " + shapeName + " failed (exit "
-                    + p.exitValue() + ")");
+            throw new IllegalStateException(what + " failed (exit " + p.exitValue() + ")");
         }
-        return Double.parseDouble(text.substring(text.lastIndexOf('\n') + 1).trim());
+        return text.substring(text.lastIndexOf('\n') + 1);
     }
 
     static TrainBench.Shape shape(String name) {

@@ -95,18 +95,9 @@ final class BenchReal {
 
     /** One case in a fresh JVM ({@code keel bench --real-case}); its JSON line. */
     private static JsonNode child(String realCase, Path mdir, int repeats) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(ProcessHandle.current().info().command().orElse("java"));
-        cmd.add("-Dai.djl.offline=true");
-        cmd.add("-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench",
-                "--real-case", realCase, "--model-dir", mdir.toString(), "--repeats", String.valueOf(repeats)));
-        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
-        if (p.waitFor() != 0 || text.isEmpty()) {
-            throw new IllegalStateException("the real-shape case " + realCase + " failed (exit " + p.exitValue() + ")");
-        }
-        return new ObjectMapper().readTree(text.substring(text.lastIndexOf('\n') + 1));
+        return new ObjectMapper().readTree(BenchMemory.child("the real-shape case " + realCase,
+                ProcessBuilder.Redirect.INHERIT, "--real-case", realCase, "--model-dir", mdir.toString(), "--repeats",
+                String.valueOf(repeats)));
     }
 
     /** The child side of {@link #child}: one case in this process, printed as one JSON line. */

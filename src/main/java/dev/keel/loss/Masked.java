@@ -106,31 +106,35 @@ public final class Masked {
      * @throws IllegalArgumentException when fewer than two entries are selected
      */
     public static Tensor whiten(Tensor x, double[] moments, boolean shiftMean) {
+        double mu = moments[1] / moments[0];
+        double variance = variance(moments);
+        Tensor whitened = x.sub(s(mu)).mul(s(1 / Math.sqrt(variance + WHITEN_EPS)));
+        return shiftMean ? whitened : whitened.add(s(mu));
+    }
+
+    /**
+     * The unbiased standard deviation from {@link #moments} summed over a whole batch (which may span ranks), as
+     * {@code Tensor.std()} computes it over the batch: the square root of {@link #variance}.
+     *
+     * @param moments {n, Σx, Σx²}
+     */
+    public static double std(double[] moments) {
+        return Math.sqrt(variance(moments));
+    }
+
+    /**
+     * The unbiased variance from {@link #moments}: (Σx² − n·μ²) / (n − 1), μ = Σx / n.
+     *
+     * @throws IllegalArgumentException when fewer than two entries are selected
+     */
+    public static double variance(double[] moments) {
         double n = moments[0];
         if (n <= 1) {
             throw new IllegalArgumentException("masked variance needs at least 2 selected entries, the mask selects "
                     + n + "; use a larger (mini)batch");
         }
         double mu = moments[1] / n;
-        double variance = Math.max(0, moments[2] - n * mu * mu) / (n - 1);
-        Tensor whitened = x.sub(s(mu)).mul(s(1 / Math.sqrt(variance + WHITEN_EPS)));
-        return shiftMean ? whitened : whitened.add(s(mu));
-    }
-
-    /**
-     * The unbiased standard deviation from {@link #moments} summed over a whole batch (which may span ranks):
-     * sqrt((Σx² − n·μ²) / (n − 1)), μ = Σx / n, as {@code Tensor.std()} computes it over the batch.
-     *
-     * @param moments {n, Σx, Σx²}
-     * @throws IllegalArgumentException when n &lt; 2
-     */
-    public static double std(double[] moments) {
-        double n = moments[0];
-        if (n <= 1) {
-            throw new IllegalArgumentException("a standard deviation needs at least 2 entries, got " + n);
-        }
-        double mu = moments[1] / n;
-        return Math.sqrt(Math.max(0, moments[2] - n * mu * mu) / (n - 1));
+        return Math.max(0, moments[2] - n * mu * mu) / (n - 1);
     }
 
     /** {@code mask} in the dtype of {@code x}, so that integer and boolean masks multiply float values. */

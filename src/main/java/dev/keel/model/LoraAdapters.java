@@ -60,15 +60,20 @@ public final class LoraAdapters {
      * and the output head (PEFT's {@code all-linear}).
      */
     public static Map<String, long[]> linearLayers(CausalLM model) {
+        return linearLayers(model.config(), model.head(), model.fanInFanOut());
+    }
+
+    /** {@link #linearLayers(CausalLM)} of an architecture, without weights. */
+    public static Map<String, long[]> linearLayers(dev.keel.model.io.ModelConfig config, Head head, boolean fanInFanOut) {
         Map<String, long[]> m = new LinkedHashMap<>();
-        CausalLM.expectedShapes(model.config(), model.head()).forEach((name, shape) -> {
+        CausalLM.expectedShapes(config, head).forEach((name, shape) -> {
             if (shape.length != 2 || !name.endsWith(".weight")) {
                 return;
             }
             String module = name.substring(0, name.length() - ".weight".length());
             String leaf = module.substring(module.lastIndexOf('.') + 1);
             if (!NOT_LINEAR.contains(leaf)) {
-                m.put(module, model.fanInFanOut() ? new long[] {shape[1], shape[0]} : shape);
+                m.put(module, fanInFanOut ? new long[] {shape[1], shape[0]} : shape);
             }
         });
         return m;
