@@ -16,7 +16,6 @@ import org.bytedeco.pytorch.global.torch;
 import dev.keel.data.Ids;
 import dev.keel.data.LmExample;
 import dev.keel.data.PreferencePair;
-import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
 import dev.keel.model.ModelInit;
 import dev.keel.model.io.ConfigFactory;
@@ -27,6 +26,7 @@ import dev.keel.train.DpoTask;
 import dev.keel.train.ReferenceLogps;
 import dev.keel.train.LmTask;
 import dev.keel.train.OptimConfig;
+import dev.keel.train.BatchBackward;
 import dev.keel.train.Optimizers;
 import dev.keel.train.Task;
 
@@ -139,7 +139,7 @@ public final class TrainBench {
     }
 
     /**
-     * The median time of {@code repeats} train steps (forward, loss, backward through a {@link BackwardPass},
+     * The median time of {@code repeats} train steps (forward, loss, backward as {@link BatchBackward} runs them,
      * AdamW over what the model trains: every weight, or its adapters) after one untimed warm-up step.
      */
     static <T> double medianStepSeconds(CausalLM model, Task<T> task, List<T> batch, int repeats) {
@@ -148,8 +148,8 @@ public final class TrainBench {
         double[] secs = new double[repeats];
         for (int i = -1; i < repeats; i++) {
             long t0 = System.nanoTime();
-            try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
-                pass.backward(task.forward(batch).lossSum().div(Tensors.s(task.weight(batch))));
+            try (PointerScope scope = new PointerScope()) {
+                BatchBackward.run(task, batch, task.weight(batch), dev.keel.model.BackwardPass.splittable(model)); // as the training loop runs a batch
                 Optimizers.step(opt, model.parameters(), 1e-5, 1.0);
             }
             if (i >= 0) {

@@ -16,6 +16,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 import dev.keel.model.AttentionMask;
 import dev.keel.model.CausalLM;
 import dev.keel.model.KvCache;
+import dev.keel.runtime.Lanes;
 import dev.keel.tensor.Tensors;
 
 /**
@@ -75,9 +76,33 @@ public final class BatchGenerator {
      * of its own seeded with {@code rowSeeds[i]} (null: one generator seeded with {@code cfg.seed()} for the
      * batch). A row then samples the same completion whatever rows share its batch: data-parallel RL splits a
      * rollout over ranks and samples what one process would.
+     *
+     * <p>With generators per row the rows are independent, so with two {@link Lanes} the two halves of the batch
+     * are generated side by side, each on a core of its own: a decoding step's products are too small to share
+     * two threads well (the rows of a half, left-padded to that half's longest prompt, compute the same values).
      */
     public static Generation generate(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
                                       long padId, long[] rowSeeds) {
+        int n = prompts.size();
+        if (rowSeeds != null && rowSeeds.length == n && n >= 2 && Lanes.count() >= 2) {
+            int half = (n + 1) / 2;
+            List<Generation> parts = Lanes.run(List.of(
+                    () -> generateRows(model, prompts.subList(0, half), cfg, stop, padId, Arrays.copyOf(rowSeeds, half)),
+                    () -> generateRows(model, prompts.subList(half, n), cfg, (i, g) -> stop.shouldStop(half + i, g),
+                            padId, Arrays.copyOfRange(rowSeeds, half, n))));
+            List<long[]> tokens = new ArrayList<>(parts.get(0).tokens());
+            List<float[]> logProbs = new ArrayList<>(parts.get(0).logProbs());
+            List<Generation.Finish> finish = new ArrayList<>(parts.get(0).finish());
+            tokens.addAll(parts.get(1).tokens());
+            logProbs.addAll(parts.get(1).logProbs());
+            finish.addAll(parts.get(1).finish());
+            return new Generation(tokens, logProbs, finish);
+        }
+        return generateRows(model, prompts, cfg, stop, padId, rowSeeds);
+    }
+
+    private static Generation generateRows(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
+                                           long padId, long[] rowSeeds) {
         int n = prompts.size();
         if (n == 0) {
             return new Generation(List.of(), List.of(), List.of());

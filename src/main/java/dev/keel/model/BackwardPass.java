@@ -42,6 +42,26 @@ public final class BackwardPass implements AutoCloseable {
         return CURRENT.get();
     }
 
+    /**
+     * Whether a batch's backward may run in parts side by side (the trainers' lanes) and give the same gradients
+     * whichever part ends first. Two parts each add once into a weight's gradient, and two adds give the same float
+     * in either order; not with gradient checkpointing (a tied embedding then takes two adds per part, and float
+     * addition does not associate) nor with LoRA dropout in any of {@code models} (the parts would draw their masks
+     * from libtorch's one generator in either order). Nor under {@code --bf16}: its products run in oneDNN on the
+     * intra-op threads, as measured for issue 16, and lanes there are not measured.
+     */
+    public static boolean splittable(CausalLM... models) {
+        if (Compute.checkpointing() || Compute.bf16()) {
+            return false;
+        }
+        for (CausalLM m : models) {
+            if (m != null && m.adapters() != null && m.adapters().config().dropout() > 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Registers the backward of a checkpointed forward, run after the loss's own backward. */
     void add(Runnable replay) {
         replays.add(replay);

@@ -30,6 +30,11 @@ public final class CausalLMState implements ModelState {
     }
 
     @Override
+    public boolean backwardSplits() {
+        return dev.keel.model.BackwardPass.splittable(model);
+    }
+
+    @Override
     public void save(Path dir) {
         if (model.adapters() != null) {
             AdapterFiles.save(model, dir, sideFilesFrom, sideFilesFrom);

@@ -46,6 +46,12 @@ public final class KtoTask implements Task<KtoExample> {
         return batch.size();
     }
 
+    /** No: the KL reference point is estimated from the whole batch's mismatched pairs. */
+    @Override
+    public boolean sumsOverExamples() {
+        return false;
+    }
+
     @Override
     public Output forward(List<KtoExample> batch) {
         int n = batch.size();

@@ -19,4 +19,12 @@ public interface ModelState {
 
     /** Reads weights written by {@link #save} back into {@link #parameters()} (in place). */
     void load(Path dir);
+
+    /**
+     * Whether a batch's backward may run in parts side by side and give the same gradients whichever part ends
+     * first ({@link dev.keel.model.BackwardPass#splittable}). No by default.
+     */
+    default boolean backwardSplits() {
+        return false;
+    }
 }

@@ -18,6 +18,15 @@ public interface Task<T> {
     Output forward(List<T> batch);
 
     /**
+     * Whether a batch's loss sum and metrics are the sums of its examples' own, so that the batch may run in parts
+     * (the loop's {@code Lanes}) and add up to the same. Yes by default; KTO's are not (its KL reference point
+     * comes from the whole batch).
+     */
+    default boolean sumsOverExamples() {
+        return true;
+    }
+
+    /**
      * Metrics computed from the logged averages of an interval (or of a held-out evaluation), added after them:
      * e.g. TRL's KTO logs {@code rewards/margins} as {@code rewards/chosen} − {@code rewards/rejected}, two means
      * over different examples. None by default.

@@ -172,26 +172,26 @@ public final class TrainingLoop<T> {
         }
         RankSums sums = new RankSums();
         for (List<T> b : window) {
-            try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
-                List<T> mine = dist.shard(b);
+            List<T> mine = dist.shard(b);
+            if (mine.isEmpty()) {
                 // a rank without a share of a short last batch runs one example at weight 0, so that its
                 // gradients exist (as zeros) and it takes part in every reduction
-                Task.Output o = task.forward(mine.isEmpty() ? b.subList(0, 1) : mine);
-                if (mine.isEmpty()) {
+                try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
+                    Task.Output o = task.forward(b.subList(0, 1));
                     sums.addNothing(o);
                     pass.backward(o.lossSum().mul(Tensors.s(0.0)));
-                    continue;
                 }
-                double loss = Tensors.item(o.lossSum());
-                if (!Double.isFinite(loss)) {
+                continue;
+            }
+            for (BatchBackward.Part lane : BatchBackward.run(task, mine, w, window.size() == 1 && model.backwardSplits())) {
+                if (!Double.isFinite(lane.loss())) {
                     Path last = Checkpoints.latest(out);
-                    throw new KeelException("loss is " + loss + " at step " + pos.step + " (lr "
+                    throw new KeelException("loss is " + lane.loss() + " at step " + pos.step + " (lr "
                             + optim.lrAt(pos.step, total) + "); stopping. "
                             + (last != null ? "The last checkpoint, " + last.getFileName() + ", is intact."
                             : "No checkpoint was written."));
                 }
-                pass.backward(o.lossSum().div(Tensors.s(w)));
-                sums.add(loss, o);
+                sums.add(lane.loss(), lane.output());
             }
         }
         pos.add(sums.overRanks(dist));

@@ -101,10 +101,20 @@ class RlTrainingTest {
                 "loss/value_avg", "val/clipfrac_avg", "val/ratio", "val/num_eos_tokens", "lr")) {
             assertTrue(low.get(0).has(k), "metrics lack " + k);
         }
-        List<JsonNode> high = run("ppo", "ppo-high", "--iterations", "20", "--kl-coef", "1.0", "--batch-size", "16");
-        System.out.println("PPO toy, kl-coef 1.0: " + curve(high));
-        assertTrue(mean(high, "objective/kl", 10, 20) < mean(low, "objective/kl", 10, 20),
-                "kl with beta 1.0: " + mean(high, "objective/kl", 10, 20) + ", with 0.02: " + mean(low, "objective/kl", 10, 20));
+        // at this toy's learning rate one sampling path's KL swings by several nats between iterations, so the
+        // coefficient's effect is compared over three seeds (the default seed's low-coefficient run is the one above)
+        double klLow = 0;
+        double klHigh = 0;
+        for (String seed : List.of("42", "7", "11")) {
+            List<JsonNode> lo = seed.equals("42") ? low : run("ppo", "ppo-low-" + seed, "--iterations", "20",
+                    "--kl-coef", "0.02", "--batch-size", "16", "--seed", seed);
+            List<JsonNode> high = run("ppo", "ppo-high-" + seed, "--iterations", "20", "--kl-coef", "1.0",
+                    "--batch-size", "16", "--seed", seed);
+            System.out.println("PPO toy, kl-coef 1.0, seed " + seed + ": " + curve(high));
+            klLow += mean(lo, "objective/kl", 10, 20) / 3;
+            klHigh += mean(high, "objective/kl", 10, 20) / 3;
+        }
+        assertTrue(klHigh < klLow, "mean KL over 3 seeds with beta 1.0: " + klHigh + ", with 0.02: " + klLow);
         assertTrue(Files.exists(tmp.resolve("ppo-low").resolve("model.safetensors")));
         // run_config.json is the settings records as they serialise: the algorithm by name, TRL's RL optimizer
         JsonNode cfg = TestSupport.readJson(tmp.resolve("ppo-low").resolve("run_config.json")).path("settings");

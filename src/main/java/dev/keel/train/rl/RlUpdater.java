@@ -18,6 +18,7 @@ import dev.keel.loss.Masked;
 import dev.keel.loss.PpoLoss;
 import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
+import dev.keel.runtime.Lanes;
 import dev.keel.tensor.Tensors;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.Optimizers;
@@ -78,6 +79,12 @@ final class RlUpdater {
         final java.util.Map<String, Double> extra = new java.util.LinkedHashMap<>();
         int count;
 
+        /** Adds a lane's sums (not its count: a minibatch counts once). */
+        void add(Sums o) {
+            pg += o.pg; vf += o.vf; clip += o.clip; vClip += o.vClip; kl += o.kl; ent += o.ent; ratio += o.ratio;
+            o.extra.forEach((k, v) -> extra.merge(k, v, Double::sum));
+        }
+
         /** The shares' sums over the ranks: each minibatch's values over all its rows. */
         void overRanks(Distributed dist) {
             List<String> names = new ArrayList<>(extra.keySet());
@@ -114,13 +121,25 @@ final class RlUpdater {
             Collections.shuffle(perm, shuffle);
             for (int s0 = 0; s0 < n; s0 += cfg.miniBatchSize()) {
                 List<Integer> mb = perm.subList(s0, Math.min(n, s0 + cfg.miniBatchSize()));
-                long[] ix = mb.stream().filter(i -> i >= offset && i < offset + local).mapToLong(i -> i - offset).toArray();
-                double share = share(algorithm.lossMean(), mb, offset, local, tokens);
-                try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
+                List<Integer> mine = mb.stream().filter(i -> i >= offset && i < offset + local).toList();
+                List<List<Integer>> parts = lanes(algorithm, mine);
+                List<java.util.concurrent.Callable<Sums>> pieces = new ArrayList<>();
+                for (List<Integer> part : parts) {
+                    long[] ix = part.stream().mapToLong(i -> i - offset).toArray();
+                    double share = share(algorithm.lossMean(), mb, part::contains, tokens);
                     // a rank without rows in this minibatch runs one of its rows at weight 0, to join the all-reduce
-                    step(algorithm, rollout, targets, ix.length > 0 ? ix : new long[] {0}, klCoef, iteration, sums,
-                            ix.length > 0 ? share : 0, pass);
+                    pieces.add(() -> forwardBackward(algorithm, rollout, targets, ix.length > 0 ? ix : new long[] {0},
+                            klCoef, iteration, ix.length > 0 ? share : 0));
                 }
+                for (Sums s : Lanes.run(pieces)) {
+                    sums.add(s);
+                }
+                sums.count++;
+                try (PointerScope scope = new PointerScope()) {
+                    dist.sumGradients(trainable);
+                    Optimizers.stepClippingEach(opt, clipGroups, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
+                }
+                updates++;
             }
         }
         sums.overRanks(dist);
@@ -141,17 +160,37 @@ final class RlUpdater {
      * @param tokens    response tokens of every row of the whole rollout
      */
     static double share(RlAlgorithm.LossMean mean, List<Integer> minibatch, int offset, int local, double[] tokens) {
+        return share(mean, minibatch, i -> i >= offset && i < offset + local, tokens);
+    }
+
+    /** As {@link #share(RlAlgorithm.LossMean, List, int, int, double[])} for the rows {@code own} holds. */
+    static double share(RlAlgorithm.LossMean mean, List<Integer> minibatch, java.util.function.IntPredicate own,
+                        double[] tokens) {
         double all = 0;
-        double own = 0;
+        double owned = 0;
         int rows = 0;
         for (int i : minibatch) {
             all += tokens[i];
-            if (i >= offset && i < offset + local) {
-                own += tokens[i];
+            if (own.test(i)) {
+                owned += tokens[i];
                 rows++;
             }
         }
-        return mean == RlAlgorithm.LossMean.TOKENS && all > 0 ? own / all : (double) rows / minibatch.size();
+        return mean == RlAlgorithm.LossMean.TOKENS && all > 0 ? owned / all : (double) rows / minibatch.size();
+    }
+
+    /**
+     * This rank's rows of a minibatch split for {@link Lanes}: in two halves when there are two lanes, at least two
+     * rows, a loss that splits over rows as over ranks ({@link RlAlgorithm#dataParallel}) and a backward that adds up
+     * the same in parts ({@link BackwardPass#splittable}); else whole.
+     */
+    private List<List<Integer>> lanes(RlAlgorithm<?> algorithm, List<Integer> rows) {
+        boolean splittable = BackwardPass.splittable(policy, critic == null ? null : critic.model());
+        if (Lanes.count() < 2 || rows.size() < 2 || !algorithm.dataParallel() || !splittable) {
+            return List.of(rows);
+        }
+        int half = (rows.size() + 1) / 2;
+        return List.of(rows.subList(0, half), rows.subList(half, rows.size()));
     }
 
     /** Response tokens of every row of the whole rollout (each rank fills its rows; the ranks sum). */
@@ -170,37 +209,40 @@ final class RlUpdater {
         return m;
     }
 
-    /** One optimizer step on rows {@code ix}, whose loss is {@code share} of the minibatch's (1 for one process). */
-    private <T> void step(RlAlgorithm<T> algorithm, Scored r, T targets, long[] ix, double klCoef, int iteration,
-                          Sums sums, double share, BackwardPass pass) {
-        Tensor index = Tensors.longs(ix, policy.device());
-        Rollout rows = r.rollout().select(ix);
-        Tensor mask = rows.respMask.to(org.bytedeco.pytorch.global.torch.ScalarType.Float);
-        Tensor[] lp = rows.logProbs(policy, cfg.algorithm().logProbTemperature(cfg.sampling().temperature()));
-        Tensor logpOld = r.logpOld().index_select(0, index);
-        Minibatch mb = new Minibatch(rows, mask, lp[0], logpOld, r.logpRef().index_select(0, index));
-        RlAlgorithm.StepLoss loss = algorithm.loss(mb, algorithm.select(targets, index), critic, klCoef, cfg);
-        double pgLoss = Tensors.item(loss.policy());
-        if (!Double.isFinite(Tensors.item(loss.total()))) {
-            throw new KeelException("a non-finite loss at iteration " + (iteration + 1) + " (loss/policy " + pgLoss
-                    + "); lower --lr or raise --kl-coef");
+    /**
+     * The forward and backward of rows {@code ix}, whose loss is {@code share} of the minibatch's (1 for one process
+     * and one lane), and what they add to the update's sums (weighted by the share).
+     */
+    private <T> Sums forwardBackward(RlAlgorithm<T> algorithm, Scored r, T targets, long[] ix, double klCoef,
+                                     int iteration, double share) {
+        Sums sums = new Sums();
+        try (PointerScope scope = new PointerScope(); BackwardPass pass = BackwardPass.open()) {
+            Tensor index = Tensors.longs(ix, policy.device());
+            Rollout rows = r.rollout().select(ix);
+            Tensor mask = rows.respMask.to(org.bytedeco.pytorch.global.torch.ScalarType.Float);
+            Tensor[] lp = rows.logProbs(policy, cfg.algorithm().logProbTemperature(cfg.sampling().temperature()));
+            Tensor logpOld = r.logpOld().index_select(0, index);
+            Minibatch mb = new Minibatch(rows, mask, lp[0], logpOld, r.logpRef().index_select(0, index));
+            RlAlgorithm.StepLoss loss = algorithm.loss(mb, algorithm.select(targets, index), critic, klCoef, cfg);
+            double pgLoss = Tensors.item(loss.policy());
+            if (!Double.isFinite(Tensors.item(loss.total()))) {
+                throw new KeelException("a non-finite loss at iteration " + (iteration + 1) + " (loss/policy " + pgLoss
+                        + "); lower --lr or raise --kl-coef");
+            }
+            sums.pg += share * pgLoss;
+            sums.clip += share * Tensors.item(loss.clipFrac());
+            sums.kl += share * Tensors.item(loss.approxKl());
+            loss.value().ifPresent(v -> {
+                sums.vf += share * Tensors.item(v.loss());
+                sums.vClip += share * Tensors.item(v.clipFrac());
+            });
+            loss.metrics().forEach((k, v) -> sums.extra.merge(k, share * v, Double::sum));
+            pass.backward(share == 1 ? loss.total() : loss.total().mul(Tensors.s(share)));
+            try (NoGradGuard ng = new NoGradGuard()) {
+                sums.ent += share * Tensors.item(Masked.mean(LogProbs.entropy(lp[1].detach()), mask));
+                sums.ratio += share * Tensors.item(PpoLoss.meanRatio(lp[0], logpOld, mask));
+            }
         }
-        sums.pg += share * pgLoss;
-        sums.clip += share * Tensors.item(loss.clipFrac());
-        sums.kl += share * Tensors.item(loss.approxKl());
-        loss.value().ifPresent(v -> {
-            sums.vf += share * Tensors.item(v.loss());
-            sums.vClip += share * Tensors.item(v.clipFrac());
-        });
-        loss.metrics().forEach((k, v) -> sums.extra.merge(k, share * v, Double::sum));
-        pass.backward(share == 1 ? loss.total() : loss.total().mul(Tensors.s(share)));
-        dist.sumGradients(trainable);
-        Optimizers.stepClippingEach(opt, clipGroups, optim.lrAt(updates, totalUpdates), optim.maxGradNorm());
-        updates++;
-        try (NoGradGuard ng = new NoGradGuard()) {
-            sums.ent += share * Tensors.item(Masked.mean(LogProbs.entropy(lp[1].detach()), mask));
-            sums.ratio += share * Tensors.item(PpoLoss.meanRatio(lp[0], logpOld, mask));
-        }
-        sums.count++;
+        return sums;
     }
 }

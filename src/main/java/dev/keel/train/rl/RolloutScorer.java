@@ -19,6 +19,7 @@ import dev.keel.generate.SamplingConfig;
 import dev.keel.generate.StopCriterion;
 import dev.keel.model.CausalLM;
 import dev.keel.reward.RewardSource;
+import dev.keel.runtime.Lanes;
 import dev.keel.tensor.Tensors;
 
 /**
@@ -78,10 +79,18 @@ final class RolloutScorer {
         Tensor logpRef;
         try (NoGradGuard ng = new NoGradGuard()) {
             double lpT = cfg.algorithm().logProbTemperature(temperature);
-            logpOld = roll.logProbs(policy, lpT)[0].mul(mask);
-            // with LoRA the reference is the policy's own base: the same weights with the adapters off
-            try (var off = reference == policy ? policy.adaptersOff() : null) {
-                logpRef = roll.logProbs(reference, lpT)[0].mul(mask);
+            if (reference == policy) {
+                logpOld = roll.logProbs(policy, lpT)[0].mul(mask);
+                // with LoRA the reference is the policy's own base: the same weights with the adapters off
+                try (var off = policy.adaptersOff()) {
+                    logpRef = roll.logProbs(reference, lpT)[0].mul(mask);
+                }
+            } else {
+                // two models: the two passes side by side, a core each
+                List<Tensor> lp = Lanes.tensors(List.of(() -> roll.logProbs(policy, lpT)[0].mul(mask),
+                        () -> roll.logProbs(reference, lpT)[0].mul(mask)));
+                logpOld = lp.get(0);
+                logpRef = lp.get(1);
             }
         }
         Tensor kl = cfg.kl().estimator().perToken(logpOld, logpRef).mul(mask);          // (B, R)

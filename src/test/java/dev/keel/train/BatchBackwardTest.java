@@ -1,0 +1,109 @@
+package dev.keel.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.keel.TestSupport;
+import dev.keel.TinyModels;
+import dev.keel.data.LmExample;
+import dev.keel.model.CausalLM;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.runtime.Lanes;
+import dev.keel.tensor.Tensors;
+
+/** A batch's backward in two lanes gives the whole batch's gradients, the same floats on every run. */
+class BatchBackwardTest {
+    static CausalLM model;
+    static List<LmExample> batch = new ArrayList<>();
+
+    @BeforeAll
+    static void init() throws Exception {
+        TestSupport.init();
+        Path dir = TinyModels.llama(Files.createTempDirectory("keel-lanes"), 5);
+        model = ModelFiles.load(dir, null, null);
+        model.parameters().forEach(t -> t.set_requires_grad(true));
+        Random r = new Random(3);
+        for (int i = 0; i < 5; i++) { // an odd count: halves of 3 and 2
+            long[] ids = new long[6 + i];
+            long[] mask = new long[ids.length];
+            for (int j = 0; j < ids.length; j++) {
+                ids[j] = 3 + r.nextInt((int) model.config().vocabSize() - 3);
+                mask[j] = j == 0 ? 0 : 1;
+            }
+            batch.add(new LmExample(i + 1, ids, mask));
+        }
+    }
+
+    /** The gradients of one batch's backward (each weight's, flattened), and how many parts ran. */
+    private static Map<String, float[]> gradients(int lanes, Task<LmExample> task, int[] parts) throws Exception {
+        Map<String, float[]> g = new LinkedHashMap<>();
+        try (AutoCloseable l = Lanes.use(lanes); PointerScope scope = new PointerScope()) {
+            model.trainable().values().forEach(t -> { if (t.grad().defined()) t.grad().zero_(); });
+            parts[0] = BatchBackward.run(task, batch, task.weight(batch), true).size();
+            for (Map.Entry<String, Tensor> e : model.trainable().entrySet()) {
+                g.put(e.getKey(), Tensors.toFloats(e.getValue().grad().flatten()));
+            }
+        }
+        return g;
+    }
+
+    @Test
+    void twoLanesGiveTheWholeBatchsGradientsAndTheSameFloatsOnEveryRun() throws Exception {
+        LmTask task = new LmTask(model, 0);
+        int[] parts = new int[1];
+        Map<String, float[]> whole = gradients(1, task, parts);
+        assertEquals(1, parts[0]);
+        Map<String, float[]> split = gradients(2, task, parts);
+        assertEquals(2, parts[0], "five examples in two halves");
+        for (int run = 0; run < 3; run++) {
+            Map<String, float[]> again = gradients(2, task, parts);
+            for (String k : split.keySet()) {
+                assertArrayEquals(split.get(k), again.get(k), k + ": whichever lane ends first");
+            }
+        }
+        for (String k : whole.keySet()) {
+            float[] a = whole.get(k);
+            float[] b = split.get(k);
+            for (int i = 0; i < a.length; i++) {
+                assertEquals(a[i], b[i], 1e-6 + 1e-5 * Math.abs(a[i]), k + "[" + i + "]");
+            }
+        }
+    }
+
+    @Test
+    void aLossThatIsNotASumOverExamplesRunsWhole() throws Exception {
+        LmTask lm = new LmTask(model, 0);
+        Task<LmExample> batchWide = new Task<>() {
+            @Override
+            public double weight(List<LmExample> b) {
+                return lm.weight(b);
+            }
+
+            @Override
+            public Output forward(List<LmExample> b) {
+                return lm.forward(b);
+            }
+
+            @Override
+            public boolean sumsOverExamples() {
+                return false;
+            }
+        };
+        int[] parts = new int[1];
+        gradients(2, batchWide, parts);
+        assertEquals(1, parts[0]);
+    }
+}
