@@ -31,6 +31,8 @@ final class BenchMemory {
         List<String> cmd = new java.util.ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElse("java"));
         cmd.add("-Dai.djl.offline=true");
+        // as ./keel starts the JVM: without it, the child hung in JNA's `ldconfig -p` on loading a tokenizer
+        cmd.add("-Djdk.lang.processReaperUseDefaultStackSize=true");
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench"));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectError(stderr).start();
