@@ -60,7 +60,8 @@ final class BenchCommand implements Callable<Integer> {
     int warmup;
 
     @Option(names = "--rounds", defaultValue = "3",
-            description = "Generation: Keel and PyTorch take turns this many times; each side's fastest run counts. "
+            description = "Generation, train steps and ppo: Keel and PyTorch take turns this many times; each side's "
+                    + "fastest round counts (the machine's speed drifts over minutes). "
                     + "Default: ${DEFAULT-VALUE}.")
     int rounds;
 
@@ -114,6 +115,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--model-dir", hidden = true, description = "Internal: the model of --memory-of.")
     Path modelDir;
+
+    private static double total(JsonNode ppo) {
+        return ppo.get("rollout_s").asDouble() + ppo.get("scoring_s").asDouble() + ppo.get("update_s").asDouble();
+    }
 
     /** Peak resident size of the ppo case's fresh process, 0 when it did not run. */
     private double ppoPeakRssMb;
@@ -201,8 +206,21 @@ final class BenchCommand implements Callable<Integer> {
             Path mdir = dir.resolve(shapeName);
             Files.createDirectories(mdir);
             for (String c : train) {
-                peak = Math.max(peak, TrainBench.matmulPeak());
-                TrainBench.Result k = step(shape, mdir, c.equals("sft") ? TrainBench::sft : TrainBench::dpo, peak);
+                // as generation: Keel and PyTorch take turns, --rounds times, and each side's fastest round counts
+                TrainBench.Result k = null;
+                double torchBest = 0;
+                for (int round = 0; round < rounds; round++) {
+                    peak = Math.max(peak, TrainBench.matmulPeak());
+                    TrainBench.Result kr = step(shape, mdir, c.equals("sft") ? TrainBench::sft : TrainBench::dpo, peak);
+                    k = k == null || kr.tokensPerSecond() > k.tokensPerSecond() ? kr : k;
+                    if (refMissing == null) {
+                        JsonNode r = runReference(ref, threads, List.of("--case", c, "--model", mdir.toString(),
+                                "--batch", String.valueOf(shape.batch()), "--seq", String.valueOf(shape.seq()),
+                                "--repeats", String.valueOf(repeats)));
+                        refMissing = blasProblem(r, keelCore);
+                        torchBest = Math.max(torchBest, r.path("tokens_per_s").asDouble());
+                    }
+                }
                 peak = Math.max(peak, TrainBench.matmulPeak());
                 k = k.withPeak(peak);
                 labels.add(c + " " + shapeName);
@@ -211,14 +229,8 @@ final class BenchCommand implements Callable<Integer> {
                 String torchCol = "-";
                 String ratio = refMissing == null ? "-" : "n/a";
                 if (refMissing == null) {
-                    JsonNode r = runReference(ref, threads, List.of("--case", c, "--model", mdir.toString(),
-                            "--batch", String.valueOf(shape.batch()), "--seq", String.valueOf(shape.seq()),
-                            "--repeats", String.valueOf(repeats)));
-                    refMissing = blasProblem(r, keelCore);
-                    if (refMissing == null) {
-                        torchCol = String.format("%.0f", r.get("tokens_per_s").asDouble());
-                        ratio = String.format("%.2f", k.tokensPerSecond() / r.get("tokens_per_s").asDouble());
-                    }
+                    torchCol = String.format("%.0f", torchBest);
+                    ratio = String.format("%.2f", k.tokensPerSecond() / torchBest);
                 }
                 out.printf("%-6s %-11s %12.0f %12s %8s %7.1f%% %10.0f%n", c, shapeName, k.tokensPerSecond(), torchCol,
                         ratio, 100 * k.mfu(), mem);
@@ -251,26 +263,33 @@ final class BenchCommand implements Callable<Integer> {
 
     private String ppo(PrintWriter out, TorchReference ref, String refMissing, int threads, Path dir) throws Exception {
         PpoBench.prepare(dir);
-        // in a fresh JVM, as the reference runs each case in a fresh Python: measured in the process that had run
-        // the GPT-2-small cases before it, a Keel PPO iteration took 2.77 s against 2.29 s alone
-        JsonNode kj = new com.fasterxml.jackson.databind.ObjectMapper().readTree(BenchMemory.child("the ppo case",
-                ProcessBuilder.Redirect.INHERIT, "--ppo-child", "--model-dir", dir.toString(), "--new-tokens",
-                String.valueOf(newTokens), "--repeats", String.valueOf(repeats)));
-        PpoBench.Result k = new PpoBench.Result(kj.get("rollout_s").asDouble(), kj.get("scoring_s").asDouble(),
-                kj.get("update_s").asDouble());
         out.printf("%nppo: one iteration, tiny shape (embedded model), %d prompts of %d tokens, %d sampled tokens, "
                         + "%d epochs of minibatches of %d, policy + reference + value + reward model, %d threads%n",
                 PpoBench.BATCH, PpoBench.PROMPT_LEN, newTokens, PpoBench.EPOCHS, PpoBench.MINI_BATCH, threads);
+        // Keel in a fresh JVM, as the reference runs each case in a fresh Python; the two take turns, --rounds
+        // times, and each side's fastest round (by its whole iteration) counts, as for generation
+        JsonNode kj = null;
         JsonNode r = null;
-        if (refMissing == null) {
-            r = runReference(ref, threads, List.of("--case", "ppo", "--model", dir.resolve("policy").toString(),
-                    "--reward-model", dir.resolve("reward").toString(), "--prompts", dir.resolve("prompts.json").toString(),
-                    "--new-tokens", String.valueOf(newTokens), "--mini-batch", String.valueOf(PpoBench.MINI_BATCH),
-                    "--ppo-epochs", String.valueOf(PpoBench.EPOCHS), "--temperature", String.valueOf(PpoBench.TEMPERATURE),
-                    "--kl-coef", String.valueOf(PpoBench.KL_COEF), "--lr", String.valueOf(PpoBench.LR),
-                    "--repeats", String.valueOf(repeats)));
-            refMissing = blasProblem(r, keelCore);
+        for (int round = 0; round < rounds; round++) {
+            JsonNode kr = new com.fasterxml.jackson.databind.ObjectMapper().readTree(BenchMemory.child("the ppo case",
+                    ProcessBuilder.Redirect.INHERIT, "--ppo-child", "--model-dir", dir.toString(), "--new-tokens",
+                    String.valueOf(newTokens), "--repeats", String.valueOf(repeats)));
+            if (kj == null || total(kr) < total(kj)) {
+                kj = kr;
+            }
+            if (refMissing == null) {
+                JsonNode rr = runReference(ref, threads, List.of("--case", "ppo", "--model", dir.resolve("policy").toString(),
+                        "--reward-model", dir.resolve("reward").toString(), "--prompts", dir.resolve("prompts.json").toString(),
+                        "--new-tokens", String.valueOf(newTokens), "--mini-batch", String.valueOf(PpoBench.MINI_BATCH),
+                        "--ppo-epochs", String.valueOf(PpoBench.EPOCHS), "--temperature", String.valueOf(PpoBench.TEMPERATURE),
+                        "--kl-coef", String.valueOf(PpoBench.KL_COEF), "--lr", String.valueOf(PpoBench.LR),
+                        "--repeats", String.valueOf(repeats)));
+                refMissing = blasProblem(rr, keelCore);
+                r = r == null || rr.path("seconds").asDouble() < r.path("seconds").asDouble() ? rr : r;
+            }
         }
+        PpoBench.Result k = new PpoBench.Result(kj.get("rollout_s").asDouble(), kj.get("scoring_s").asDouble(),
+                kj.get("update_s").asDouble());
         out.printf("%-10s %10s %10s %8s%n", "phase", "keel s", "torch s", "ratio");
         ppoPeakRssMb = kj.get("peak_rss_mb").asDouble();
         String[][] rows = {{"rollout", "rollout_s"}, {"scoring", "scoring_s"}, {"update", "update_s"}, {"total", "seconds"}};
