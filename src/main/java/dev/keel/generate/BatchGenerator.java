@@ -84,7 +84,7 @@ public final class BatchGenerator {
     public static Generation generate(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
                                       long padId, long[] rowSeeds) {
         int n = prompts.size();
-        if (rowSeeds != null && rowSeeds.length == n && n >= 2 && Lanes.count() >= 2) {
+        if (rowSeeds != null && rowSeeds.length == n && n >= 2 && Lanes.count() >= 2 && model.device().is_cpu()) {
             int half = (n + 1) / 2;
             List<Generation> parts = Lanes.run(List.of(
                     () -> generateRows(model, prompts.subList(0, half), cfg, stop, padId, Arrays.copyOf(rowSeeds, half)),

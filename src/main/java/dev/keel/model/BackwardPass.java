@@ -47,7 +47,7 @@ public final class BackwardPass implements AutoCloseable {
      * whichever part ends first. Two parts each add once into a weight's gradient, and two adds give the same float
      * in either order; not with gradient checkpointing (a tied embedding then takes two adds per part, and float
      * addition does not associate) nor with LoRA dropout in any of {@code models} (the parts would draw their masks
-     * from libtorch's one generator in either order). Nor under {@code --bf16}: its products run in oneDNN on the
+     * from libtorch's one generator in either order), nor off the CPU (lanes share the cores). Nor under {@code --bf16}: its products run in oneDNN on the
      * intra-op threads, as measured for issue 16, and lanes there are not measured.
      */
     public static boolean splittable(CausalLM... models) {
@@ -55,7 +55,7 @@ public final class BackwardPass implements AutoCloseable {
             return false;
         }
         for (CausalLM m : models) {
-            if (m != null && m.adapters() != null && m.adapters().config().dropout() > 0) {
+            if (m != null && (!m.device().is_cpu() || m.adapters() != null && m.adapters().config().dropout() > 0)) {
                 return false;
             }
         }

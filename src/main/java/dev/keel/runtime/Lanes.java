@@ -12,6 +12,7 @@ import java.util.function.Supplier;
 
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.openblas.presets.openblas_nolapack;
+import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -27,7 +28,7 @@ import dev.keel.KeelException;
  *
  * <p>Each lane is a thread of its own whose libtorch intra-op (OpenMP) thread count is 1 (an OpenMP setting of
  * the calling thread; the caller's stays as it was), and OpenBLAS is single-threaded while lanes run (its
- * thread count is global). Autograd accumulates into a leaf's gradient under a lock, and two lanes' gradients
+ * thread count is global). Pieces run in the caller's gradient mode (a thread's own in libtorch). Autograd accumulates into a leaf's gradient under a lock, and two lanes' gradients
  * add in either order to the same float, so the result does not depend on which lane ends first.
  *
  * <p>Off (every piece runs in turn on the caller's thread) with one thread, or with {@code KEEL_LANES=0}.
@@ -86,11 +87,17 @@ public final class Lanes {
         int blasBefore = openblas_nolapack.blas_get_num_threads();
         openblas_nolapack.blas_set_num_threads(1);
         try {
+            // gradient mode is a thread's own: the pieces run in the caller's (e.g. scoring passes without graphs)
+            boolean grad = GradMode.is_enabled();
             List<Future<T>> fs = new ArrayList<>();
             for (Callable<T> p : pieces) {
                 fs.add(ex.submit(() -> {
+                    boolean before = GradMode.is_enabled();
+                    GradMode.set_enabled(grad);
                     try (PointerScope scope = new PointerScope()) { // what a piece makes and drops is freed here
                         return p.call();
+                    } finally {
+                        GradMode.set_enabled(before);
                     }
                 }));
             }

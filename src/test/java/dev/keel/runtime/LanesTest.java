@@ -40,6 +40,17 @@ class LanesTest {
     }
 
     @Test
+    void piecesRunInTheCallersGradientMode() throws Exception {
+        try (AutoCloseable two = Lanes.use(2)) {
+            Callable<Boolean> grad = org.bytedeco.pytorch.GradMode::is_enabled;
+            try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+                assertEquals(List.of(false, false), Lanes.run(List.of(grad, grad)), "under the caller's NoGradGuard");
+            }
+            assertEquals(List.of(true, true), Lanes.run(List.of(grad, grad)), "with gradients");
+        }
+    }
+
+    @Test
     void aFailingPieceFailsTheRunAfterEveryPieceHasEnded() throws Exception {
         AtomicInteger ended = new AtomicInteger();
         try (AutoCloseable two = Lanes.use(2)) {

@@ -79,10 +79,10 @@ final class RolloutScorer {
         Tensor logpRef;
         try (NoGradGuard ng = new NoGradGuard()) {
             double lpT = cfg.algorithm().logProbTemperature(temperature);
-            if (reference == policy) {
+            if (reference == policy || !policy.device().is_cpu()) {
                 logpOld = roll.logProbs(policy, lpT)[0].mul(mask);
                 // with LoRA the reference is the policy's own base: the same weights with the adapters off
-                try (var off = policy.adaptersOff()) {
+                try (var off = reference == policy ? policy.adaptersOff() : null) {
                     logpRef = roll.logProbs(reference, lpT)[0].mul(mask);
                 }
             } else {
