@@ -163,6 +163,12 @@ public final class Lanes {
         return out;
     }
 
+    /** {@code items} in two halves for two lanes: the first (n + 1) / 2, then the rest (views, in order). */
+    public static <T> List<List<T>> halves(List<T> items) {
+        int half = (items.size() + 1) / 2;
+        return List.of(items.subList(0, half), items.subList(half, items.size()));
+    }
+
     private static <T> T call(Callable<T> p) {
         try {
             return p.call();

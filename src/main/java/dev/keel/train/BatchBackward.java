@@ -33,9 +33,7 @@ public final class BatchBackward {
      */
     public static <T> List<Part> run(Task<T> task, List<T> examples, double weight, boolean mayShare) {
         List<List<T>> parts = Lanes.count() < 2 || examples.size() < 2 || !mayShare || !task.sumsOverExamples()
-                ? List.of(examples)
-                : List.of(examples.subList(0, (examples.size() + 1) / 2),
-                        examples.subList((examples.size() + 1) / 2, examples.size()));
+                ? List.of(examples) : Lanes.halves(examples);
         List<Callable<Part>> pieces = new ArrayList<>();
         for (List<T> part : parts) {
             pieces.add(() -> {

@@ -189,8 +189,7 @@ final class RlUpdater {
         if (Lanes.count() < 2 || rows.size() < 2 || !algorithm.dataParallel() || !splittable) {
             return List.of(rows);
         }
-        int half = (rows.size() + 1) / 2;
-        return List.of(rows.subList(0, half), rows.subList(half, rows.size()));
+        return Lanes.halves(rows);
     }
 
     /** Response tokens of every row of the whole rollout (each rank fills its rows; the ranks sum). */

@@ -66,7 +66,7 @@ class EmaReferenceTest {
                         .withKl(k -> k.withRefEmaDecay(decay));
                 // a reward that differs between the two samples, so the policy moves by learning (with "great"
                 // counted, both samples scored 0 and only round-off moved it)
-                new RlTrainer(cfg, OptimConfig.defaults(3e-2), policy, reference, null, new TextLength(), prompts, 0, Set.of(tok.eosId()),
+                new RlTrainer(cfg, OptimConfig.defaults(3e-2), policy, reference, null, new TextLengthReward(), prompts, 0, Set.of(tok.eosId()),
                         tmp.resolve("out-kl-" + run)).onLog(m -> seen.add((Double) m.get("objective/kl")))
                         .run(new CausalLMState(policy, dir));
             }
@@ -74,18 +74,5 @@ class EmaReferenceTest {
         }
         org.junit.jupiter.api.Assertions.assertEquals(kl[0][0], kl[1][0], 1e-9, "the first iteration is the same");
         org.junit.jupiter.api.Assertions.assertNotEquals(kl[0][2], kl[1][2], "KL to the moved reference differs");
-    }
-
-    /** Scores a completion by its length in characters. */
-    private static final class TextLength implements dev.keel.reward.RewardSource {
-        @Override
-        public String name() {
-            return "text length";
-        }
-
-        @Override
-        public double[] score(List<String> prompts, List<String> completions) {
-            return completions.stream().mapToDouble(String::length).toArray();
-        }
     }
 }

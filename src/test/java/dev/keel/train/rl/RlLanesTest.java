@@ -53,7 +53,7 @@ class RlLanesTest {
                     .withSampling(s -> new RlConfig.Sampling(2, 4, 6, 1.0))
                     .withUpdates(u -> new RlConfig.Updates(2, 4, 0.2));
             new RlTrainer(cfg, OptimConfig.defaults(1e-2), policy, reference, new Critic(value),
-                    new TextLength(), new Prompts(ids, texts, tok), 0, Set.of(tok.eosId()), tmp.resolve(out))
+                    new TextLengthReward(), new Prompts(ids, texts, tok), 0, Set.of(tok.eosId()), tmp.resolve(out))
                     .run(new CausalLMState(policy, dir));
         }
         policy.trainable().forEach((k, t) -> w.put("policy." + k, Tensors.toFloats(t.flatten())));
@@ -74,18 +74,5 @@ class RlLanesTest {
         String first = start.trainable().keySet().iterator().next();
         org.junit.jupiter.api.Assertions.assertFalse(java.util.Arrays.equals(Tensors.toFloats(start.trainable().get(first).flatten()),
                 a.get("policy." + first)), "the policy trained");
-    }
-
-    /** Scores a completion by its length in characters. */
-    private static final class TextLength implements dev.keel.reward.RewardSource {
-        @Override
-        public String name() {
-            return "text length";
-        }
-
-        @Override
-        public double[] score(List<String> prompts, List<String> completions) {
-            return completions.stream().mapToDouble(String::length).toArray();
-        }
     }
 }
