@@ -169,7 +169,7 @@ public final class BatchGenerator {
                                 .view(1, -1);
                     }
                     Tensor hidden = model.hidden(feed, pos, mask, cache);
-                    Tensor logits = model.logits(hidden.narrow(1, newLen - 1, 1).squeeze(1));   // (B, V)
+                    Tensor logits = model.logits(hidden.narrow(1, newLen - 1, 1).squeeze(1), cache); // (B, V)
                     Tensor next = rowRandom == null ? Sampler.next(logits, cfg, rng)             // (B)
                             : Sampler.next(logits, cfg, uniforms(rowRandom, st.live, device));
                     long[] tok = Tensors.toLongs(next);

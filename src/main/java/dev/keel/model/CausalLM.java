@@ -28,6 +28,10 @@ public abstract class CausalLM {
     protected final DType dtype;
     protected final Head head;
     private LoraAdapters adapters;
+    /** Largest size of the weights for which a generation makes decoding copies (stacked, packed) of them. */
+    protected static final long DECODING_COPIES_BYTES = 256L << 20;
+    /** Whether the weights fit {@link #DECODING_COPIES_BYTES}. */
+    protected final boolean decodingCopiesFit;
 
     protected CausalLM(ModelConfig config, Map<String, Tensor> weights) {
         this.config = config;
@@ -46,6 +50,11 @@ public abstract class CausalLM {
         }
         this.weights = Collections.unmodifiableMap(new LinkedHashMap<>(weights));
         this.dtype = DType.fromScalarType(weights.values().iterator().next().scalar_type());
+        long bytes = 0;
+        for (Tensor t : weights.values()) {
+            bytes += t.numel() * t.element_size();
+        }
+        this.decodingCopiesFit = bytes <= DECODING_COPIES_BYTES;
     }
 
     /** Builds the model of {@code config.family()} over {@code weights} (names as in {@link #expectedShapes}). */
@@ -145,8 +154,51 @@ public abstract class CausalLM {
         return headOutputs(hidden);
     }
 
+    /**
+     * {@link #logits(Tensor)} inside a generation with {@code cache}: the same outputs, with the head's weight
+     * packed for decoding ({@link #decodingLinear}).
+     */
+    public Tensor logits(Tensor hidden, KvCache cache) {
+        if (head != Head.LM || !packsForDecoding(cache, hidden)) {
+            return logits(hidden);
+        }
+        return decodingLinear(hidden, cache, "lm_head", this::lmHead, null);
+    }
+
     private Tensor headOutputs(Tensor hidden) {
         return head == Head.LM ? Ops.linear(hidden, lmHead(), null) : Ops.linear(hidden, w(SCORE), null);
+    }
+
+    /**
+     * x W^T + b for a product of decoding with {@code cache}: through a copy of W packed once for this generation
+     * ({@link Prepacked}) when {@link #packsForDecoding} allows, else {@link Ops#linear}.
+     *
+     * @param key    names the packed copy in the cache
+     * @param weight W (out, in), made only when needed (e.g. GPT-2's Conv1D weights transposed)
+     */
+    protected final Tensor decodingLinear(Tensor x, KvCache cache, String key, java.util.function.Supplier<Tensor> weight,
+            Tensor bias) {
+        if (packsForDecoding(cache, x)) {
+            long batch = x.size(0);
+            Tensor packed = cache.derived(key + "#packed", () -> Prepacked.pack(weight.get(), batch));
+            if (packed != null) {
+                cache.singleThreadedBlas();
+                return Prepacked.linear(x, packed, bias);
+            }
+        }
+        return Ops.linear(x, weight.get(), bias);
+    }
+
+    /**
+     * Whether products with input {@code x} (B, ..., in) in a generation with {@code cache} run on packed weights:
+     * float32 on the CPU, no gradients, no LoRA update being added, a batch of more than one sequence (one row goes
+     * through {@code mv}, faster at these sizes, and a batch of one would pack its weights for its prompt alone),
+     * and a model small enough that the packed copies fit {@link #DECODING_COPIES_BYTES}.
+     */
+    protected final boolean packsForDecoding(KvCache cache, Tensor x) {
+        return cache != null && x.size(0) > 1 && Prepacked.enabled() && decodingCopiesFit
+                && dtype == DType.F32 && !Compute.bf16() && !org.bytedeco.pytorch.GradMode.is_enabled()
+                && !adaptersActive() && x.device().is_cpu();
     }
 
     /** Scalar head outputs (...) from final hidden states (..., D). */

@@ -68,7 +68,7 @@ final class Gpt2Model extends CausalLM {
         long hd = config.headDim();
         String p = P + "h." + i + ".";
         Tensor a = layerNorm(h, p + "ln_1");
-        Tensor qkv = conv1d(a, p + "attn.c_attn");                               // (B, T, 3D)
+        Tensor qkv = conv1d(a, p + "attn.c_attn", cache);                        // (B, T, 3D)
         long d = config.hiddenSize();
         Tensor q = Attention.splitHeads(qkv.narrow(-1, 0, d), heads, hd);        // (B, H, T, hd)
         Tensor k = Attention.splitHeads(qkv.narrow(-1, d, d), heads, hd);
@@ -78,10 +78,10 @@ final class Gpt2Model extends CausalLM {
             k = kv[0];
             v = kv[1];
         }
-        h = h.add(conv1d(Attention.attend(q, k, v, mask), p + "attn.c_proj"));
-        Tensor m = conv1d(layerNorm(h, p + "ln_2"), p + "mlp.c_fc");
+        h = h.add(conv1d(Attention.attend(q, k, v, mask), p + "attn.c_proj", cache));
+        Tensor m = conv1d(layerNorm(h, p + "ln_2"), p + "mlp.c_fc", cache);
         m = config.activation().equals("gelu") ? torch.gelu(m) : torch.gelu(m, "tanh");
-        return h.add(conv1d(m, p + "mlp.c_proj"));
+        return h.add(conv1d(m, p + "mlp.c_proj", cache));
     }
 
     @Override
@@ -97,6 +97,14 @@ final class Gpt2Model extends CausalLM {
     /** x W + b with a Conv1D weight W of shape (in, out), plus the layer's LoRA update when it has one. */
     private Tensor conv1d(Tensor x, String name) {
         return adapted(name, x, conv1dBase(x, name));
+    }
+
+    /** {@link #conv1d} inside a generation with {@code cache}: the weight packed for decoding when allowed. */
+    private Tensor conv1d(Tensor x, String name, KvCache cache) {
+        if (!packsForDecoding(cache, x)) {
+            return conv1d(x, name);
+        }
+        return decodingLinear(x, cache, name, () -> w(name + ".weight").t().contiguous(), w(name + ".bias"));
     }
 
     private Tensor conv1dBase(Tensor x, String name) {

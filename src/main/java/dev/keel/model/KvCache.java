@@ -21,6 +21,8 @@ public final class KvCache implements AutoCloseable {
     private final long[] filled;
     private final long capacity;
     private final java.util.Map<String, Tensor> derived = new java.util.HashMap<>();
+    /** OpenBLAS's thread count before {@link #singleThreadedBlas()}, or -1 when it was not called. */
+    private int blasThreadsBefore = -1;
 
     /** A cache that starts with room for {@code capacity} positions (prompt + new tokens) and grows if needed. */
     public KvCache(int numLayers, long capacity) {
@@ -37,16 +39,30 @@ public final class KvCache implements AutoCloseable {
     /**
      * A tensor derived from the model's weights for this generation only (e.g. the q, k and v projections
      * stacked into one), made by {@code make} on first use and kept, like the buffers, until {@link #close()}.
-     * Weights change between generations in RL training, so nothing derived outlives the cache.
+     * Weights change between generations in RL training, so nothing derived outlives the cache. A null from
+     * {@code make} (nothing to derive) is kept too, and returned without calling {@code make} again.
      */
     public Tensor derived(String key, java.util.function.Supplier<Tensor> make) {
-        Tensor t = derived.get(key);
-        if (t == null) {
-            t = make.get();
-            t.retainReference();
-            derived.put(key, t);
+        if (derived.containsKey(key)) {
+            return derived.get(key);
         }
+        Tensor t = make.get();
+        if (t != null) {
+            t.retainReference();
+        }
+        derived.put(key, t);
         return t;
+    }
+
+    /**
+     * Makes OpenBLAS single-threaded until {@link #close()}: for a generation whose products run on packed weights
+     * ({@link Prepacked}) on libtorch's threads, where OpenBLAS is left with the attention's small products and its
+     * idle worker, spinning between them, takes a core from libtorch's threads (as under bf16, {@link BlasThreads}).
+     */
+    void singleThreadedBlas() {
+        if (blasThreadsBefore < 0) {
+            blasThreadsBefore = BlasThreads.single();
+        }
     }
 
     /** Number of cached positions (0 when empty). */
@@ -107,7 +123,11 @@ public final class KvCache implements AutoCloseable {
             values[i] = null;
             filled[i] = 0;
         }
-        derived.values().forEach(Tensor::releaseReference);
+        derived.values().stream().filter(java.util.Objects::nonNull).forEach(Tensor::releaseReference);
         derived.clear();
+        if (blasThreadsBefore >= 0) {
+            BlasThreads.set(blasThreadsBefore);
+            blasThreadsBefore = -1;
+        }
     }
 }

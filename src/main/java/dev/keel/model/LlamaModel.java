@@ -20,8 +20,6 @@ import dev.keel.model.io.ModelConfig;
  */
 final class LlamaModel extends CausalLM {
     private static final String P = "model.";
-    /** Largest size of the stacked q/k/v and gate/up copies made for decoding (the weights stay as they are). */
-    private static final long FUSE_BUDGET_BYTES = 256L << 20;
     private final RotaryEmbedding rope;
     private final boolean fuseForDecoding;
 
@@ -30,7 +28,7 @@ final class LlamaModel extends CausalLM {
         this.rope = new RotaryEmbedding(config.headDim(), config.ropeTheta(), config.ropeScaling());
         long rows = (long) (config.numHeads() + 2L * config.numKvHeads()) * config.headDim() + 2L * config.intermediateSize();
         long bytes = rows * config.hiddenSize() * config.numLayers() * weights.values().iterator().next().element_size();
-        this.fuseForDecoding = bytes <= FUSE_BUDGET_BYTES;
+        this.fuseForDecoding = bytes <= DECODING_COPIES_BYTES;  // the stacked q/k/v and gate/up copies
     }
 
     static Map<String, long[]> shapes(ModelConfig c) {
@@ -108,7 +106,8 @@ final class LlamaModel extends CausalLM {
             k = kv[0];
             v = kv[1];
         }
-        h = h.add(linear(Attention.attend(q, k, v, mask), p + "self_attn.o_proj"));
+        Tensor attended = Attention.attend(q, k, v, mask);
+        h = h.add(fused ? decodingLinear(attended, cache, p + "self_attn.o_proj") : linear(attended, p + "self_attn.o_proj"));
         Tensor m = rmsNorm(h, p + "post_attention_layernorm.weight");
         Tensor gated;
         if (fused) {
@@ -117,7 +116,7 @@ final class LlamaModel extends CausalLM {
         } else {
             gated = torch.silu(linear(m, p + "mlp.gate_proj")).mul(linear(m, p + "mlp.up_proj"));
         }
-        return h.add(linear(gated, p + "mlp.down_proj"));
+        return h.add(fused ? decodingLinear(gated, cache, p + "mlp.down_proj") : linear(gated, p + "mlp.down_proj"));
     }
 
     @Override
@@ -140,10 +139,15 @@ final class LlamaModel extends CausalLM {
 
     /** x through the projections {@code prefix + names[i]} stacked into one (outputs concatenated in order). */
     private Tensor stackedLinear(Tensor x, KvCache cache, String prefix, String... names) {
-        Tensor weight = cache.derived(prefix + String.join("+", names) + ".weight", () -> stack(prefix, names, ".weight"));
+        String key = prefix + String.join("+", names);
         Tensor bias = wOrNull(prefix + names[0] + ".bias") == null ? null
-                : cache.derived(prefix + String.join("+", names) + ".bias", () -> stack(prefix, names, ".bias"));
-        return Ops.linear(x, weight, bias);
+                : cache.derived(key + ".bias", () -> stack(prefix, names, ".bias"));
+        return decodingLinear(x, cache, key, () -> cache.derived(key + ".weight", () -> stack(prefix, names, ".weight")), bias);
+    }
+
+    /** Projection {@code name} (no LoRA update: decoding copies are used only without one) inside a generation. */
+    private Tensor decodingLinear(Tensor x, KvCache cache, String name) {
+        return decodingLinear(x, cache, name, () -> w(name + ".weight"), wOrNull(name + ".bias"));
     }
 
     private Tensor stack(String prefix, String[] names, String suffix) {
