@@ -11,7 +11,10 @@ import org.bytedeco.openblas.presets.openblas_nolapack;
 final class BlasThreads {
     private BlasThreads() {}
 
-    /** Makes OpenBLAS single-threaded; returns its thread count before. */
+    /**
+     * Makes OpenBLAS single-threaded; returns its setting before, for {@link #set}: the count last set through the
+     * presets, or -1 when none was (the presets do not ask OpenBLAS; setting -1 gives OpenBLAS back all its threads).
+     */
     static int single() {
         int before = openblas_nolapack.blas_get_num_threads();
         set(1);

@@ -21,8 +21,9 @@ public final class KvCache implements AutoCloseable {
     private final long[] filled;
     private final long capacity;
     private final java.util.Map<String, Tensor> derived = new java.util.HashMap<>();
-    /** OpenBLAS's thread count before {@link #singleThreadedBlas()}, or -1 when it was not called. */
-    private int blasThreadsBefore = -1;
+    /** Whether {@link #singleThreadedBlas()} made OpenBLAS single-threaded, and its setting before. */
+    private boolean blasSingle;
+    private int blasThreadsBefore;
 
     /** A cache that starts with room for {@code capacity} positions (prompt + new tokens) and grows if needed. */
     public KvCache(int numLayers, long capacity) {
@@ -60,8 +61,9 @@ public final class KvCache implements AutoCloseable {
      * idle worker, spinning between them, takes a core from libtorch's threads (as under bf16, {@link BlasThreads}).
      */
     void singleThreadedBlas() {
-        if (blasThreadsBefore < 0) {
+        if (!blasSingle) {
             blasThreadsBefore = BlasThreads.single();
+            blasSingle = true;
         }
     }
 
@@ -125,9 +127,9 @@ public final class KvCache implements AutoCloseable {
         }
         derived.values().stream().filter(java.util.Objects::nonNull).forEach(Tensor::releaseReference);
         derived.clear();
-        if (blasThreadsBefore >= 0) {
+        if (blasSingle) {
             BlasThreads.set(blasThreadsBefore);
-            blasThreadsBefore = -1;
+            blasSingle = false;
         }
     }
 }

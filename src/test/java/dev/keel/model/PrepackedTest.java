@@ -147,13 +147,17 @@ class PrepackedTest {
     void openBlasRunsSingleThreadedOnlyWhileAPackedGenerationRuns() {
         int before = openblas_nolapack.blas_get_num_threads();
         try {
+            // -1: nothing set through the presets yet (OpenBLAS's own count), as in a fresh process
+            for (int setting : new int[] {-1, 2}) {
+                BlasThreads.set(setting);
+                KvCache cache = new KvCache(1, 8);
+                cache.singleThreadedBlas();
+                assertEquals(1, openblas_nolapack.blas_get_num_threads());
+                cache.singleThreadedBlas();
+                cache.close();
+                assertEquals(setting, openblas_nolapack.blas_get_num_threads(), "restored on close");
+            }
             BlasThreads.set(2);
-            KvCache cache = new KvCache(1, 8);
-            cache.singleThreadedBlas();
-            assertEquals(1, openblas_nolapack.blas_get_num_threads());
-            cache.singleThreadedBlas();
-            cache.close();
-            assertEquals(2, openblas_nolapack.blas_get_num_threads());
             CausalLM m = ModelInit.random(ConfigFactory.llama(128, 32, 1, 2, 2, 64, 64, 10000, false, 1, 2), 8, null);
             BatchGenerator.generate(m, List.of(new long[] {5, 6}, new long[] {7}), SamplingConfig.greedy(3, Set.of()),
                     StopCriterion.NEVER, 0);
