@@ -77,19 +77,22 @@ public final class BatchGenerator {
      * batch). A row then samples the same completion whatever rows share its batch: data-parallel RL splits a
      * rollout over ranks and samples what one process would.
      *
-     * <p>With generators per row the rows are independent, so with two {@link Lanes} the two halves of the batch
-     * are generated side by side, each on a core of its own: a decoding step's products are too small to share
-     * two threads well (the rows of a half, left-padded to that half's longest prompt, compute the same values).
+     * <p>With generators per row, or greedy, the rows are independent, so with two {@link Lanes} the two halves of
+     * the batch are generated side by side, each on a core of its own: a decoding step's products are too small to
+     * share two threads well (the rows of a half, left-padded to that half's longest prompt, compute the same
+     * values). Each half packs the weights for its products once (the model's decoding copies), so the packed
+     * copies are made twice.
      */
     public static Generation generate(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
                                       long padId, long[] rowSeeds) {
         int n = prompts.size();
-        if (rowSeeds != null && rowSeeds.length == n && n >= 2 && Lanes.count() >= 2 && model.device().is_cpu()) {
+        boolean independentRows = rowSeeds != null && rowSeeds.length == n || rowSeeds == null && cfg.isGreedy();
+        if (independentRows && n >= 2 && Lanes.count() >= 2 && model.device().is_cpu()) {
             int half = (n + 1) / 2;
             List<Generation> parts = Lanes.run(List.of(
-                    () -> generateRows(model, prompts.subList(0, half), cfg, stop, padId, Arrays.copyOf(rowSeeds, half)),
+                    () -> generateRows(model, prompts.subList(0, half), cfg, stop, padId, rowSeeds == null ? null : Arrays.copyOf(rowSeeds, half)),
                     () -> generateRows(model, prompts.subList(half, n), cfg, (i, g) -> stop.shouldStop(half + i, g),
-                            padId, Arrays.copyOfRange(rowSeeds, half, n))));
+                            padId, rowSeeds == null ? null : Arrays.copyOfRange(rowSeeds, half, n))));
             List<long[]> tokens = new ArrayList<>(parts.get(0).tokens());
             List<float[]> logProbs = new ArrayList<>(parts.get(0).logProbs());
             List<Generation.Finish> finish = new ArrayList<>(parts.get(0).finish());

@@ -70,6 +70,31 @@ class BatchGeneratorTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    void greedyInTwoLanesGivesTheTokensOfOneBatch(String name) throws Exception {
+        CausalLM m = load(name);
+        List<long[]> p = prompts(name);
+        List<long[]> more = new ArrayList<>(p);
+        more.addAll(p);                                     // enough rows that each lane's half decodes a batch
+        more.add(p.get(0));
+        Generation one;
+        try (AutoCloseable lanes = dev.keel.runtime.Lanes.use(1)) {
+            one = BatchGenerator.generate(m, more, GREEDY_20, StopCriterion.NEVER, 0);
+        }
+        Generation two;
+        try (AutoCloseable lanes = dev.keel.runtime.Lanes.use(2)) {
+            two = BatchGenerator.generate(m, more, GREEDY_20, (i, g) -> i == more.size() - 1 && g.length == 5, 0);
+        }
+        for (int i = 0; i < more.size() - 1; i++) {
+            assertArrayEquals(one.tokens().get(i), two.tokens().get(i), "prompt " + i);
+            assertArrayEquals(one.logProbs().get(i), two.logProbs().get(i), 1e-4f);
+        }
+        int last = more.size() - 1;                         // in the second lane: the stop sees the batch's index
+        assertArrayEquals(java.util.Arrays.copyOf(one.tokens().get(last), 5), two.tokens().get(last));
+        assertEquals(Generation.Finish.STOP, two.finish().get(last));
+    }
+
     @Test
     void sampledLogProbsEqualWhatLogprobsScoresForTheSameIds() {
         CausalLM m = load("llama3-rope-sharded");
