@@ -1,5 +1,7 @@
 package dev.keel.model;
 
+import dev.keel.runtime.BlasThreads;
+
 /**
  * How the training forwards of a run compute, for the scope of the run (as {@code torch.autocast} is a scope in
  * PyTorch): bf16 mixed precision ({@code --bf16}) and gradient checkpointing ({@code --gradient-checkpointing}).
@@ -19,7 +21,8 @@ public final class Compute implements AutoCloseable {
     private final boolean checkpointing;
     private final Compute previous;
     /** OpenBLAS's thread count before a bf16 scope made it single-threaded, or -1. */
-    private int blasThreadsBefore = -1;
+    /** OpenBLAS made single-threaded by a bf16 scope, given back on close; null otherwise. */
+    private BlasThreads.Single blas;
 
     private Compute(boolean bf16, boolean checkpointing, Compute previous) {
         this.bf16 = bf16;
@@ -37,7 +40,7 @@ public final class Compute implements AutoCloseable {
     public static Compute use(boolean bf16, boolean checkpointing) {
         Compute c = new Compute(bf16, checkpointing, current);
         current = c;
-        c.blasThreadsBefore = bf16 ? BlasThreads.single() : -1;
+        c.blas = bf16 ? BlasThreads.single() : null;
         return c;
     }
 
@@ -58,8 +61,8 @@ public final class Compute implements AutoCloseable {
             throw new IllegalStateException("Compute scopes must close innermost first");
         }
         current = previous;
-        if (blasThreadsBefore > 0) {
-            BlasThreads.set(blasThreadsBefore);
+        if (blas != null) {
+            blas.close();
         }
     }
 }

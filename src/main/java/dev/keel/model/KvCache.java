@@ -3,6 +3,8 @@ package dev.keel.model;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
+import dev.keel.runtime.BlasThreads;
+
 /**
  * Keys and values of the tokens seen so far, per layer, shape (B, n_kv_heads, S, head_dim). A forward pass
  * with a cache attends over the cached tokens plus its own and appends its own.
@@ -21,9 +23,8 @@ public final class KvCache implements AutoCloseable {
     private final long[] filled;
     private final long capacity;
     private final java.util.Map<String, Tensor> derived = new java.util.HashMap<>();
-    /** Whether {@link #singleThreadedBlas()} made OpenBLAS single-threaded, and its setting before. */
-    private boolean blasSingle;
-    private int blasThreadsBefore;
+    /** OpenBLAS made single-threaded by {@link #singleThreadedBlas()}, given back on close; null before. */
+    private BlasThreads.Single blas;
 
     /** A cache that starts with room for {@code capacity} positions (prompt + new tokens) and grows if needed. */
     public KvCache(int numLayers, long capacity) {
@@ -61,9 +62,8 @@ public final class KvCache implements AutoCloseable {
      * idle worker, spinning between them, takes a core from libtorch's threads (as under bf16, {@link BlasThreads}).
      */
     void singleThreadedBlas() {
-        if (!blasSingle) {
-            blasThreadsBefore = BlasThreads.single();
-            blasSingle = true;
+        if (blas == null) {
+            blas = BlasThreads.single();
         }
     }
 
@@ -127,9 +127,9 @@ public final class KvCache implements AutoCloseable {
         }
         derived.values().stream().filter(java.util.Objects::nonNull).forEach(Tensor::releaseReference);
         derived.clear();
-        if (blasSingle) {
-            BlasThreads.set(blasThreadsBefore);
-            blasSingle = false;
+        if (blas != null) {
+            blas.close();
+            blas = null;
         }
     }
 }

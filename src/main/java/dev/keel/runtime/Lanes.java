@@ -11,7 +11,6 @@ import java.util.concurrent.Future;
 import java.util.function.Supplier;
 
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.openblas.presets.openblas_nolapack;
 import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -98,9 +97,7 @@ public final class Lanes {
             return out;
         }
         ExecutorService ex = pool();
-        int blasBefore = openblas_nolapack.blas_get_num_threads();
-        openblas_nolapack.blas_set_num_threads(1);
-        try {
+        try (BlasThreads.Single blas = BlasThreads.single()) {
             // gradient mode is a thread's own: the pieces run in the caller's (e.g. scoring passes without graphs)
             boolean grad = GradMode.is_enabled();
             List<Future<T>> fs = new ArrayList<>();
@@ -133,8 +130,6 @@ public final class Lanes {
                 throw failed;
             }
             return out;
-        } finally {
-            openblas_nolapack.blas_set_num_threads(blasBefore);
         }
     }
 

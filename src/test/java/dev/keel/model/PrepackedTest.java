@@ -21,6 +21,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import dev.keel.TestSupport;
+import dev.keel.runtime.BlasThreads;
 import dev.keel.generate.BatchGenerator;
 import dev.keel.generate.Generation;
 import dev.keel.generate.SamplingConfig;
