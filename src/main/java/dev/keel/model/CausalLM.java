@@ -191,14 +191,21 @@ public abstract class CausalLM {
 
     /**
      * Whether products with input {@code x} (B, ..., in) in a generation with {@code cache} run on packed weights:
-     * float32 on the CPU, no gradients, no LoRA update being added, a batch of more than one sequence (one row goes
-     * through {@code mv}, faster at these sizes, and a batch of one would pack its weights for its prompt alone),
-     * and a model small enough that the packed copies fit {@link #DECODING_COPIES_BYTES}.
+     * {@link #packsWeightsForDecoding()}, no gradients, and a batch of more than one sequence (one row goes through
+     * {@code mv}, faster at these sizes, and a batch of one would pack its weights for its prompt alone).
      */
     protected final boolean packsForDecoding(KvCache cache, Tensor x) {
-        return cache != null && x.size(0) > 1 && Prepacked.enabled() && decodingCopiesFit
-                && dtype == DType.F32 && !Compute.bf16() && !org.bytedeco.pytorch.GradMode.is_enabled()
-                && !adaptersActive() && x.device().is_cpu();
+        return cache != null && x.size(0) > 1 && packsWeightsForDecoding() && !org.bytedeco.pytorch.GradMode.is_enabled();
+    }
+
+    /**
+     * Whether a generation of several sequences would multiply by weights packed for it ({@link Prepacked}): float32
+     * weights on the CPU within {@link #DECODING_COPIES_BYTES}, no {@code --bf16}, no LoRA update being added, and
+     * packing on ({@code KEEL_PREPACK}).
+     */
+    public boolean packsWeightsForDecoding() {
+        return Prepacked.enabled() && decodingCopiesFit && dtype == DType.F32 && !Compute.bf16() && !adaptersActive()
+                && device().is_cpu();
     }
 
     /** Scalar head outputs (...) from final hidden states (..., D). */
