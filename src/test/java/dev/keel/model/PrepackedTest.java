@@ -21,12 +21,12 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import dev.keel.TestSupport;
-import dev.keel.runtime.BlasThreads;
 import dev.keel.generate.BatchGenerator;
 import dev.keel.generate.Generation;
 import dev.keel.generate.SamplingConfig;
 import dev.keel.generate.StopCriterion;
 import dev.keel.model.io.ConfigFactory;
+import dev.keel.runtime.BlasThreads;
 
 class PrepackedTest {
     @BeforeAll
