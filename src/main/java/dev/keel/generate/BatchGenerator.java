@@ -15,6 +15,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.model.AttentionMask;
 import dev.keel.model.CausalLM;
+import dev.keel.model.DecodingCopies;
 import dev.keel.model.KvCache;
 import dev.keel.runtime.Lanes;
 import dev.keel.tensor.Tensors;
@@ -81,7 +82,7 @@ public final class BatchGenerator {
      * are generated side by side, each on a core of its own: a decoding step's products are too small to share
      * two threads well (the rows of a half, left-padded to that half's longest prompt, compute the same values).
      * Greedy rows are as independent; they take lanes when the model decodes on packed weights
-     * ({@link CausalLM#packsWeightsForDecoding()}: each half packs them once, so the packed copies are made twice),
+     * ({@link CausalLM#packsWeightsForDecoding()}; the halves share one set of packed copies, {@link DecodingCopies}),
      * since otherwise each lane's every product packs the weights again for OpenBLAS (greedy at the SmolLM2-135M
      * shape, batch 16, float32: 178 tok/s in one batch, 145 in two lanes).
      */
@@ -92,10 +93,14 @@ public final class BatchGenerator {
                 || rowSeeds == null && cfg.isGreedy() && model.packsWeightsForDecoding();
         if (independentRows && n >= 2 && Lanes.count() >= 2 && model.device().is_cpu()) {
             int half = (n + 1) / 2;
-            List<Generation> parts = Lanes.run(List.of(
-                    () -> generateRows(model, prompts.subList(0, half), cfg, stop, padId, rowSeeds == null ? null : Arrays.copyOf(rowSeeds, half)),
-                    () -> generateRows(model, prompts.subList(half, n), cfg, (i, g) -> stop.shouldStop(half + i, g),
-                            padId, rowSeeds == null ? null : Arrays.copyOfRange(rowSeeds, half, n))));
+            List<Generation> parts;
+            try (DecodingCopies copies = new DecodingCopies()) {  // one set of weight copies for both halves
+                parts = Lanes.run(List.of(
+                        () -> generateRows(model, prompts.subList(0, half), cfg, stop, padId,
+                                rowSeeds == null ? null : Arrays.copyOf(rowSeeds, half), copies),
+                        () -> generateRows(model, prompts.subList(half, n), cfg, (i, g) -> stop.shouldStop(half + i, g),
+                                padId, rowSeeds == null ? null : Arrays.copyOfRange(rowSeeds, half, n), copies)));
+            }
             List<long[]> tokens = new ArrayList<>(parts.get(0).tokens());
             List<float[]> logProbs = new ArrayList<>(parts.get(0).logProbs());
             List<Generation.Finish> finish = new ArrayList<>(parts.get(0).finish());
@@ -104,11 +109,12 @@ public final class BatchGenerator {
             finish.addAll(parts.get(1).finish());
             return new Generation(tokens, logProbs, finish);
         }
-        return generateRows(model, prompts, cfg, stop, padId, rowSeeds);
+        return generateRows(model, prompts, cfg, stop, padId, rowSeeds, null);
     }
 
+    /** @param copies the weight copies shared with the generation's other part, or null for the cache's own */
     private static Generation generateRows(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
-                                           long padId, long[] rowSeeds) {
+                                           long padId, long[] rowSeeds, DecodingCopies copies) {
         int n = prompts.size();
         if (n == 0) {
             return new Generation(List.of(), List.of(), List.of());
@@ -139,7 +145,7 @@ public final class BatchGenerator {
         Generator rng = torch.make_generator_cpu(cfg.seed());
         java.util.SplittableRandom[] rowRandom = rowRandoms(rowSeeds, n);
         try (NoGradGuard ng = new NoGradGuard();
-             KvCache cache = cfg.useCache() ? new KvCache(model.config().numLayers(), maxPrompt + cfg.maxNewTokens()) : null;
+             KvCache cache = cfg.useCache() ? new KvCache(model.config().numLayers(), maxPrompt + cfg.maxNewTokens(), copies) : null;
              State st = new State()) {
             try (PointerScope scope = new PointerScope()) {
                 long[][] ids = new long[n][maxPrompt];

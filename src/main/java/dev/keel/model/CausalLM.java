@@ -29,7 +29,7 @@ public abstract class CausalLM {
     protected final Head head;
     private LoraAdapters adapters;
     /** Largest size of the weights for which a generation makes decoding copies (stacked, packed) of them. */
-    protected static final long DECODING_COPIES_BYTES = 256L << 20;
+    protected static final long DECODING_COPIES_BYTES = 1024L << 20;
     /** Whether the weights fit {@link #DECODING_COPIES_BYTES}. */
     protected final boolean decodingCopiesFit;
 
@@ -178,15 +178,25 @@ public abstract class CausalLM {
      */
     protected final Tensor decodingLinear(Tensor x, KvCache cache, String key, java.util.function.Supplier<Tensor> weight,
             Tensor bias) {
+        return decodingLinear(x, cache, key, weight, weight, bias);
+    }
+
+    /**
+     * {@link #decodingLinear(Tensor, KvCache, String, java.util.function.Supplier, Tensor)} with W made one way to
+     * be packed ({@code toPack}, called once; may be a temporary the packed copy replaces) and another for the
+     * plain product ({@code plain}, e.g. a copy the cache keeps).
+     */
+    protected final Tensor decodingLinear(Tensor x, KvCache cache, String key, java.util.function.Supplier<Tensor> toPack,
+            java.util.function.Supplier<Tensor> plain, Tensor bias) {
         if (packsForDecoding(cache, x)) {
             long batch = x.size(0);
-            Tensor packed = cache.derived(key + "#packed", () -> Prepacked.pack(weight.get(), batch));
+            Tensor packed = cache.derived(key + "#packed", () -> Prepacked.pack(toPack.get(), batch));
             if (packed != null) {
                 cache.singleThreadedBlas();
                 return Prepacked.linear(x, packed, bias);
             }
         }
-        return Ops.linear(x, weight.get(), bias);
+        return Ops.linear(x, plain.get(), bias);
     }
 
     /**

@@ -22,12 +22,24 @@ public final class KvCache implements AutoCloseable {
     private final Tensor[] values;
     private final long[] filled;
     private final long capacity;
-    private final java.util.Map<String, Tensor> derived = new java.util.HashMap<>();
+    /** Copies derived from the weights: this cache's own, or shared with the other parts of a generation. */
+    private final DecodingCopies derived;
+    private final boolean ownsDerived;
     /** OpenBLAS made single-threaded by {@link #singleThreadedBlas()}, given back on close; null before. */
     private BlasThreads.Single blas;
 
     /** A cache that starts with room for {@code capacity} positions (prompt + new tokens) and grows if needed. */
     public KvCache(int numLayers, long capacity) {
+        this(numLayers, capacity, null);
+    }
+
+    /**
+     * A cache whose copies derived from the weights ({@link #derived}) live in {@code shared}, which the caller
+     * closes, when the generation runs in parts (lanes) that use the same weights; null: copies of its own.
+     */
+    public KvCache(int numLayers, long capacity, DecodingCopies shared) {
+        this.derived = shared != null ? shared : new DecodingCopies();
+        this.ownsDerived = shared == null;
         keys = new Tensor[numLayers];
         values = new Tensor[numLayers];
         filled = new long[numLayers];
@@ -45,15 +57,7 @@ public final class KvCache implements AutoCloseable {
      * {@code make} (nothing to derive) is kept too, and returned without calling {@code make} again.
      */
     public Tensor derived(String key, java.util.function.Supplier<Tensor> make) {
-        if (derived.containsKey(key)) {
-            return derived.get(key);
-        }
-        Tensor t = make.get();
-        if (t != null) {
-            t.retainReference();
-        }
-        derived.put(key, t);
-        return t;
+        return derived.get(key, make);
     }
 
     /**
@@ -125,8 +129,9 @@ public final class KvCache implements AutoCloseable {
             values[i] = null;
             filled[i] = 0;
         }
-        derived.values().stream().filter(java.util.Objects::nonNull).forEach(Tensor::releaseReference);
-        derived.clear();
+        if (ownsDerived) {
+            derived.close();
+        }
         if (blas != null) {
             blas.close();
             blas = null;

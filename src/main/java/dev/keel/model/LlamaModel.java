@@ -142,7 +142,9 @@ final class LlamaModel extends CausalLM {
         String key = prefix + String.join("+", names);
         Tensor bias = wOrNull(prefix + names[0] + ".bias") == null ? null
                 : cache.derived(key + ".bias", () -> stack(prefix, names, ".bias"));
-        return decodingLinear(x, cache, key, () -> cache.derived(key + ".weight", () -> stack(prefix, names, ".weight")), bias);
+        // packed, the stacked copy is a temporary; plain, the cache keeps it
+        return decodingLinear(x, cache, key, () -> stack(prefix, names, ".weight"),
+                () -> cache.derived(key + ".weight", () -> stack(prefix, names, ".weight")), bias);
     }
 
     /** Projection {@code name} (no LoRA update: decoding copies are used only without one) inside a generation. */
