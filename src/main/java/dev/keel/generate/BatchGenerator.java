@@ -92,13 +92,14 @@ public final class BatchGenerator {
         boolean independentRows = rowSeeds != null && rowSeeds.length == n
                 || rowSeeds == null && cfg.isGreedy() && model.packsWeightsForDecoding();
         if (independentRows && n >= 2 && Lanes.count() >= 2 && model.device().is_cpu()) {
-            int half = (n + 1) / 2;
+            List<List<long[]>> halves = Lanes.halves(prompts);
+            int half = halves.get(0).size();
             List<Generation> parts;
             try (DecodingCopies copies = new DecodingCopies()) {  // one set of weight copies for both halves
                 parts = Lanes.run(List.of(
-                        () -> generateRows(model, prompts.subList(0, half), cfg, stop, padId,
+                        () -> generateRows(model, halves.get(0), cfg, stop, padId,
                                 rowSeeds == null ? null : Arrays.copyOf(rowSeeds, half), copies),
-                        () -> generateRows(model, prompts.subList(half, n), cfg, (i, g) -> stop.shouldStop(half + i, g),
+                        () -> generateRows(model, halves.get(1), cfg, (i, g) -> stop.shouldStop(half + i, g),
                                 padId, rowSeeds == null ? null : Arrays.copyOfRange(rowSeeds, half, n), copies)));
             }
             List<long[]> tokens = new ArrayList<>(parts.get(0).tokens());

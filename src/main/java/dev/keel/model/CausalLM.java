@@ -156,13 +156,11 @@ public abstract class CausalLM {
 
     /**
      * {@link #logits(Tensor)} inside a generation with {@code cache}: the same outputs, with the head's weight
-     * packed for decoding ({@link #decodingLinear}).
+     * packed for decoding ({@link #packedLinear}).
      */
     public Tensor logits(Tensor hidden, KvCache cache) {
-        if (head != Head.LM || !packsForDecoding(cache, hidden)) {
-            return logits(hidden);
-        }
-        return decodingLinear(hidden, cache, "lm_head", this::lmHead, null);
+        Tensor y = head == Head.LM ? packedLinear(hidden, cache, "lm_head", this::lmHead, null) : null;
+        return y != null ? y : logits(hidden);
     }
 
     private Tensor headOutputs(Tensor hidden) {
@@ -170,33 +168,26 @@ public abstract class CausalLM {
     }
 
     /**
-     * x W^T + b for a product of decoding with {@code cache}: through a copy of W packed once for this generation
-     * ({@link Prepacked}) when {@link #packsForDecoding} allows, else {@link Ops#linear}.
+     * x W^T + b for a product of decoding with {@code cache}, through a copy of W packed once for this generation
+     * ({@link Prepacked}); null when {@link #packsForDecoding} does not allow it or W's shape failed its check, and
+     * the caller then runs its plain product.
      *
      * @param key    names the packed copy in the cache
-     * @param weight W (out, in), made only when needed (e.g. GPT-2's Conv1D weights transposed)
+     * @param weight W (out, in), asked for once, to be packed (may be a temporary: e.g. GPT-2's Conv1D weight
+     *               transposed, Llama's projections stacked)
      */
-    protected final Tensor decodingLinear(Tensor x, KvCache cache, String key, java.util.function.Supplier<Tensor> weight,
+    protected final Tensor packedLinear(Tensor x, KvCache cache, String key, java.util.function.Supplier<Tensor> weight,
             Tensor bias) {
-        return decodingLinear(x, cache, key, weight, weight, bias);
-    }
-
-    /**
-     * {@link #decodingLinear(Tensor, KvCache, String, java.util.function.Supplier, Tensor)} with W made one way to
-     * be packed ({@code toPack}, called once; may be a temporary the packed copy replaces) and another for the
-     * plain product ({@code plain}, e.g. a copy the cache keeps).
-     */
-    protected final Tensor decodingLinear(Tensor x, KvCache cache, String key, java.util.function.Supplier<Tensor> toPack,
-            java.util.function.Supplier<Tensor> plain, Tensor bias) {
-        if (packsForDecoding(cache, x)) {
-            long batch = x.size(0);
-            Tensor packed = cache.derived(key + "#packed", () -> Prepacked.pack(toPack.get(), batch));
-            if (packed != null) {
-                cache.singleThreadedBlas();
-                return Prepacked.linear(x, packed, bias);
-            }
+        if (!packsForDecoding(cache, x)) {
+            return null;
         }
-        return Ops.linear(x, plain.get(), bias);
+        long batch = x.size(0);
+        Tensor packed = cache.derived(key + "#packed", () -> Prepacked.pack(weight.get(), batch));
+        if (packed == null) {
+            return null;
+        }
+        cache.singleThreadedBlas();
+        return Prepacked.linear(x, packed, bias);
     }
 
     /**

@@ -101,10 +101,8 @@ final class Gpt2Model extends CausalLM {
 
     /** {@link #conv1d} inside a generation with {@code cache}: the weight packed for decoding when allowed. */
     private Tensor conv1d(Tensor x, String name, KvCache cache) {
-        if (!packsForDecoding(cache, x)) {
-            return conv1d(x, name);
-        }
-        return decodingLinear(x, cache, name, () -> w(name + ".weight").t().contiguous(), w(name + ".bias"));
+        Tensor y = packedLinear(x, cache, name, () -> w(name + ".weight").t().contiguous(), w(name + ".bias"));
+        return y != null ? y : conv1d(x, name);
     }
 
     private Tensor conv1dBase(Tensor x, String name) {

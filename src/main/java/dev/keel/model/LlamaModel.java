@@ -143,13 +143,14 @@ final class LlamaModel extends CausalLM {
         Tensor bias = wOrNull(prefix + names[0] + ".bias") == null ? null
                 : cache.derived(key + ".bias", () -> stack(prefix, names, ".bias"));
         // packed, the stacked copy is a temporary; plain, the cache keeps it
-        return decodingLinear(x, cache, key, () -> stack(prefix, names, ".weight"),
-                () -> cache.derived(key + ".weight", () -> stack(prefix, names, ".weight")), bias);
+        Tensor y = packedLinear(x, cache, key, () -> stack(prefix, names, ".weight"), bias);
+        return y != null ? y : Ops.linear(x, cache.derived(key + ".weight", () -> stack(prefix, names, ".weight")), bias);
     }
 
     /** Projection {@code name} (no LoRA update: decoding copies are used only without one) inside a generation. */
     private Tensor decodingLinear(Tensor x, KvCache cache, String name) {
-        return decodingLinear(x, cache, name, () -> w(name + ".weight"), wOrNull(name + ".bias"));
+        Tensor y = packedLinear(x, cache, name, () -> w(name + ".weight"), wOrNull(name + ".bias"));
+        return y != null ? y : linear(x, name);
     }
 
     private Tensor stack(String prefix, String[] names, String suffix) {
