@@ -20,7 +20,6 @@ public final class Compute implements AutoCloseable {
     private final boolean bf16;
     private final boolean checkpointing;
     private final Compute previous;
-    /** OpenBLAS's thread count before a bf16 scope made it single-threaded, or -1. */
     /** OpenBLAS made single-threaded by a bf16 scope, given back on close; null otherwise. */
     private BlasThreads.Single blas;
 
