@@ -131,6 +131,9 @@ public final class RealShapeBench {
         if (mode.lora()) {
             torch.manual_seed(0);
             model.addLora(new LoraConfig(LORA_R, LORA_ALPHA, 0, List.of(LoraConfig.ALL_LINEAR), false));
+            if (mode.bf16()) {
+                model.holdFrozenLinearsInBf16();             // as the trainers under --bf16 (LoraOptions)
+            }
         }
         List<PreferencePair> pairs = pairs(model.config().vocabSize());
         double[] chosen = new double[PAIRS];

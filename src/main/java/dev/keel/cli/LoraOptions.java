@@ -53,8 +53,19 @@ final class LoraOptions {
         LoraConfig c = config(model.config().modelType());
         if (c != null) {
             torch.manual_seed(seed);
-            model.addLora(c);
+            add(model, c);
         }
         return c;
+    }
+
+    /**
+     * Adds fresh adapters of {@code c} to {@code model}; under {@code --bf16} its frozen linear weights are then held
+     * in bfloat16 ({@link CausalLM#holdFrozenLinearsInBf16}: the same products, without float32 copies and casts).
+     */
+    static void add(CausalLM model, LoraConfig c) {
+        model.addLora(c);
+        if (dev.keel.model.Compute.bf16()) {
+            model.holdFrozenLinearsInBf16();
+        }
     }
 }

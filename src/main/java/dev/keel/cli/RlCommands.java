@@ -106,7 +106,7 @@ final class RlCommands {
                 Critic critic = cfg.algorithm().usesCritic()
                         ? Critic.start(rl.policy, tok, reward, dt, spec.commandLine().getErr()::println) : null;
                 if (critic != null && loraConfig != null) {
-                    critic.model().addLora(loraConfig); // the value model trains adapters and its head too
+                    LoraOptions.add(critic.model(), loraConfig); // the value model trains adapters and its head too
                 }
                 Set<Long> eos = new LinkedHashSet<>();
                 policy.config().eosTokenIds().forEach(i -> eos.add((long) i));

@@ -25,6 +25,8 @@ import dev.keel.tensor.Tensors;
 public abstract class CausalLM {
     protected final ModelConfig config;
     protected final Map<String, Tensor> weights;
+    /** The tensors behind {@link #weights}: a frozen one may be replaced by a copy in another dtype. */
+    private final Map<String, Tensor> held;
     protected final DType dtype;
     protected final Head head;
     private LoraAdapters adapters;
@@ -48,7 +50,8 @@ public abstract class CausalLM {
                         + java.util.Arrays.toString(e.getValue()));
             }
         }
-        this.weights = Collections.unmodifiableMap(new LinkedHashMap<>(weights));
+        this.held = new LinkedHashMap<>(weights);
+        this.weights = Collections.unmodifiableMap(held);
         this.dtype = DType.fromScalarType(weights.values().iterator().next().scalar_type());
         long bytes = 0;
         for (Tensor t : weights.values()) {
@@ -323,6 +326,45 @@ public abstract class CausalLM {
             }
         }
         this.adapters = a;
+    }
+
+    /**
+     * Holds the frozen weights of the linear layers in bfloat16 instead of float32, for a model with LoRA adapters
+     * trained under {@code --bf16} ({@link Compute#bf16()}): the adapted and unadapted projections (PEFT's
+     * {@code all-linear}) and an untied output head. Under autocast each of their products casts the weight to
+     * bfloat16 anyway (libtorch caches no cast of a tensor without gradients, so every forward and every
+     * recomputation casts again, and a forward with a graph keeps each cast for the backward); held in bfloat16
+     * the products see the same rounded values, so outputs and gradients do not change, while the float32 copies
+     * and the casts are gone. As PEFT users load a frozen base with {@code torch_dtype=torch.bfloat16}. The
+     * embeddings, norms, biases and a scalar head stay float32, and so do the adapters.
+     *
+     * <p>The model must then run only under {@link Compute#bf16()} (the trainers run whole inside it); merging
+     * and saving a full model start from the float32 files again ({@code keel merge}).
+     *
+     * @return bytes of weights freed
+     */
+    public long holdFrozenLinearsInBf16() {
+        if (adapters == null) {
+            throw new IllegalStateException("only a model with LoRA adapters has frozen base weights");
+        }
+        List<String> names = new ArrayList<>();
+        LoraAdapters.linearLayers(this).keySet().forEach(m -> names.add(m + ".weight"));
+        if (head == Head.LM && held.containsKey("lm_head.weight")) {
+            names.add("lm_head.weight");
+        }
+        long freed = 0;
+        try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+            for (String name : names) {
+                Tensor t = held.get(name);
+                if (t.requires_grad() || t.scalar_type().intern() != ScalarType.Float) {
+                    continue;
+                }
+                held.put(name, t.to(ScalarType.BFloat16));
+                freed += t.numel() * 2;
+                t.close();
+            }
+        }
+        return freed;
     }
 
     /** The LoRA adapters, or null when the model has none. */

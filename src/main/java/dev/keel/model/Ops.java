@@ -16,7 +16,7 @@ final class Ops {
     static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
         long in = x.size(-1);
         if (x.numel() == in) {
-            Tensor y = torch.mv(weight, x.reshape(in));
+            Tensor y = torch.mv(weight, vector(x, weight));
             if (bias != null) {
                 y = y.add(bias);
             }
@@ -25,5 +25,15 @@ final class Ops {
             return y.view(shape);
         }
         return torch.linear(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias));
+    }
+
+    /**
+     * One row x (1, ..., in) as the vector of a matrix-vector product with {@code weight}, in the weight's dtype:
+     * {@code mv} is not on autocast's list, so a weight held in bfloat16 ({@link CausalLM#holdFrozenLinearsInBf16})
+     * meets its input in bfloat16, as autocast's linear would.
+     */
+    static Tensor vector(Tensor x, Tensor weight) {
+        Tensor v = x.reshape(x.size(-1));
+        return v.scalar_type().intern() == weight.scalar_type().intern() ? v : v.to(weight.scalar_type());
     }
 }

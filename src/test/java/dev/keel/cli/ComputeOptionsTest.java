@@ -100,6 +100,35 @@ class ComputeOptionsTest {
     }
 
     @Test
+    void loraTrainersRunUnderBf16WithTheBaseHeldInBf16() throws IOException {
+        String[] lora = {"--lora-r", "4", "--lora-target-modules", "all-linear"};
+        List<Double> f32 = sft("lora-f32", lora);
+        List<String> mixed = new ArrayList<>(List.of(lora));
+        mixed.addAll(List.of("--bf16", "--gradient-checkpointing"));
+        List<Double> bf16 = sft("lora-bf16", mixed.toArray(new String[0]));
+        for (int i = 0; i < f32.size(); i++) {
+            assertEquals(f32.get(i), bf16.get(i), 0.05, "step " + (i + 1) + ": LoRA under bf16 near float32");
+        }
+        assertTrue(f32.get(f32.size() - 1) < f32.get(0) && bf16.get(bf16.size() - 1) < bf16.get(0),
+                "the adapters learn: " + f32 + " " + bf16);
+        assertTrue(Files.exists(tmp.resolve("lora-bf16").resolve("adapter_model.safetensors")));
+
+        TestSupport.Run dpo = TestSupport.keel("dpo", "--model", base.toString(), "--data", tmp.resolve("pairs.jsonl").toString(),
+                "--out", tmp.resolve("lora-dpo").toString(), "--max-steps", "2", "--batch-size", "4", "--log-every", "1",
+                "--lora-r", "4", "--bf16");
+        assertEquals(0, dpo.code(), dpo.err());
+        assertEquals(Math.log(2), losses("lora-dpo").get(0), 1e-3, "the reference is the base: adapters off, both in bf16");
+
+        TestSupport.Run ppo = TestSupport.keel("ppo", "--policy", base.toString(), "--reward", "builtin:count:great",
+                "--prompts", tmp.resolve("prompts.jsonl").toString(), "--out", tmp.resolve("lora-ppo").toString(),
+                "--iterations", "2", "--batch-size", "4", "--max-new-tokens", "6", "--lora-r", "4", "--bf16");
+        assertEquals(0, ppo.code(), ppo.err());
+        for (String l : Files.readAllLines(tmp.resolve("lora-ppo").resolve("metrics.jsonl"))) {
+            assertTrue(Double.isFinite(TestSupport.parse(l).get("loss/value_avg").asDouble()), l);
+        }
+    }
+
+    @Test
     void bf16WithAnotherDtypeIsRefusedInOneLine() {
         TestSupport.Run r = TestSupport.keel("sft", "--model", base.toString(), "--data", tmp.resolve("sft.jsonl").toString(),
                 "--out", tmp.resolve("refused").toString(), "--bf16", "--dtype", "bfloat16");

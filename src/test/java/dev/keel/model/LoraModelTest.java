@@ -108,6 +108,105 @@ class LoraModelTest {
         }
     }
 
+    /** A model of {@code family} with all-linear adapters, A drawn after seed 2 and B random: the same each call. */
+    private static CausalLM adapted(String family) {
+        CausalLM m = family.equals("llama") ? llama() : gpt2();
+        torch.manual_seed(2);
+        m.addLora(ALL);
+        randomiseB(m);
+        m.parameters().forEach(p -> p.set_requires_grad(true));
+        return m;
+    }
+
+    /** Under --bf16, logits of a padded batch and the adapters' gradients of a loss on them (checkpointed or not). */
+    private static List<float[]> bf16Step(CausalLM m, boolean checkpointing) {
+        List<float[]> out = new java.util.ArrayList<>();
+        try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope();
+             Compute c = Compute.use(true, checkpointing); BackwardPass pass = BackwardPass.open()) {
+            Tensor ids = ids();
+            Tensor keep = Tensors.longs(new long[][] {{1, 1, 1, 1, 1, 1, 1}, {0, 0, 1, 1, 1, 1, 1}}, null);
+            Tensor logits = m.forward(ids, keep);
+            out.add(Tensors.toFloats(logits.detach()));
+            pass.backward(torch.log_softmax(logits, -1).select(-1, 3).sum());
+            for (Tensor p : m.parameters()) {
+                out.add(Tensors.toFloats(p.grad()));
+                p.grad().zero_();
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void frozenLinearsHeldInBf16GiveTheLogitsAndGradientsOfAutocastExactly() {
+        for (String family : List.of("llama", "gpt2")) {
+            for (boolean checkpointing : new boolean[] {false, true}) {
+                CausalLM f32 = adapted(family);
+                CausalLM held = adapted(family);
+                long linear = 0;
+                for (long[] s : LoraAdapters.linearLayers(held).values()) {
+                    linear += s[0] * s[1];
+                }
+                assertEquals(2 * linear, held.holdFrozenLinearsInBf16(), "two bytes freed per linear weight");
+                held.weights().forEach((name, t) -> assertEquals(
+                        LoraAdapters.linearLayers(held).containsKey(name.replace(".weight", ""))
+                                ? torch.ScalarType.BFloat16 : torch.ScalarType.Float,
+                        t.scalar_type().intern(), name));
+                List<float[]> expected = bf16Step(f32, checkpointing);
+                List<float[]> actual = bf16Step(held, checkpointing);
+                assertEquals(expected.size(), actual.size());
+                String what = family + (checkpointing ? " checkpointed" : "");
+                assertArrayEquals(expected.get(0), actual.get(0), 0f, what + ": logits");
+                for (int i = 1; i < expected.size(); i++) {
+                    assertArrayEquals(expected.get(i), actual.get(i), 0f, what + ": gradient of parameter " + i);
+                }
+                assertTrue(java.util.Arrays.stream(new double[] {max(expected.get(1)), max(expected.get(2))})
+                        .allMatch(v -> v > 0), "the loss reaches the adapters");
+            }
+        }
+    }
+
+    private static double max(float[] a) {
+        double m = 0;
+        for (float v : a) {
+            m = Math.max(m, Math.abs(v));
+        }
+        return m;
+    }
+
+    @Test
+    void aModelHeldInBf16DecodesOneRowInBf16() {
+        for (String family : List.of("llama", "gpt2")) {
+            CausalLM f32 = adapted(family);
+            CausalLM held = adapted(family);
+            held.holdFrozenLinearsInBf16();
+            Tensor one = ids().narrow(0, 0, 1);
+            try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope();
+                 NoGradGuard ng = new NoGradGuard(); Compute c = Compute.use(true, false)) {
+                // a row at a time, as batch-1 decoding: matrix-vector products, which autocast leaves in float32
+                Tensor last = one.narrow(1, 6, 1);
+                Tensor keep = torch.ones_like(last);
+                float[] a = Tensors.toFloats(f32.forward(last, keep));
+                float[] b = Tensors.toFloats(held.forward(last, keep));
+                double err = 0;
+                double scale = 0;
+                for (int i = 0; i < a.length; i++) {
+                    err = Math.max(err, Math.abs(a[i] - b[i]));
+                    scale = Math.max(scale, Math.abs(a[i]));
+                }
+                assertTrue(err / scale < 5e-2, family + ": bf16 products near float32's, relative error " + err / scale);
+            }
+            assertFalse(held.weights().get(held.weights().keySet().stream()
+                    .filter(n -> n.contains("proj") || n.contains("c_attn")).findFirst().orElseThrow())
+                    .scalar_type().intern() == torch.ScalarType.Float, family);
+        }
+    }
+
+    @Test
+    void holdingInBf16NeedsAdapters() {
+        CausalLM m = llama();
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, m::holdFrozenLinearsInBf16);
+    }
+
     @Test
     void onlyTheAdaptersAndAScalarHeadTrain_theBaseStaysFrozen() {
         CausalLM lm = llama();
