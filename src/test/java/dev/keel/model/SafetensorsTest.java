@@ -64,6 +64,20 @@ class SafetensorsTest {
     }
 
     @Test
+    void readingATensorLeavesNoMappingOfTheFileBehind() throws IOException {
+        // a mapping's pages count in the process's resident memory (beside the tensor's copy) until the garbage
+        // collector unmaps it: at load time, the checkpoint's size again
+        Path f = tmp.resolve("unmapped.safetensors");
+        Map<String, Tensor> m = new LinkedHashMap<>();
+        m.put("w", torch.randn(256, 1024));
+        Safetensors.write(f, m, null);
+        Tensor back = Safetensors.read(Safetensors.readHeader(f), "w");
+        assertEquals(0.0, Tensors.item(back.sub(m.get("w")).abs().max()));
+        String maps = Files.readString(Path.of("/proc/self/maps"));
+        assertFalse(maps.contains(f.toRealPath().toString()), "the file is still mapped into the process");
+    }
+
+    @Test
     void aTruncatedFileNamesTheFileAndTheTensorThatRunsPastTheEnd() throws IOException {
         Path f = tmp.resolve("t.safetensors");
         Map<String, Tensor> m = new LinkedHashMap<>();

@@ -3,7 +3,6 @@ package dev.keel.model.io;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -207,12 +206,13 @@ public final class Safetensors {
             long pos = h.dataStart() + e.begin();
             BytePointer dst = new BytePointer(t.data_ptr());
             long done = 0;
-            // map in chunks: a MappedByteBuffer holds at most 2 GiB
+            // read straight into the tensor, in chunks (a ByteBuffer holds at most 2 GiB); not through a mapping,
+            // whose pages would count in the process's resident memory beside the copy until the garbage
+            // collector unmapped them (the size of the checkpoint again at peak)
             while (done < bytes) {
                 long chunk = Math.min(bytes - done, 1L << 30);
-                MappedByteBuffer src = ch.map(FileChannel.MapMode.READ_ONLY, pos + done, chunk);
                 ByteBuffer out = dst.position(done).limit(done + chunk).capacity(done + chunk).asByteBuffer();
-                out.put(src);
+                readFully(ch, out, pos + done);
                 done += chunk;
             }
         } catch (IOException ex) {
