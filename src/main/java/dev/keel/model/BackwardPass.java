@@ -45,17 +45,22 @@ public final class BackwardPass implements AutoCloseable {
     /**
      * Whether a batch's backward may run in parts side by side (the trainers' lanes) and give the same gradients
      * whichever part ends first. Two parts each add once into a weight's gradient, and two adds give the same float
-     * in either order; not with gradient checkpointing (a tied embedding then takes two adds per part, and float
-     * addition does not associate) nor with LoRA dropout in any of {@code models} (the parts would draw their masks
-     * from libtorch's one generator in either order), nor off the CPU (lanes share the cores). Nor under {@code --bf16}: its products run in oneDNN on the
-     * intra-op threads, as measured for issue 16, and lanes there are not measured.
+     * in either order. Not when a trained weight takes two adds per part: with gradient checkpointing the loss's
+     * backward and the blocks' recomputation each add, so a trained tied embedding (the output head, outside the
+     * stack, and the input lookup, back-propagated after it) does; under LoRA the embedding is frozen, the adapters
+     * are inside the stack and a scalar head outside, so each still adds once. Not with LoRA dropout in any of
+     * {@code models} (the parts would draw their masks from libtorch's one generator in either order), nor off
+     * the CPU (lanes share the cores).
      */
     public static boolean splittable(CausalLM... models) {
-        if (Compute.checkpointing() || Compute.bf16()) {
-            return false;
-        }
         for (CausalLM m : models) {
-            if (m != null && (!m.device().is_cpu() || m.adapters() != null && m.adapters().config().dropout() > 0)) {
+            if (m == null) {
+                continue;
+            }
+            if (!m.device().is_cpu() || m.adapters() != null && m.adapters().config().dropout() > 0) {
+                return false;
+            }
+            if (Compute.checkpointing() && m.adapters() == null && m.config().tieWordEmbeddings()) {
                 return false;
             }
         }

@@ -2,6 +2,8 @@ package dev.keel.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,13 +15,18 @@ import java.util.Random;
 
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import dev.keel.TestSupport;
 import dev.keel.TinyModels;
 import dev.keel.data.LmExample;
+import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
+import dev.keel.model.Compute;
+import dev.keel.model.LoraAdapters;
+import dev.keel.model.LoraConfig;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.runtime.Lanes;
 import dev.keel.tensor.Tensors;
@@ -27,12 +34,13 @@ import dev.keel.tensor.Tensors;
 /** A batch's backward in two lanes gives the whole batch's gradients, the same floats on every run. */
 class BatchBackwardTest {
     static CausalLM model;
+    static Path dir;
     static List<LmExample> batch = new ArrayList<>();
 
     @BeforeAll
     static void init() throws Exception {
         TestSupport.init();
-        Path dir = TinyModels.llama(Files.createTempDirectory("keel-lanes"), 5);
+        dir = TinyModels.llama(Files.createTempDirectory("keel-lanes"), 5);
         model = ModelFiles.load(dir, null, null);
         model.parameters().forEach(t -> t.set_requires_grad(true));
         Random r = new Random(3);
@@ -49,10 +57,15 @@ class BatchBackwardTest {
 
     /** The gradients of one batch's backward (each weight's, flattened), and how many parts ran. */
     private static Map<String, float[]> gradients(int lanes, Task<LmExample> task, int[] parts) throws Exception {
+        return gradients(model, lanes, task, parts);
+    }
+
+    private static Map<String, float[]> gradients(CausalLM model, int lanes, Task<LmExample> task, int[] parts)
+            throws Exception {
         Map<String, float[]> g = new LinkedHashMap<>();
         try (AutoCloseable l = Lanes.use(lanes); PointerScope scope = new PointerScope()) {
             model.trainable().values().forEach(t -> { if (t.grad().defined()) t.grad().zero_(); });
-            parts[0] = BatchBackward.run(task, batch, task.weight(batch), true).size();
+            parts[0] = BatchBackward.run(task, batch, task.weight(batch), BackwardPass.splittable(model)).size();
             for (Map.Entry<String, Tensor> e : model.trainable().entrySet()) {
                 g.put(e.getKey(), Tensors.toFloats(e.getValue().grad().flatten()));
             }
@@ -80,6 +93,53 @@ class BatchBackwardTest {
             for (int i = 0; i < a.length; i++) {
                 assertEquals(a[i], b[i], 1e-6 + 1e-5 * Math.abs(a[i]), k + "[" + i + "]");
             }
+        }
+    }
+
+    @Test
+    void underLoraTheLanesSplitWithCheckpointingAndBf16_theSameFloatsOnEveryRun() throws Exception {
+        CausalLM lora = ModelFiles.load(dir, null, null);
+        torch.manual_seed(1);
+        lora.addLora(new LoraConfig(4, 8, 0, List.of(LoraConfig.ALL_LINEAR), false));
+        try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+            for (LoraAdapters.Pair p : lora.adapters().pairs().values()) {
+                p.b().copy_(torch.randn(p.b().size(0), p.b().size(1)).mul(Tensors.s(0.1)));
+            }
+        }
+        lora.trainable().values().forEach(t -> t.set_requires_grad(true));
+        LmTask task = new LmTask(lora, 0);
+        for (boolean bf16 : new boolean[] {false, true}) {
+            for (boolean ckpt : new boolean[] {false, true}) {
+                String what = (bf16 ? "bf16" : "f32") + (ckpt ? " checkpointed" : "");
+                try (Compute c = Compute.use(bf16, ckpt)) {
+                    assertTrue(BackwardPass.splittable(lora), what + ": the adapters take one add per part");
+                    int[] parts = new int[1];
+                    Map<String, float[]> whole = gradients(lora, 1, task, parts);
+                    Map<String, float[]> split = gradients(lora, 2, task, parts);
+                    assertEquals(2, parts[0], what);
+                    for (int run = 0; run < 3; run++) {
+                        Map<String, float[]> again = gradients(lora, 2, task, parts);
+                        for (String k : split.keySet()) {
+                            assertArrayEquals(split.get(k), again.get(k), what + ", " + k + ": whichever lane ends first");
+                        }
+                    }
+                    for (String k : whole.keySet()) {
+                        float[] a = whole.get(k);
+                        float[] b = split.get(k);
+                        double tol = bf16 ? 2e-2 : 1e-5;
+                        double scale = 0;
+                        double diff = 0;
+                        for (int i = 0; i < a.length; i++) {
+                            scale = Math.max(scale, Math.abs(a[i]));
+                            diff = Math.max(diff, Math.abs(a[i] - b[i]));
+                        }
+                        assertTrue(scale > 0 && diff <= tol * scale, what + ", " + k + ": halves " + diff + " from whole, scale " + scale);
+                    }
+                }
+            }
+        }
+        try (Compute c = Compute.use(false, true)) {
+            assertFalse(BackwardPass.splittable(model), "a trained tied embedding takes two adds per part when checkpointed");
         }
     }
 
