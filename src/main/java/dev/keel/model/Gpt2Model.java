@@ -107,11 +107,11 @@ final class Gpt2Model extends CausalLM {
 
     private Tensor conv1dBase(Tensor x, String name) {
         Tensor weight = w(name + ".weight");
-        if (x.numel() == x.size(-1)) {
-            // one row (batch-1 decoding): a matrix-vector product, as in Ops.linear
+        if (Ops.oneRowMv(x, weight)) {
+            // one row (batch-1 decoding) with a float32 weight: a matrix-vector product, as in Ops.linear
             long[] shape = dev.keel.tensor.Tensors.shape(x);
             shape[shape.length - 1] = weight.size(1);
-            return torch.mv(weight.t(), Ops.vector(x, weight)).add(w(name + ".bias")).view(shape);
+            return torch.mv(weight.t(), x.reshape(x.size(-1))).add(w(name + ".bias")).view(shape);
         }
         Tensor flat = x.reshape(-1, x.size(-1));
         Tensor y = torch.addmm(w(name + ".bias"), flat, weight);

@@ -174,7 +174,7 @@ class LoraModelTest {
     }
 
     @Test
-    void aModelHeldInBf16DecodesOneRowInBf16() {
+    void aModelHeldInBf16DecodesOneRow() {
         for (String family : List.of("llama", "gpt2")) {
             CausalLM f32 = adapted(family);
             CausalLM held = adapted(family);
@@ -182,7 +182,7 @@ class LoraModelTest {
             Tensor one = ids().narrow(0, 0, 1);
             try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope();
                  NoGradGuard ng = new NoGradGuard(); Compute c = Compute.use(true, false)) {
-                // a row at a time, as batch-1 decoding: matrix-vector products, which autocast leaves in float32
+                // a row at a time, as batch-1 decoding (float32 weights through mv, bfloat16 ones through linear)
                 Tensor last = one.narrow(1, 6, 1);
                 Tensor keep = torch.ones_like(last);
                 float[] a = Tensors.toFloats(f32.forward(last, keep));
