@@ -144,6 +144,26 @@ class BatchBackwardTest {
     }
 
     @Test
+    void anUntiedModelSplitsWhenCheckpointed_theSameFloatsOnEveryRun() throws Exception {
+        CausalLM untied = dev.keel.model.ModelInit.random(dev.keel.model.io.ConfigFactory.llama(
+                model.config().vocabSize(), 32, 2, 4, 2, 64, 64, 10000, false, 0, 0), 5, null);
+        untied.parameters().forEach(t -> t.set_requires_grad(true));
+        LmTask task = new LmTask(untied, 0);
+        try (Compute c = Compute.use(false, true)) {
+            assertTrue(BackwardPass.splittable(untied), "every trained weight takes one add per part");
+            int[] parts = new int[1];
+            Map<String, float[]> split = gradients(untied, 2, task, parts);
+            assertEquals(2, parts[0]);
+            for (int run = 0; run < 3; run++) {
+                Map<String, float[]> again = gradients(untied, 2, task, parts);
+                for (String k : split.keySet()) {
+                    assertArrayEquals(split.get(k), again.get(k), k + ": whichever lane ends first");
+                }
+            }
+        }
+    }
+
+    @Test
     void aLossThatIsNotASumOverExamplesRunsWhole() throws Exception {
         LmTask lm = new LmTask(model, 0);
         Task<LmExample> batchWide = new Task<>() {
