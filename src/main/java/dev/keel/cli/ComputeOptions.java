@@ -13,8 +13,9 @@ import dev.keel.model.io.DType;
  */
 final class ComputeOptions {
     @Option(names = "--bf16", description = "Mixed precision as torch.autocast(\"cpu\", torch.bfloat16): "
-            + "matrix products and attention in bfloat16, float32 weights, optimizer state, norms, "
-            + "log-softmax and losses (needs --dtype float32). Faster on CPUs with AVX-512 BF16 or AMX.")
+            + "matrix products in bfloat16; float32 weights, optimizer state, attention, norms, "
+            + "log-softmax and losses (needs --dtype float32); with --lora-r the frozen base's linear layers are held "
+            + "in bfloat16 (the same products, less memory). Faster on CPUs with AVX-512 BF16 or AMX.")
     boolean bf16;
 
     @Option(names = "--gradient-checkpointing", description = "Keep only each block's input in the forward "
