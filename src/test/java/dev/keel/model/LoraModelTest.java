@@ -142,14 +142,14 @@ class LoraModelTest {
             for (boolean checkpointing : new boolean[] {false, true}) {
                 CausalLM f32 = adapted(family);
                 CausalLM held = adapted(family);
-                long linear = 0;
-                for (long[] s : LoraAdapters.linearLayers(held).values()) {
-                    linear += s[0] * s[1];
+                Map<String, long[]> linear = LoraAdapters.linearLayers(held);
+                long elements = 0;
+                for (long[] s : linear.values()) {
+                    elements += s[0] * s[1];
                 }
-                assertEquals(2 * linear, held.holdFrozenLinearsInBf16(), "two bytes freed per linear weight");
+                assertEquals(2 * elements, held.holdFrozenLinearsInBf16(), "two bytes freed per linear weight");
                 held.weights().forEach((name, t) -> assertEquals(
-                        LoraAdapters.linearLayers(held).containsKey(name.replace(".weight", ""))
-                                ? torch.ScalarType.BFloat16 : torch.ScalarType.Float,
+                        linear.containsKey(name.replace(".weight", "")) ? torch.ScalarType.BFloat16 : torch.ScalarType.Float,
                         t.scalar_type().intern(), name));
                 List<float[]> expected = bf16Step(f32, checkpointing);
                 List<float[]> actual = bf16Step(held, checkpointing);
@@ -159,8 +159,7 @@ class LoraModelTest {
                 for (int i = 1; i < expected.size(); i++) {
                     assertArrayEquals(expected.get(i), actual.get(i), 0f, what + ": gradient of parameter " + i);
                 }
-                assertTrue(java.util.Arrays.stream(new double[] {max(expected.get(1)), max(expected.get(2))})
-                        .allMatch(v -> v > 0), "the loss reaches the adapters");
+                assertTrue(max(expected.get(1)) > 0 && max(expected.get(2)) > 0, "the loss reaches the adapters");
             }
         }
     }
@@ -195,9 +194,8 @@ class LoraModelTest {
                 }
                 assertTrue(err / scale < 5e-2, family + ": bf16 products near float32's, relative error " + err / scale);
             }
-            assertFalse(held.weights().get(held.weights().keySet().stream()
-                    .filter(n -> n.contains("proj") || n.contains("c_attn")).findFirst().orElseThrow())
-                    .scalar_type().intern() == torch.ScalarType.Float, family);
+            String first = LoraAdapters.linearLayers(held).keySet().iterator().next() + ".weight";
+            assertFalse(held.weights().get(first).scalar_type().intern() == torch.ScalarType.Float, family + ": " + first);
         }
     }
 

@@ -73,20 +73,30 @@ class BatchBackwardTest {
         return g;
     }
 
+    /**
+     * The gradients of {@code task}'s batch in two lanes, asserted to split in two and to be the same floats on three
+     * more runs (whichever lane ends first).
+     */
+    private static Map<String, float[]> splitTheSameOnEveryRun(CausalLM m, Task<LmExample> task, String what) throws Exception {
+        int[] parts = new int[1];
+        Map<String, float[]> split = gradients(m, 2, task, parts);
+        assertEquals(2, parts[0], what + ": five examples in two halves");
+        for (int run = 0; run < 3; run++) {
+            Map<String, float[]> again = gradients(m, 2, task, parts);
+            for (String k : split.keySet()) {
+                assertArrayEquals(split.get(k), again.get(k), what + ", " + k + ": whichever lane ends first");
+            }
+        }
+        return split;
+    }
+
     @Test
     void twoLanesGiveTheWholeBatchsGradientsAndTheSameFloatsOnEveryRun() throws Exception {
         LmTask task = new LmTask(model, 0);
         int[] parts = new int[1];
         Map<String, float[]> whole = gradients(1, task, parts);
         assertEquals(1, parts[0]);
-        Map<String, float[]> split = gradients(2, task, parts);
-        assertEquals(2, parts[0], "five examples in two halves");
-        for (int run = 0; run < 3; run++) {
-            Map<String, float[]> again = gradients(2, task, parts);
-            for (String k : split.keySet()) {
-                assertArrayEquals(split.get(k), again.get(k), k + ": whichever lane ends first");
-            }
-        }
+        Map<String, float[]> split = splitTheSameOnEveryRun(model, task, "f32");
         for (String k : whole.keySet()) {
             float[] a = whole.get(k);
             float[] b = split.get(k);
@@ -113,16 +123,8 @@ class BatchBackwardTest {
                 String what = (bf16 ? "bf16" : "f32") + (ckpt ? " checkpointed" : "");
                 try (Compute c = Compute.use(bf16, ckpt)) {
                     assertTrue(BackwardPass.splittable(lora), what + ": the adapters take one add per part");
-                    int[] parts = new int[1];
-                    Map<String, float[]> whole = gradients(lora, 1, task, parts);
-                    Map<String, float[]> split = gradients(lora, 2, task, parts);
-                    assertEquals(2, parts[0], what);
-                    for (int run = 0; run < 3; run++) {
-                        Map<String, float[]> again = gradients(lora, 2, task, parts);
-                        for (String k : split.keySet()) {
-                            assertArrayEquals(split.get(k), again.get(k), what + ", " + k + ": whichever lane ends first");
-                        }
-                    }
+                    Map<String, float[]> whole = gradients(lora, 1, task, new int[1]);
+                    Map<String, float[]> split = splitTheSameOnEveryRun(lora, task, what);
                     for (String k : whole.keySet()) {
                         float[] a = whole.get(k);
                         float[] b = split.get(k);
@@ -151,15 +153,7 @@ class BatchBackwardTest {
         LmTask task = new LmTask(untied, 0);
         try (Compute c = Compute.use(false, true)) {
             assertTrue(BackwardPass.splittable(untied), "every trained weight takes one add per part");
-            int[] parts = new int[1];
-            Map<String, float[]> split = gradients(untied, 2, task, parts);
-            assertEquals(2, parts[0]);
-            for (int run = 0; run < 3; run++) {
-                Map<String, float[]> again = gradients(untied, 2, task, parts);
-                for (String k : split.keySet()) {
-                    assertArrayEquals(split.get(k), again.get(k), k + ": whichever lane ends first");
-                }
-            }
+            splitTheSameOnEveryRun(untied, task, "untied, checkpointed");
         }
     }
 
