@@ -2,8 +2,12 @@ package dev.keel.model;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
+import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
 
 /**
  * The one way trainers back-propagate a loss: forwards made while the pass is open may checkpoint their blocks
@@ -25,6 +29,8 @@ public final class BackwardPass implements AutoCloseable {
     private static final ThreadLocal<BackwardPass> CURRENT = new ThreadLocal<>();
     private final BackwardPass outer;
     private final List<Runnable> replays = new ArrayList<>();
+    private final List<Tensor> lastRoots = new ArrayList<>();
+    private final List<Supplier<Tensor>> lastGrads = new ArrayList<>();
 
     private BackwardPass(BackwardPass outer) {
         this.outer = outer;
@@ -45,12 +51,12 @@ public final class BackwardPass implements AutoCloseable {
     /**
      * Whether a batch's backward may run in parts side by side (the trainers' lanes) and give the same gradients
      * whichever part ends first. Two parts each add once into a weight's gradient, and two adds give the same float
-     * in either order. Not when a trained weight takes two adds per part: with gradient checkpointing the loss's
-     * backward and the blocks' recomputation each add, so a trained tied embedding (the output head, outside the
-     * stack, and the input lookup, back-propagated after it) does; under LoRA the embedding is frozen, the adapters
-     * are inside the stack and a scalar head outside, so each still adds once. Not with LoRA dropout in any of
-     * {@code models} (the parts would draw their masks from libtorch's one generator in either order), nor off
-     * the CPU (lanes share the cores).
+     * in either order. With gradient checkpointing the loss's backward and the blocks' recomputation are separate
+     * backward calls, so a weight reached from both would take two adds per part: a trained tied embedding (the
+     * output head, outside the stack, and the input lookup, below it); its head's gradient is therefore held back
+     * ({@link #deferToEnd}) and joins the lookup's in the pass's last backward call, one add. Not with LoRA dropout
+     * in any of {@code models} (the parts would draw their masks from libtorch's one generator in either order),
+     * nor off the CPU (lanes share the cores).
      */
     public static boolean splittable(CausalLM... models) {
         for (CausalLM m : models) {
@@ -60,11 +66,18 @@ public final class BackwardPass implements AutoCloseable {
             if (!m.device().is_cpu() || m.adapters() != null && m.adapters().config().dropout() > 0) {
                 return false;
             }
-            if (Compute.checkpointing() && m.adapters() == null && m.config().tieWordEmbeddings()) {
-                return false;
-            }
         }
         return true;
+    }
+
+    /**
+     * Back-propagates {@code grad} (evaluated then; skipped when undefined) from {@code root} in this pass's last
+     * backward call, after every checkpointed block: together with every other root given here, so a weight they
+     * reach adds their sum into its gradient once.
+     */
+    void deferToEnd(Tensor root, Supplier<Tensor> grad) {
+        lastRoots.add(root);
+        lastGrads.add(grad);
     }
 
     /** Registers the backward of a checkpointed forward, run after the loss's own backward. */
@@ -79,16 +92,32 @@ public final class BackwardPass implements AutoCloseable {
 
     /**
      * Gradients of {@code loss} into every parameter that requires them: {@code loss.backward()}, then the
-     * checkpointed forwards of this pass, last first. Each forward is back-propagated once.
+     * checkpointed forwards of this pass, last first, then one backward call from the roots held back for the end
+     * ({@link #deferToEnd}: the embeddings below the blocks, a tied head). Each forward is back-propagated once.
      */
     public void backward(Tensor loss) {
-        loss.backward();
         try {
+            loss.backward();
             for (int i = replays.size() - 1; i >= 0; i--) {
                 replays.get(i).run();
             }
+            List<Tensor> roots = new ArrayList<>();
+            List<Tensor> grads = new ArrayList<>();
+            for (int i = 0; i < lastRoots.size(); i++) {
+                Tensor g = lastGrads.get(i).get();
+                if (g != null && g.defined()) {
+                    roots.add(lastRoots.get(i));
+                    grads.add(g);
+                }
+            }
+            if (!roots.isEmpty()) {
+                torch.backward(new TensorVector(roots.toArray(new Tensor[0])), new TensorVector(grads.toArray(new Tensor[0])),
+                        new BoolOptional(), false, new TensorVector());
+            }
         } finally {
             replays.clear();
+            lastRoots.clear();
+            lastGrads.clear();
         }
     }
 
@@ -96,6 +125,8 @@ public final class BackwardPass implements AutoCloseable {
     @Override
     public void close() {
         replays.clear();
+        lastRoots.clear();
+        lastGrads.clear();
         CURRENT.set(outer);
     }
 }

@@ -15,7 +15,7 @@ import org.bytedeco.pytorch.global.torch;
  * each block's input; the output is a fresh leaf, so the loss's backward stops there, and the
  * {@link BackwardPass} then recomputes each block from its input with a graph (under the same autocast),
  * back-propagates the output's gradient through it and passes the input's gradient to the block below; the
- * embeddings' graph takes the last. The blocks hold no randomness (Keel has no dropout), so a recomputation is
+ * embeddings' graph takes the last, in the pass's last backward call. The blocks hold no randomness (Keel has no dropout), so a recomputation is
  * the forward again, exactly.
  */
 final class Blocks {
@@ -52,12 +52,15 @@ final class Blocks {
         Tensor out = x.detach().requires_grad_(true);
         Tensor embedded = h;
         boolean bf16 = Compute.bf16();
-        pass.add(() -> replay(embedded, inputs, out, block, bf16));
+        pass.add(() -> replay(pass, embedded, inputs, out, block, bf16));
         return out;
     }
 
-    /** The backward of a checkpointed stack, once the loss's backward has left a gradient on {@code out}. */
-    private static void replay(Tensor embedded, Tensor[] inputs, Tensor out, Block block, boolean bf16) {
+    /**
+     * The backward of a checkpointed stack, once the loss's backward has left a gradient on {@code out}; the
+     * embeddings' graph gets the input's gradient in the pass's last backward call.
+     */
+    private static void replay(BackwardPass pass, Tensor embedded, Tensor[] inputs, Tensor out, Block block, boolean bf16) {
         Tensor g = out.grad();
         if (!g.defined()) {
             return;                          // this forward did not reach the loss
@@ -66,7 +69,8 @@ final class Blocks {
             g = blockBackward(block, i, inputs[i], g, bf16);
         }
         if (embedded.requires_grad()) {
-            backward(embedded, g);
+            Tensor input = g;
+            pass.deferToEnd(embedded, () -> input);
         }
     }
 

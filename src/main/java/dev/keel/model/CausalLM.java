@@ -167,7 +167,24 @@ public abstract class CausalLM {
     }
 
     private Tensor headOutputs(Tensor hidden) {
-        return head == Head.LM ? Ops.linear(hidden, lmHead(), null) : Ops.linear(hidden, w(SCORE), null);
+        return head == Head.LM ? Ops.linear(hidden, tiedHeadForThisPass(lmHead()), null) : Ops.linear(hidden, w(SCORE), null);
+    }
+
+    /**
+     * The output head's weight for a forward in a checkpointing {@link BackwardPass}: when it is the trained input
+     * embedding (tied), a leaf of its own whose gradient joins the lookup's in the pass's last backward call, so the
+     * embedding takes one add per pass as without checkpointing (what lets a batch's halves run side by side,
+     * {@link BackwardPass#splittable}); else {@code w} itself.
+     */
+    private Tensor tiedHeadForThisPass(Tensor w) {
+        BackwardPass pass = BackwardPass.current();
+        if (pass == null || !config.tieWordEmbeddings() || !Compute.checkpointing() || !w.requires_grad()
+                || !org.bytedeco.pytorch.GradMode.is_enabled()) {
+            return w;
+        }
+        Tensor own = w.detach().requires_grad_(true);
+        pass.deferToEnd(w.view(w.sizes()), own::grad);   // a view carries the gradient back into w
+        return own;
     }
 
     /**
