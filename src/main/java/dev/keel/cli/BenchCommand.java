@@ -118,9 +118,10 @@ final class BenchCommand implements Callable<Integer> {
 
     /**
      * Gives the memory this process freed back to the system, when it runs on tcmalloc (which keeps it): after the
-     * GPT-2-small cases this process held 5-10 GB, and the ppo case's fresh JVM then ran 20-30% slower than alone.
+     * GPT-2-small cases this process held 5-10 GB, and the ppo case's fresh JVM then ran 20-30% slower than alone;
+     * after writing a real shape's random model, 5 GB beside a case that needs 14.
      */
-    private static void releaseFreeMemory() {
+    static void releaseFreeMemory() {
         try {
             com.sun.jna.NativeLibrary.getProcess().getFunction("MallocExtension_ReleaseFreeMemory").invokeVoid(new Object[0]);
         } catch (UnsatisfiedLinkError e) {

@@ -39,6 +39,7 @@ final class BenchReal {
             RealShapeBench.Shape shape = RealShapeBench.Shape.of(shapeName);
             Path mdir = dir.resolve(shape.key);
             RealShapeBench.writeModel(shape, mdir);
+            BenchCommand.releaseFreeMemory();    // the model written (and the peak measured): its memory back to the cases
             for (String modeName : modes) {
                 RealShapeBench.Mode mode = RealShapeBench.Mode.parse(modeName);
                 JsonNode k = child(shape.key + ":" + mode.key(), mdir, repeats);
