@@ -111,8 +111,8 @@ public final class BackwardPass implements AutoCloseable {
                 }
             }
             if (!roots.isEmpty()) {
-                torch.backward(new TensorVector(roots.toArray(new Tensor[0])), new TensorVector(grads.toArray(new Tensor[0])),
-                        new BoolOptional(), false, new TensorVector());
+                torch.backward(new TensorVector(roots.toArray(new Tensor[0])),
+                        new TensorVector(grads.toArray(new Tensor[0])), new BoolOptional(), false, new TensorVector());
             }
         } finally {
             replays.clear();

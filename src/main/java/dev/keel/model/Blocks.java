@@ -15,8 +15,8 @@ import org.bytedeco.pytorch.global.torch;
  * each block's input; the output is a fresh leaf, so the loss's backward stops there, and the
  * {@link BackwardPass} then recomputes each block from its input with a graph (under the same autocast),
  * back-propagates the output's gradient through it and passes the input's gradient to the block below; the
- * embeddings' graph takes the last, in the pass's last backward call. The blocks hold no randomness (Keel has no dropout), so a recomputation is
- * the forward again, exactly.
+ * embeddings' graph takes the last, in the pass's last backward call. The blocks hold no randomness (Keel has no
+ * dropout), so a recomputation is the forward again, exactly.
  */
 final class Blocks {
     private Blocks() {}

@@ -167,7 +167,8 @@ public abstract class CausalLM {
     }
 
     private Tensor headOutputs(Tensor hidden) {
-        return head == Head.LM ? Ops.linear(hidden, tiedHeadForThisPass(lmHead()), null) : Ops.linear(hidden, w(SCORE), null);
+        return head == Head.LM ? Ops.linear(hidden, tiedHeadForThisPass(lmHead()), null)
+                : Ops.linear(hidden, w(SCORE), null);
     }
 
     /**
