@@ -43,9 +43,13 @@ public final class BackwardPass implements AutoCloseable {
         return p;
     }
 
-    /** The pass open on this thread, or null. */
-    static BackwardPass current() {
-        return CURRENT.get();
+    /**
+     * The pass open on this thread when a forward with gradients made now checkpoints ({@link Compute#checkpointing()}
+     * on, gradients on), else null.
+     */
+    static BackwardPass checkpointing() {
+        BackwardPass p = CURRENT.get();
+        return p != null && Compute.checkpointing() && org.bytedeco.pytorch.GradMode.is_enabled() ? p : null;
     }
 
     /**
@@ -111,14 +115,21 @@ public final class BackwardPass implements AutoCloseable {
                 }
             }
             if (!roots.isEmpty()) {
-                torch.backward(new TensorVector(roots.toArray(new Tensor[0])),
-                        new TensorVector(grads.toArray(new Tensor[0])), new BoolOptional(), false, new TensorVector());
+                propagate(roots.toArray(new Tensor[0]), grads.toArray(new Tensor[0]));
             }
         } finally {
             replays.clear();
             lastRoots.clear();
             lastGrads.clear();
         }
+    }
+
+    /**
+     * Back-propagates the gradients {@code grads} of {@code roots} in one call (libtorch's
+     * {@code torch::autograd::backward}): a leaf reached from several roots adds their sum once.
+     */
+    static void propagate(Tensor[] roots, Tensor[] grads) {
+        torch.backward(new TensorVector(roots), new TensorVector(grads), new BoolOptional(), false, new TensorVector());
     }
 
     /** Closes the pass; forwards not back-propagated are dropped. */

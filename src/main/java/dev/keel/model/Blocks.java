@@ -1,12 +1,8 @@
 package dev.keel.model;
 
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.BoolOptional;
-import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
-import org.bytedeco.pytorch.global.torch;
 
 /**
  * The stack of a decoder's blocks, run plainly or with gradient checkpointing (Chen et al. 2016, "Training
@@ -32,8 +28,8 @@ final class Blocks {
      * {@link Compute#checkpointing()} is on, gradients are on and no cache is filled (decoding); else plain.
      */
     static Tensor run(Tensor h, int layers, KvCache cache, Block block) {
-        BackwardPass pass = BackwardPass.current();
-        if (pass == null || cache != null || !Compute.checkpointing() || !GradMode.is_enabled()) {
+        BackwardPass pass = BackwardPass.checkpointing();
+        if (pass == null || cache != null) {
             for (int i = 0; i < layers; i++) {
                 h = block.apply(i, h);
             }
@@ -82,15 +78,9 @@ final class Blocks {
             try (Autocast a = Autocast.bf16If(bf16)) {
                 y = block.apply(i, x);
             }
-            backward(y, g);
+            BackwardPass.propagate(new Tensor[] {y}, new Tensor[] {g});
             return x.grad().detach();        // a tensor of its own: grad() is a view into x, freed with the scope
         });
-    }
-
-    /** Back-propagates the gradient {@code g} of {@code y} (libtorch's {@code torch::autograd::backward}). */
-    private static void backward(Tensor y, Tensor g) {
-        torch.backward(new TensorVector(new Tensor[] {y}), new TensorVector(new Tensor[] {g}), new BoolOptional(), false,
-                new TensorVector());
     }
 
     /**

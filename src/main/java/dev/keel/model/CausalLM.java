@@ -178,9 +178,8 @@ public abstract class CausalLM {
      * {@link BackwardPass#splittable}); else {@code w} itself.
      */
     private Tensor tiedHeadForThisPass(Tensor w) {
-        BackwardPass pass = BackwardPass.current();
-        if (pass == null || !config.tieWordEmbeddings() || !Compute.checkpointing() || !w.requires_grad()
-                || !org.bytedeco.pytorch.GradMode.is_enabled()) {
+        BackwardPass pass = BackwardPass.checkpointing();
+        if (pass == null || !config.tieWordEmbeddings() || !w.requires_grad()) {
             return w;
         }
         Tensor own = w.detach().requires_grad_(true);
