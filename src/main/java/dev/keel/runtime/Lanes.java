@@ -134,25 +134,27 @@ public final class Lanes {
     }
 
     /**
-     * As {@link #run}, for pieces that each make one tensor: the tensors outlive their lanes and belong to the
-     * caller's innermost {@code PointerScope} (or, without one, to the garbage collector), as if the caller had
-     * made them.
+     * As {@link #run}, for pieces that each make tensors (e.g. one lane's passes of several models, in turn): the
+     * tensors outlive their lanes and belong to the caller's innermost {@code PointerScope} (or, without one, to the
+     * garbage collector), as if the caller had made them.
      */
-    public static List<Tensor> tensors(List<Supplier<Tensor>> pieces) {
-        List<Callable<Tensor>> kept = new ArrayList<>();
-        for (Supplier<Tensor> p : pieces) {
+    public static List<List<Tensor>> tensors(List<Supplier<List<Tensor>>> pieces) {
+        List<Callable<List<Tensor>>> kept = new ArrayList<>();
+        for (Supplier<List<Tensor>> p : pieces) {
             kept.add(() -> {
-                Tensor t = p.get();
-                t.retainReference(); // survives the lane's scope
-                return t;
+                List<Tensor> ts = p.get();
+                ts.forEach(Tensor::retainReference); // survive the lane's scope
+                return ts;
             });
         }
-        List<Tensor> out = run(kept);
+        List<List<Tensor>> out = run(kept);
         PointerScope caller = PointerScope.getInnerScope();
-        for (Tensor t : out) {
-            if (caller != null) {
-                caller.attach(t);
-                t.releaseReference();
+        for (List<Tensor> ts : out) {
+            for (Tensor t : ts) {
+                if (caller != null) {
+                    caller.attach(t);
+                    t.releaseReference();
+                }
             }
         }
         return out;

@@ -5,7 +5,6 @@ import static dev.keel.tensor.Tensors.s;
 import java.util.Optional;
 import java.util.function.UnaryOperator;
 
-import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 
 import dev.keel.loss.Gae;
@@ -75,10 +74,7 @@ public record Ppo(double vfCoef, double clipRangeValue, double gamma, double lam
      */
     @Override
     public Targets targets(Scored r, Critic critic, double klCoef, UnaryOperator<double[]> sumOverRanks) {
-        Tensor valuesOld;
-        try (NoGradGuard ng = new NoGradGuard()) {
-            valuesOld = critic.values(r.rollout()).mul(r.mask());
-        }
+        Tensor valuesOld = java.util.Objects.requireNonNull(r.values(), "PPO's rollout is scored with its value model");
         Tensor rewards = r.kl().mul(s(-klCoef)).add(r.rollout().atLast(r.score()));
         if (whitenRewards) {
             rewards = Masked.whiten(rewards, sumOverRanks.apply(Masked.moments(rewards, r.mask())), false);

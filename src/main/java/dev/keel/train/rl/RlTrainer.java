@@ -86,7 +86,7 @@ public final class RlTrainer {
         // SFT model, say), so it moves a copy of its own
         this.reference = cfg.kl().refEmaDecay() > 0 ? reference.copy() : reference;
         this.critic = cfg.algorithm().usesCritic() ? critic : null;
-        this.scorer = new RolloutScorer(cfg, policy, this.reference, reward, prompts, padId, eos);
+        this.scorer = new RolloutScorer(cfg, policy, this.reference, this.critic, reward, prompts, padId, eos);
         this.prompts = prompts;
         this.out = out;
     }
@@ -276,7 +276,7 @@ public final class RlTrainer {
         m.put("val/ratio", us.ratio());
         m.putAll(us.extra());
         m.put("lr", us.lr());
-        // rollout = sampling (time/generate_s) + scoring (time/score_s: reward, log-probs)
+        // rollout = sampling (time/generate_s) + scoring (time/score_s: reward, log-probs, values)
         m.put("time/rollout_s", (t1 - t0) / 1e9);
         m.put("time/score_s", (t1 - t0) / 1e9 - rs.generateSeconds());
         m.put("time/update_s", (t2 - t1) / 1e9);

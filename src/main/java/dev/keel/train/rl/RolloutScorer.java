@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Supplier;
 
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -25,23 +26,33 @@ import dev.keel.tensor.Tensors;
 /**
  * The rollout half of an RL iteration: one batched, cached generation of k completions per prompt, the
  * reward's scores (with the missing-EOS penalty and clipping), the log-probs of the sampled tokens under the
- * policy and the reference (logits / T, as TRL scores), and the per-token KL estimate.
+ * policy and the reference (logits / T, as TRL scores), the value model's predictions when the method has one,
+ * and the per-token KL estimate.
+ *
+ * <p>The passes over the sampled sequences (policy, reference, value model, and a reward model that reads the
+ * policy's token ids) run on two {@link Lanes}, a core each, two passes a lane: policy then reward model beside
+ * reference then value model, so the lanes carry about the same work (a reward or value pass is the blocks
+ * without the vocabulary projection). With LoRA the reference is the policy with its adapters off, a state of the
+ * one model, so its two passes share a lane and the value and reward passes take the other.
  */
 final class RolloutScorer {
     private final RlConfig cfg;
     private final CausalLM policy;
     private final CausalLM reference;
+    private final Critic critic;
     private final RewardSource reward;
     private final Prompts prompts;
     private final long padId;
     private final Set<Long> eos;
     private final Optional<RewardSource.IdsScorer> byIds;
 
-    RolloutScorer(RlConfig cfg, CausalLM policy, CausalLM reference, RewardSource reward, Prompts prompts,
+    /** {@code critic}: the value model, or null for a method without one. */
+    RolloutScorer(RlConfig cfg, CausalLM policy, CausalLM reference, Critic critic, RewardSource reward, Prompts prompts,
                   long padId, Set<Long> eos) {
         this.cfg = cfg;
         this.policy = policy;
         this.reference = reference;
+        this.critic = critic;
         this.reward = reward;
         this.prompts = prompts;
         this.padId = padId;
@@ -73,51 +84,85 @@ final class RolloutScorer {
         Generation g = BatchGenerator.generate(policy, queries, sc, StopCriterion.NEVER, padId, rowSeeds);
         double generateSeconds = (System.nanoTime() - t0) / 1e9;
         Rollout roll = Rollout.of(queries, g, padId, policy.device());
-        Tensor score = scores(roll, queries, texts);
         Tensor mask = roll.respMask.to(ScalarType.Float);
+        double[][] rawScores = new double[1][];
+        if (byIds.isEmpty()) { // a reward on text: on this thread, before the passes
+            rawScores[0] = textScores(roll, texts);
+        }
         Tensor logpOld;
         Tensor logpRef;
+        Tensor values;
         try (NoGradGuard ng = new NoGradGuard()) {
             double lpT = cfg.algorithm().logProbTemperature(temperature);
-            if (reference == policy || !policy.device().is_cpu()) {
-                logpOld = roll.logProbs(policy, lpT)[0].mul(mask);
+            Supplier<Tensor> policyPass = () -> roll.logProbs(policy, lpT)[0].mul(mask);
+            Supplier<Tensor> referencePass = () -> {
                 // with LoRA the reference is the policy's own base: the same weights with the adapters off
                 try (var off = reference == policy ? policy.adaptersOff() : null) {
-                    logpRef = roll.logProbs(reference, lpT)[0].mul(mask);
+                    return roll.logProbs(reference, lpT)[0].mul(mask);
                 }
+            };
+            Supplier<Tensor> valuePass = () -> critic == null ? null : critic.values(roll).mul(mask);
+            Runnable rewardPass = () -> {
+                if (byIds.isPresent()) {
+                    rawScores[0] = byIds.get().score(queries, List.of(roll.responses));
+                }
+            };
+            List<Supplier<List<Tensor>>> lanes = reference == policy
+                    ? List.of(() -> made(policyPass.get(), referencePass.get()),
+                            () -> { rewardPass.run(); return made(valuePass.get()); })
+                    : List.of(() -> { Tensor lp = policyPass.get(); rewardPass.run(); return made(lp); },
+                            () -> made(referencePass.get(), valuePass.get()));
+            List<List<Tensor>> out;
+            if (policy.device().is_cpu()) {
+                out = Lanes.tensors(lanes);
             } else {
-                // two models: the two passes side by side, a core each
-                List<Tensor> lp = Lanes.tensors(List.of(() -> roll.logProbs(policy, lpT)[0].mul(mask),
-                        () -> roll.logProbs(reference, lpT)[0].mul(mask)));
-                logpOld = lp.get(0);
-                logpRef = lp.get(1);
+                out = new ArrayList<>();
+                for (Supplier<List<Tensor>> lane : lanes) {
+                    out.add(lane.get());
+                }
             }
+            List<Tensor> all = new ArrayList<>(out.get(0)); // policy, reference, then values in both layouts
+            all.addAll(out.get(1));
+            logpOld = all.get(0);
+            logpRef = all.get(1);
+            values = critic == null ? null : all.get(2);
         }
+        Tensor score = scores(rawScores[0], roll);
         Tensor kl = cfg.kl().estimator().perToken(logpOld, logpRef).mul(mask);          // (B, R)
         RolloutStats stats = stats(roll, mask, score, logpOld, kl, klCoef, generateSeconds);
         if (!Double.isFinite(stats.kl())) {
             throw new KeelException("a non-finite KL at iteration " + (iteration + 1) + " (objective/kl " + stats.kl()
                     + "); lower --lr or raise --kl-coef");
         }
-        return new Result(new Scored(roll, mask, score, logpOld, logpRef, kl), stats);
+        return new Result(new Scored(roll, mask, score, logpOld, logpRef, kl, values), stats);
+    }
+
+    /** A lane's tensors in order, leaving out a pass that made none (null: no value model). */
+    private static List<Tensor> made(Tensor... ts) {
+        List<Tensor> out = new ArrayList<>();
+        for (Tensor t : ts) {
+            if (t != null) {
+                out.add(t);
+            }
+        }
+        return out;
+    }
+
+    /** A reward that reads text: the decoded completions, scored with the prompts' texts. */
+    private double[] textScores(Rollout roll, List<String> texts) {
+        List<String> completions = new ArrayList<>();
+        for (long[] resp : roll.responses) {
+            completions.add(prompts.decode(resp));
+        }
+        return reward.score(texts, completions, roll.endedWithEos);
     }
 
     /**
      * The reward's scores (B), minus the missing-EOS penalty, clipped. A reward model with the policy's tokenizer
-     * reads the sampled ids (prompt, then the response with its EOS when it ended); any other reward reads the
-     * decoded text.
+     * read the sampled ids (prompt, then the response with its EOS when it ended); any other reward the decoded
+     * text.
      */
-    private Tensor scores(Rollout roll, List<long[]> queries, List<String> texts) {
-        double[] scores;
-        if (byIds.isPresent()) {
-            scores = byIds.get().score(queries, List.of(roll.responses));
-        } else {
-            List<String> completions = new ArrayList<>();
-            for (long[] resp : roll.responses) {
-                completions.add(prompts.decode(resp));
-            }
-            scores = reward.score(texts, completions, roll.endedWithEos);
-        }
+    private Tensor scores(double[] scores, Rollout roll) {
         for (int i = 0; i < scores.length; i++) {
             if (!Double.isFinite(scores[i])) {
                 throw new KeelException("the reward " + reward.name() + " returned " + scores[i] + " for a completion");

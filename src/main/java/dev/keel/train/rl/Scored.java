@@ -11,5 +11,8 @@ import org.bytedeco.pytorch.Tensor;
  * @param logpOld (B, R) log-probs of the sampled tokens under the sampling policy (logits / T), 0 at padding
  * @param logpRef (B, R) the same under the reference, 0 at padding
  * @param kl      (B, R) the per-token KL estimate between the two, 0 at padding
+ * @param values  (B, R) the value model's predictions when the rollout was scored, 0 at padding; null for a
+ *                method without a value model
  */
-public record Scored(Rollout rollout, Tensor mask, Tensor score, Tensor logpOld, Tensor logpRef, Tensor kl) {}
+public record Scored(Rollout rollout, Tensor mask, Tensor score, Tensor logpOld, Tensor logpRef, Tensor kl,
+                     Tensor values) {}

@@ -56,7 +56,7 @@ class LoraRlTest {
             Prompts prompts = new Prompts(List.of(tok.encode("The movie was", true), tok.encode("This book", true)),
                     List.of("The movie was", "This book"), tok);
             RlConfig cfg = RlConfig.defaults(Grpo.of(2)).withSampling(s -> new RlConfig.Sampling(1, 2, 6, 1.0));
-            RolloutScorer scorer = new RolloutScorer(cfg, policy, policy, Rewards.open("builtin:count:great", 4), prompts,
+            RolloutScorer scorer = new RolloutScorer(cfg, policy, policy, null, Rewards.open("builtin:count:great", 4), prompts,
                     0, Set.of(tok.eosId()));
             Scored s = scorer.rollout(List.of(0, 1), 0.05, 0, 0).scored();
             Tensor expected;

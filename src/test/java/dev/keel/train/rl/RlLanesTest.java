@@ -75,4 +75,73 @@ class RlLanesTest {
         org.junit.jupiter.api.Assertions.assertFalse(java.util.Arrays.equals(Tensors.toFloats(start.trainable().get(first).flatten()),
                 a.get("policy." + first)), "the policy trained");
     }
+
+    /**
+     * Every tensor of a scored PPO rollout (the reward model's scores, the policy's and the reference's log-probs,
+     * the value model's predictions) as two lanes make it and as one thread makes it in turn: two models, and
+     * LoRA's reference (the policy with its adapters off) whose two passes share a lane.
+     */
+    @Test
+    void scoringInTwoLanesGivesWhatScoringInTurnGives() throws Exception {
+        Path dir = TinyModels.llama(tmp.resolve("scored"), 8);
+        Path rmDir = tmp.resolve("scored-rm");
+        org.bytedeco.pytorch.global.torch.manual_seed(3);
+        new CausalLMState(ModelFiles.load(dir, null, null, Head.SCORE), dir).save(rmDir);
+        for (boolean lora : new boolean[] {false, true}) {
+            CausalLM policy = ModelFiles.load(dir, null, null);
+            if (lora) {
+                policy.addLora(new dev.keel.model.LoraConfig(4, 8, 0, List.of(dev.keel.model.LoraConfig.ALL_LINEAR), false));
+                org.bytedeco.pytorch.global.torch.manual_seed(4);
+                try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+                    for (dev.keel.model.LoraAdapters.Pair p : policy.adapters().pairs().values()) {
+                        p.b().copy_(org.bytedeco.pytorch.global.torch.randn(p.b().size(0), p.b().size(1))
+                                .mul(Tensors.s(0.3)));
+                    }
+                }
+            }
+            CausalLM reference = lora ? policy : ModelFiles.load(dir, null, null);
+            Critic critic = new Critic(ModelFiles.load(rmDir, null, null, Head.SCORE));
+            try (Tokenizer tok = Tokenizer.load(dir); dev.keel.reward.ModelReward rm = new dev.keel.reward.ModelReward(rmDir, null, 4)) {
+                List<long[]> ids = new ArrayList<>();
+                List<String> texts = new ArrayList<>();
+                for (String t : List.of("the film was", "a story", "i would say that", "the actors")) {
+                    ids.add(tok.encode(t, true));
+                    texts.add(t);
+                }
+                RlConfig cfg = RlConfig.defaults(Ppo.defaults()).withSeed(5)
+                        .withSampling(s -> new RlConfig.Sampling(1, 4, 6, 1.0));
+                Map<String, float[]> inTurn;
+                Map<String, float[]> inLanes;
+                RolloutScorer scorer = new RolloutScorer(cfg, policy, reference, critic, rm, new Prompts(ids, texts, tok), 0,
+                        Set.of(tok.eosId()));
+                try (AutoCloseable one = Lanes.use(1)) {
+                    inTurn = tensors(scorer.rollout(List.of(0, 1, 2, 3), 0.05, 0, 0).scored());
+                }
+                try (AutoCloseable two = Lanes.use(2)) {
+                    inLanes = tensors(scorer.rollout(List.of(0, 1, 2, 3), 0.05, 0, 0).scored());
+                }
+                for (String k : inTurn.keySet()) {
+                    assertArrayEquals(inTurn.get(k), inLanes.get(k), 1e-5f, (lora ? "LoRA " : "") + k);
+                }
+                float[] lp = inTurn.get("logpOld");
+                float[] ref = inTurn.get("logpRef");
+                double gap = 0;
+                for (int i = 0; i < lp.length; i++) {
+                    gap = Math.max(gap, Math.abs(lp[i] - ref[i]));
+                }
+                assertEquals(lora, gap > 1e-3, "the reference differs from the policy only with LoRA's adapters: " + gap);
+                org.junit.jupiter.api.Assertions.assertNotEquals(0f, inTurn.get("values")[0], "the value model's predictions");
+            }
+        }
+    }
+
+    private static Map<String, float[]> tensors(Scored s) {
+        Map<String, float[]> m = new LinkedHashMap<>();
+        m.put("score", Tensors.toFloats(s.score()));
+        m.put("logpOld", Tensors.toFloats(s.logpOld().flatten()));
+        m.put("logpRef", Tensors.toFloats(s.logpRef().flatten()));
+        m.put("values", Tensors.toFloats(s.values().flatten()));
+        m.put("kl", Tensors.toFloats(s.kl().flatten()));
+        return m;
+    }
 }
