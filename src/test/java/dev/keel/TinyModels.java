@@ -57,4 +57,17 @@ public final class TinyModels {
             throw new java.io.UncheckedIOException(e);
         }
     }
+
+    /**
+     * Gives every LoRA B of {@code m} values drawn from the global generator times {@code scale}, so the adapters
+     * change the outputs (a fresh adapter's B is zero). The caller seeds the generator.
+     */
+    public static void randomiseLoraB(CausalLM m, double scale) {
+        try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+            for (dev.keel.model.LoraAdapters.Pair p : m.adapters().pairs().values()) {
+                p.b().copy_(org.bytedeco.pytorch.global.torch.randn(p.b().size(0), p.b().size(1))
+                        .mul(dev.keel.tensor.Tensors.s(scale)));
+            }
+        }
+    }
 }

@@ -50,11 +50,7 @@ class LoraModelTest {
     /** Gives every B random values, so the adapters change the outputs. */
     static void randomiseB(CausalLM m) {
         torch.manual_seed(4);
-        try (NoGradGuard ng = new NoGradGuard()) {
-            for (LoraAdapters.Pair p : m.adapters().pairs().values()) {
-                p.b().copy_(torch.randn(p.b().size(0), p.b().size(1)).mul(Tensors.s(0.2)));
-            }
-        }
+        dev.keel.TinyModels.randomiseLoraB(m, 0.2);
     }
 
     @Test

@@ -24,7 +24,6 @@ import dev.keel.data.LmExample;
 import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
 import dev.keel.model.Compute;
-import dev.keel.model.LoraAdapters;
 import dev.keel.model.LoraConfig;
 import dev.keel.model.io.ModelFiles;
 import dev.keel.runtime.Lanes;
@@ -114,11 +113,7 @@ class BatchBackwardTest {
         CausalLM lora = ModelFiles.load(dir, null, null);
         torch.manual_seed(1);
         lora.addLora(new LoraConfig(4, 8, 0, List.of(LoraConfig.ALL_LINEAR), false));
-        try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
-            for (LoraAdapters.Pair p : lora.adapters().pairs().values()) {
-                p.b().copy_(torch.randn(p.b().size(0), p.b().size(1)).mul(Tensors.s(0.1)));
-            }
-        }
+        TinyModels.randomiseLoraB(lora, 0.1);
         lora.trainable().values().forEach(t -> t.set_requires_grad(true));
         LmTask task = new LmTask(lora, 0);
         for (boolean bf16 : new boolean[] {false, true}) {

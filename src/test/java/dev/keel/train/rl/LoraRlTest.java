@@ -20,7 +20,6 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.keel.TestSupport;
 import dev.keel.TinyModels;
 import dev.keel.model.CausalLM;
-import dev.keel.model.LoraAdapters;
 import dev.keel.model.LoraConfig;
 import dev.keel.model.io.AdapterFiles;
 import dev.keel.model.io.ModelFiles;
@@ -46,11 +45,7 @@ class LoraRlTest {
         CausalLM policy = ModelFiles.load(policyDir, null, null);
         policy.addLora(new LoraConfig(4, 8, 0, List.of(LoraConfig.ALL_LINEAR), false));
         torch.manual_seed(2);
-        try (NoGradGuard ng = new NoGradGuard()) {
-            for (LoraAdapters.Pair p : policy.adapters().pairs().values()) {
-                p.b().copy_(torch.randn(p.b().size(0), p.b().size(1)).mul(Tensors.s(0.3)));
-            }
-        }
+        TinyModels.randomiseLoraB(policy, 0.3);
         CausalLM base = ModelFiles.load(policyDir, null, null);
         try (Tokenizer tok = Tokenizer.load(policyDir)) {
             Prompts prompts = new Prompts(List.of(tok.encode("The movie was", true), tok.encode("This book", true)),

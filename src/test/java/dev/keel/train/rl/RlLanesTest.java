@@ -92,12 +92,7 @@ class RlLanesTest {
             if (lora) {
                 policy.addLora(new dev.keel.model.LoraConfig(4, 8, 0, List.of(dev.keel.model.LoraConfig.ALL_LINEAR), false));
                 org.bytedeco.pytorch.global.torch.manual_seed(4);
-                try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
-                    for (dev.keel.model.LoraAdapters.Pair p : policy.adapters().pairs().values()) {
-                        p.b().copy_(org.bytedeco.pytorch.global.torch.randn(p.b().size(0), p.b().size(1))
-                                .mul(Tensors.s(0.3)));
-                    }
-                }
+                TinyModels.randomiseLoraB(policy, 0.3);
             }
             CausalLM reference = lora ? policy : ModelFiles.load(dir, null, null);
             Critic critic = new Critic(ModelFiles.load(rmDir, null, null, Head.SCORE));
