@@ -7,8 +7,8 @@ run identical weights and shapes. The model code follows transformers' eager Lla
 as transformers' DynamicCache (concatenation along the sequence).
 
 Cases: `generate` (greedy decoding with a KV cache), `sft` / `dpo` (one GPT-2 training step), and `ppo` (one
-iteration of TRL's PPOTrainer at a fixed shape: sampled rollout with a KV cache, scoring under the policy,
-reference, value and reward models with GAE, then the clipped-surrogate update over mini-batches; each phase is
+iteration of TRL's PPOTrainer at a fixed shape: sampled rollout with a KV cache, scoring (the policy's
+log-probs from the generation's logits, passes of the reference, value and reward models, GAE), then the clipped-surrogate update over mini-batches; each phase is
 timed on its own).
 
 Prints one JSON object: the measurements and which BLAS torch is running on.
@@ -321,20 +321,24 @@ class PPO:
 
     @torch.no_grad()
     def rollout(self):
-        """R sampled tokens per prompt, KV cache, policy's current weights: softmax(logits / T), multinomial."""
+        """R sampled tokens per prompt, KV cache, policy's current weights: softmax(logits / T), multinomial.
+
+        Returns (responses [B, R], the logits / T each token was drawn from [B, R, V]), as TRL's batch_generation
+        returns the generation's scores."""
         pol, T = self.policy, self.a.temperature
         cache = [None] * pol.L
         h = pol(self.prompts, 0, cache)[:, -1]
         start = self.prompts.shape[1]
-        out = []
+        out, scores = [], []
         for i in range(self.a.new_tokens):
-            probs = torch.softmax(pol.lm_logits(h) / T, dim=-1)
-            tok = torch.multinomial(probs, 1, generator=self.sample_gen)
+            logits = pol.lm_logits(h) / T
+            scores.append(logits)
+            tok = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=self.sample_gen)
             out.append(tok)
             if i + 1 < self.a.new_tokens:
                 h = pol(tok, start, cache)[:, -1]
                 start += 1
-        return torch.cat(out, dim=1)
+        return torch.cat(out, dim=1), torch.stack(scores, 1)
 
     def logprobs(self, model, seq, responses, P):
         """(log-probs of the response tokens [B, R], the temperature-scaled logits they come from)."""
@@ -342,10 +346,12 @@ class PPO:
         return selective_log_softmax(logits, responses), logits
 
     @torch.no_grad()
-    def scoring(self, responses):
+    def scoring(self, responses, logitss):
+        """As PPOTrainer.train: the policy's log-probs from the generation's logits (no pass of the policy), then
+        passes of the reference, the value model and the reward model over the sequences."""
         P, R = self.prompts.shape[1], responses.shape[1]
         seq = torch.cat((self.prompts, responses), dim=1)
-        logp = self.logprobs(self.policy, seq, responses, P)[0]
+        logp = selective_log_softmax(logitss, responses)
         ref_logp = self.logprobs(self.ref_model, seq, responses, P)[0]
         values = self.value.score(self.value(seq)[:, P - 1:-1])
         score = self.reward.score(self.reward(seq)[:, -1])
@@ -410,9 +416,9 @@ class PPO:
     def iteration(self):
         """(rollout_s, scoring_s, update_s, scoring stats, update stats)"""
         t0 = time.perf_counter()
-        responses = self.rollout()
+        responses, logitss = self.rollout()
         t1 = time.perf_counter()
-        b = self.scoring(responses)
+        b = self.scoring(responses, logitss)
         t2 = time.perf_counter()
         st = self.update(b)
         t3 = time.perf_counter()

@@ -28,7 +28,8 @@ import dev.keel.train.rl.RlTrainer;
 
 /**
  * One PPO iteration at the tiny shape, split into its three phases: rollout (sampling with the KV cache),
- * scoring (reward model, policy and reference log-probs, values) and update (PPO epochs over minibatches of
+ * scoring (the policy's log-probs as the sampler computed them, the reference's, the reward model's scores and the
+ * value model's predictions: three passes over the rollout, as TRL's PPOTrainer) and update (PPO epochs over minibatches of
  * policy and value). The policy is the embedded keel-base model (exactly the tiny shape: 4 layers, d = 256,
  * vocab 4,096); the reward model is keel-base with a new score head, and the value model starts from it, as
  * {@code keel ppo} does. Prompts are the first {@link #PROMPT_LEN} tokens of review sentences. No row stops

@@ -20,7 +20,7 @@ import dev.keel.KeelException;
 /**
  * Independent pieces of one step run side by side, one per core, each single-threaded: the two halves of a
  * batch, each half's forward and backward on a core of its own; the two halves of an RL rollout's sampling; a
- * rollout's scoring passes (policy and reward model beside reference and value model). At small shapes one op is too short for two threads to share
+ * rollout's scoring passes over the two halves of its rows. At small shapes one op is too short for two threads to share
  * well (a PPO update ran 1.36x faster on two threads than on one, not 2x); two pieces on a core each waste less
  * on the hand-over. Measured at the bench's tiny shape, one process alternating, 4 rounds: SFT step 4,450 to
  * 5,400 tok/s, DPO step 5,040 to 6,300, a PPO iteration 2.85 to 2.3 s (docs/PERFORMANCE.md).

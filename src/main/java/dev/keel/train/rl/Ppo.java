@@ -58,6 +58,12 @@ public record Ppo(double vfCoef, double clipRangeValue, double gamma, double lam
         return 1;
     }
 
+    /** TRL's {@code PPOTrainer}: {@code logprob = selective_log_softmax(logits, response)} on the generation's logits. */
+    @Override
+    public boolean logProbsFromSampling() {
+        return true;
+    }
+
     @Override
     public boolean usesCritic() {
         return true;

@@ -34,6 +34,15 @@ public sealed interface RlAlgorithm<T> permits Ppo, Rloo, Grpo, OnlineDpo {
         return samplingTemperature;
     }
 
+    /**
+     * Whether log π_old is what the sampler computed for each token it drew (log-softmax of the generation's
+     * logits / T), as TRL's {@code PPOTrainer} reads it from the generation's scores, rather than a pass of the
+     * policy over the rollout (TRL's GRPO and RLOO compute it with a forward pass). Then scoring runs no policy pass.
+     */
+    default boolean logProbsFromSampling() {
+        return false;
+    }
+
     /** Whether every minibatch must be the whole rollout (a loss over pairs of rows that must stay together). */
     default boolean needsWholeRollout() {
         return false;

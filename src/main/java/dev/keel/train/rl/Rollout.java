@@ -85,6 +85,31 @@ public final class Rollout {
                 respIds.index_select(0, idx), p, r, resp, eos);
     }
 
+    /** Rows {@code from} to {@code to} (exclusive) of this rollout, as views: a lane's share of a scoring pass. */
+    Rollout rows(int from, int to) {
+        int n = to - from;
+        return new Rollout(ids.narrow(0, from, n), keep.narrow(0, from, n), respMask.narrow(0, from, n),
+                respIds.narrow(0, from, n), p, r, Arrays.copyOfRange(responses, from, to),
+                Arrays.copyOfRange(endedWithEos, from, to));
+    }
+
+    /**
+     * The sampler's log-probs of the response tokens (B, R), 0 at padding: {@code g}'s {@link Generation#logProbs},
+     * one per token of each response this rollout was laid out from.
+     */
+    Tensor sampledLogProbs(Generation g) {
+        float[] lp = new float[responses.length * r];
+        for (int i = 0; i < responses.length; i++) {
+            float[] row = g.logProbs().get(i);
+            if (row.length != responses[i].length) {
+                throw new IllegalArgumentException("row " + i + ": " + row.length + " log-probs for "
+                        + responses[i].length + " sampled tokens");
+            }
+            System.arraycopy(row, 0, lp, i * r, row.length);
+        }
+        return Tensors.floats(lp, responses.length, r).to(ids.device(), ScalarType.Float);
+    }
+
     /** Final hidden states (B, R, D) at the columns that predict each response token. */
     Tensor hidden(CausalLM model) {
         Tensor pos = AttentionMask.positionIds(keep);

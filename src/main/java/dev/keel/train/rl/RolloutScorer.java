@@ -10,6 +10,8 @@ import java.util.function.Supplier;
 
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 import dev.keel.KeelException;
@@ -29,11 +31,13 @@ import dev.keel.tensor.Tensors;
  * policy and the reference (logits / T, as TRL scores), the value model's predictions when the method has one,
  * and the per-token KL estimate.
  *
- * <p>The passes over the sampled sequences (policy, reference, value model, and a reward model that reads the
- * policy's token ids) run on two {@link Lanes}, a core each, two passes a lane: policy then reward model beside
- * reference then value model, so the lanes carry about the same work (a reward or value pass is the blocks
- * without the vocabulary projection). With LoRA the reference is the policy with its adapters off, a state of the
- * one model, so its two passes share a lane and the value and reward passes take the other.
+ * <p>PPO's log π_old are the sampler's own (log-softmax of each step's logits / T at the drawn token), as TRL's
+ * {@code PPOTrainer} reads them from the generation's scores; the other methods score the policy with a pass over
+ * the rollout, as TRL's GRPO and RLOO do. The passes over the sampled sequences (policy when needed, reference,
+ * value model, and a reward model that reads the policy's token ids) run on the {@link Lanes}, the rows split
+ * between them: each lane, a core, runs every pass on its share of the rows, so the lanes carry the same work. With
+ * LoRA the reference is the policy with its adapters off, a state of the one model: the policy's pass runs first,
+ * then the others with the adapters off.
  */
 final class RolloutScorer {
     private final RlConfig cfg;
@@ -74,8 +78,14 @@ final class RolloutScorer {
         List<long[]> queries = Repeat.each(idx.stream().map(i -> prompts.ids().get(i)).toList(), k);
         List<String> texts = Repeat.each(idx.stream().map(i -> prompts.texts().get(i)).toList(), k);
         double temperature = cfg.sampling().temperature();
+        double lpT = cfg.algorithm().logProbTemperature(temperature);
         SamplingConfig sc = new SamplingConfig(cfg.sampling().maxNewTokens(), temperature, 0, 1.0,
-                cfg.seed() * 1_000_003L + iteration, eos, true).withoutLogProbs(); // scored again below, as TRL does
+                cfg.seed() * 1_000_003L + iteration, eos, true);
+        // PPO keeps the sampler's log-probs, as TRL's PPOTrainer; the other methods score the policy again below
+        boolean fromSampling = cfg.algorithm().logProbsFromSampling() && !sc.isGreedy() && lpT == temperature;
+        if (!fromSampling) {
+            sc = sc.withoutLogProbs();
+        }
         long t0 = System.nanoTime();
         long[] rowSeeds = new long[queries.size()];
         for (int i = 0; i < rowSeeds.length; i++) {
@@ -85,49 +95,46 @@ final class RolloutScorer {
         double generateSeconds = (System.nanoTime() - t0) / 1e9;
         Rollout roll = Rollout.of(queries, g, padId, policy.device());
         Tensor mask = roll.respMask.to(ScalarType.Float);
-        double[][] rawScores = new double[1][];
+        double[] rawScores = null;
         if (byIds.isEmpty()) { // a reward on text: on this thread, before the passes
-            rawScores[0] = textScores(roll, texts);
+            rawScores = textScores(roll, texts);
         }
-        Tensor logpOld;
+        Tensor logpOld = fromSampling ? roll.sampledLogProbs(g).mul(mask) : null;
         Tensor logpRef;
         Tensor values;
         try (NoGradGuard ng = new NoGradGuard()) {
-            double lpT = cfg.algorithm().logProbTemperature(temperature);
-            Supplier<Tensor> policyPass = () -> roll.logProbs(policy, lpT)[0].mul(mask);
-            Supplier<Tensor> referencePass = () -> {
-                // with LoRA the reference is the policy's own base: the same weights with the adapters off
-                try (var off = reference == policy ? policy.adaptersOff() : null) {
-                    return roll.logProbs(reference, lpT)[0].mul(mask);
-                }
-            };
-            Supplier<Tensor> valuePass = () -> critic == null ? null : critic.values(roll).mul(mask);
-            Runnable rewardPass = () -> {
-                if (byIds.isPresent()) {
-                    rawScores[0] = byIds.get().score(queries, List.of(roll.responses));
-                }
-            };
-            List<Supplier<List<Tensor>>> lanes = reference == policy
-                    ? List.of(() -> made(policyPass.get(), referencePass.get()),
-                            () -> { rewardPass.run(); return made(valuePass.get()); })
-                    : List.of(() -> { Tensor lp = policyPass.get(); rewardPass.run(); return made(lp); },
-                            () -> made(referencePass.get(), valuePass.get()));
-            List<List<Tensor>> out;
-            if (policy.device().is_cpu()) {
-                out = Lanes.tensors(lanes);
-            } else {
-                out = new ArrayList<>();
-                for (Supplier<List<Tensor>> lane : lanes) {
-                    out.add(lane.get());
-                }
+            Pass policyPass = rows -> rows.logProbs(policy, lpT)[0].mul(rows.respMask.to(ScalarType.Float));
+            Pass referencePass = rows -> rows.logProbs(reference, lpT)[0].mul(rows.respMask.to(ScalarType.Float));
+            Pass valuePass = rows -> critic.values(rows).mul(rows.respMask.to(ScalarType.Float));
+            // with LoRA the reference is the policy's own base, the same weights with the adapters off: a state of
+            // the one model, so the policy's pass (adapters on) runs before the others (adapters off)
+            boolean lora = reference == policy;
+            List<Pass> passes = new ArrayList<>();
+            if (logpOld == null && lora) {
+                logpOld = inLanes(roll, queries, List.of(policyPass), null).get(0);
+            } else if (logpOld == null) {
+                passes.add(policyPass);
             }
-            List<Tensor> all = new ArrayList<>(out.get(0)); // policy, reference, then values in both layouts
-            all.addAll(out.get(1));
-            logpOld = all.get(0);
-            logpRef = all.get(1);
-            values = critic == null ? null : all.get(2);
+            passes.add(referencePass);
+            if (critic != null) {
+                passes.add(valuePass);
+            }
+            double[][] idsScores = byIds.isPresent() ? new double[1][] : null;
+            List<Tensor> out;
+            try (var off = lora ? policy.adaptersOff() : null) {
+                out = inLanes(roll, queries, passes, idsScores);
+            }
+            int next = 0;
+            if (logpOld == null) {
+                logpOld = out.get(next++);
+            }
+            logpRef = out.get(next++);
+            values = critic == null ? null : out.get(next);
+            if (idsScores != null) {
+                rawScores = idsScores[0];
+            }
         }
-        Tensor score = scores(rawScores[0], roll);
+        Tensor score = scores(rawScores, roll);
         Tensor kl = cfg.kl().estimator().perToken(logpOld, logpRef).mul(mask);          // (B, R)
         RolloutStats stats = stats(roll, mask, score, logpOld, kl, klCoef, generateSeconds);
         if (!Double.isFinite(stats.kl())) {
@@ -137,15 +144,54 @@ final class RolloutScorer {
         return new Result(new Scored(roll, mask, score, logpOld, logpRef, kl, values), stats);
     }
 
-    /** A lane's tensors in order, leaving out a pass that made none (null: no value model). */
-    private static List<Tensor> made(Tensor... ts) {
-        List<Tensor> out = new ArrayList<>();
-        for (Tensor t : ts) {
-            if (t != null) {
-                out.add(t);
+    /** A pass of one model over some rows of the rollout: a (rows, R) tensor. */
+    private interface Pass {
+        Tensor over(Rollout rows);
+    }
+
+    /**
+     * Runs {@code passes} over the rollout with its rows split between the lanes, each lane running every pass on its
+     * share in turn (so the lanes carry the same work whatever the passes cost), and the reward model on ids when
+     * {@code idsScores} is given (its scores go to {@code idsScores[0]}). Returns each pass's (B, R) result, the
+     * lanes' rows joined in order. Off-CPU, with one lane or one row, the passes run in turn over every row.
+     */
+    private List<Tensor> inLanes(Rollout roll, List<long[]> queries, List<Pass> passes, double[][] idsScores) {
+        int b = roll.responses.length;
+        int parts = policy.device().is_cpu() ? Math.min(b, Lanes.count()) : 1;
+        double[][] partScores = new double[parts][];
+        List<Supplier<List<Tensor>>> lanes = new ArrayList<>();
+        for (int i = 0; i < parts; i++) {
+            int part = i;
+            int from = b * i / parts;
+            int to = b * (i + 1) / parts;
+            lanes.add(() -> {
+                Rollout rows = parts == 1 ? roll : roll.rows(from, to);
+                List<Tensor> made = new ArrayList<>();
+                for (Pass p : passes) {
+                    made.add(p.over(rows));
+                }
+                if (idsScores != null) {
+                    partScores[part] = byIds.get().score(queries.subList(from, to), List.of(rows.responses));
+                }
+                return made;
+            });
+        }
+        List<List<Tensor>> made = parts == 1 ? List.of(lanes.get(0).get()) : Lanes.tensors(lanes);
+        if (idsScores != null) {
+            idsScores[0] = new double[b];
+            for (int i = 0; i < parts; i++) {
+                System.arraycopy(partScores[i], 0, idsScores[0], b * i / parts, partScores[i].length);
             }
         }
-        return out;
+        List<Tensor> joined = new ArrayList<>();
+        for (int j = 0; j < passes.size(); j++) {
+            Tensor[] rows = new Tensor[parts];
+            for (int i = 0; i < parts; i++) {
+                rows[i] = made.get(i).get(j);
+            }
+            joined.add(parts == 1 ? rows[0] : torch.cat(new TensorVector(rows), 0));
+        }
+        return joined;
     }
 
     /** A reward that reads text: the decoded completions, scored with the prompts' texts. */

@@ -77,9 +77,11 @@ class RlLanesTest {
     }
 
     /**
-     * Every tensor of a scored PPO rollout (the reward model's scores, the policy's and the reference's log-probs,
-     * the value model's predictions) as two lanes make it and as one thread makes it in turn: two models, and
-     * LoRA's reference (the policy with its adapters off) whose two passes share a lane.
+     * Every tensor of a scored rollout (the reward model's scores, log π_old and the reference's log-probs, the value
+     * model's predictions) as two lanes make it, the rows split between them, and as one thread makes it in turn:
+     * PPO, whose log π_old are the sampler's, and RLOO, whose come from a pass of the policy; two models, and LoRA's
+     * reference (the policy with its adapters off); an even and an odd number of rows. PPO's sampled log-probs are
+     * those a pass of the policy over the rollout gives, to float rounding.
      */
     @Test
     void scoringInTwoLanesGivesWhatScoringInTurnGives() throws Exception {
@@ -99,33 +101,48 @@ class RlLanesTest {
             try (Tokenizer tok = Tokenizer.load(dir); dev.keel.reward.ModelReward rm = new dev.keel.reward.ModelReward(rmDir, null, 4)) {
                 List<long[]> ids = new ArrayList<>();
                 List<String> texts = new ArrayList<>();
-                for (String t : List.of("the film was", "a story", "i would say that", "the actors")) {
+                for (String t : List.of("the film was", "a story", "i would say that", "the actors", "one more")) {
                     ids.add(tok.encode(t, true));
                     texts.add(t);
                 }
-                RlConfig cfg = RlConfig.defaults(Ppo.defaults()).withSeed(5)
-                        .withSampling(s -> new RlConfig.Sampling(1, 4, 6, 1.0));
-                Map<String, float[]> inTurn;
-                Map<String, float[]> inLanes;
-                RolloutScorer scorer = new RolloutScorer(cfg, policy, reference, critic, rm, new Prompts(ids, texts, tok), 0,
-                        Set.of(tok.eosId()));
-                try (AutoCloseable one = Lanes.use(1)) {
-                    inTurn = tensors(scorer.rollout(List.of(0, 1, 2, 3), 0.05, 0, 0).scored());
+                for (RlAlgorithm<?> method : List.<RlAlgorithm<?>>of(Ppo.defaults(), new Rloo(2, false))) {
+                    boolean ppo = method instanceof Ppo;
+                    RlConfig cfg = RlConfig.defaults(method).withSeed(5)
+                            .withSampling(s -> new RlConfig.Sampling(1, 4, 6, 0.7));
+                    RolloutScorer scorer = new RolloutScorer(cfg, policy, reference, ppo ? critic : null, rm,
+                            new Prompts(ids, texts, tok), 0, Set.of(tok.eosId()));
+                    for (List<Integer> rows : List.of(List.of(0, 1, 2, 3), List.of(0, 1, 4))) {
+                        String what = (lora ? "LoRA " : "") + method.name() + " " + rows.size() + " prompts: ";
+                        Map<String, float[]> inTurn;
+                        Map<String, float[]> inLanes;
+                        Scored scored;
+                        try (AutoCloseable one = Lanes.use(1)) {
+                            scored = scorer.rollout(rows, 0.05, 0, 0).scored();
+                            inTurn = tensors(scored);
+                        }
+                        try (AutoCloseable two = Lanes.use(2)) {
+                            inLanes = tensors(scorer.rollout(rows, 0.05, 0, 0).scored());
+                        }
+                        assertEquals(inTurn.keySet(), inLanes.keySet());
+                        for (String k : inTurn.keySet()) {
+                            assertArrayEquals(inTurn.get(k), inLanes.get(k), 1e-5f, what + k);
+                        }
+                        float[] lp = inTurn.get("logpOld");
+                        float[] ref = inTurn.get("logpRef");
+                        double gap = 0;
+                        for (int i = 0; i < lp.length; i++) {
+                            gap = Math.max(gap, Math.abs(lp[i] - ref[i]));
+                        }
+                        assertEquals(lora, gap > 1e-3, what + "the reference differs from the policy only with LoRA's adapters: " + gap);
+                        try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+                            float[] pass = Tensors.toFloats(scored.rollout().logProbs(policy, 0.7)[0].mul(scored.mask()).flatten());
+                            assertArrayEquals(pass, lp, 1e-4f, what + "log π_old against a pass of the policy");
+                        }
+                        if (ppo) {
+                            org.junit.jupiter.api.Assertions.assertNotEquals(0f, inTurn.get("values")[0], what + "the value model's predictions");
+                        }
+                    }
                 }
-                try (AutoCloseable two = Lanes.use(2)) {
-                    inLanes = tensors(scorer.rollout(List.of(0, 1, 2, 3), 0.05, 0, 0).scored());
-                }
-                for (String k : inTurn.keySet()) {
-                    assertArrayEquals(inTurn.get(k), inLanes.get(k), 1e-5f, (lora ? "LoRA " : "") + k);
-                }
-                float[] lp = inTurn.get("logpOld");
-                float[] ref = inTurn.get("logpRef");
-                double gap = 0;
-                for (int i = 0; i < lp.length; i++) {
-                    gap = Math.max(gap, Math.abs(lp[i] - ref[i]));
-                }
-                assertEquals(lora, gap > 1e-3, "the reference differs from the policy only with LoRA's adapters: " + gap);
-                org.junit.jupiter.api.Assertions.assertNotEquals(0f, inTurn.get("values")[0], "the value model's predictions");
             }
         }
     }
@@ -135,7 +152,9 @@ class RlLanesTest {
         m.put("score", Tensors.toFloats(s.score()));
         m.put("logpOld", Tensors.toFloats(s.logpOld().flatten()));
         m.put("logpRef", Tensors.toFloats(s.logpRef().flatten()));
-        m.put("values", Tensors.toFloats(s.values().flatten()));
+        if (s.values() != null) {
+            m.put("values", Tensors.toFloats(s.values().flatten()));
+        }
         m.put("kl", Tensors.toFloats(s.kl().flatten()));
         return m;
     }
