@@ -11,6 +11,27 @@ final class Attention {
     private Attention() {}
 
     /** (B, T, n * hd) to (B, n, T, hd). */
+    /** x (B', 1, T, E), B' = 1 or B, at query columns {@code at} (B, K) of each row: (B, 1, K, E). */
+    static Tensor queryRows(Tensor x, Tensor at) {
+        long b = at.size(0);
+        long kq = at.size(1);
+        return x.expand(b, x.size(1), x.size(2), x.size(3))
+                .gather(2, at.view(b, 1, kq, 1).expand(b, x.size(1), kq, x.size(3)));
+    }
+
+    /**
+     * The rows of an attention mask (B', 1, T, S) for query columns {@code at} (B, K): (B, 1, K, S). A null mask
+     * (plain causal over {@code keys} = T columns) becomes the causal rows: each query sees the keys up to its column.
+     */
+    static Tensor queryRowsOfMask(Tensor mask, Tensor at, long keys) {
+        if (mask != null) {
+            return queryRows(mask, at);
+        }
+        Tensor k = org.bytedeco.pytorch.global.torch.arange(dev.keel.tensor.Tensors.s(keys),
+                dev.keel.tensor.Tensors.options(ScalarType.Long, at.device())).view(1, 1, 1, keys);
+        return k.le(at.view(at.size(0), 1, at.size(1), 1));
+    }
+
     static Tensor splitHeads(Tensor x, long heads, long headDim) {
         return x.view(x.size(0), x.size(1), heads, headDim).transpose(1, 2);
     }

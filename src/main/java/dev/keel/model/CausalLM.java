@@ -143,6 +143,36 @@ public abstract class CausalLM {
     protected abstract Tensor decode(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache);
 
     /**
+     * Final hidden states at columns {@code at} of each row only: {@link #hidden} (without a cache) gathered at those
+     * columns, to float rounding. The Llama family runs its last block's queries, attention output and MLP at those
+     * columns alone (its keys and values at every column), so a reward model read at one token per row, or
+     * log-probs read at a response's columns, skip that work for the other columns.
+     *
+     * @param at (B, K) int64 columns of each row to return, each in [0, T)
+     * @return (B, K, D)
+     */
+    public final Tensor hiddenAt(Tensor inputIds, Tensor positionIds, Tensor mask, Tensor at) {
+        if (at.dim() != 2 || at.size(0) != inputIds.size(0)) {
+            throw new IllegalArgumentException("hiddenAt: columns (B, K) for " + inputIds.size(0) + " rows, got "
+                    + java.util.Arrays.toString(at.sizes().vec().get()));
+        }
+        Usage.forward(inputIds.size(0), inputIds.numel(), org.bytedeco.pytorch.GradMode.is_enabled());
+        try (Autocast a = Autocast.bf16If(Compute.bf16())) {
+            return decodeAt(inputIds, positionIds, mask, at);
+        }
+    }
+
+    /** {@link #hiddenAt} without the counting: by default every column's hidden state, then the wanted ones. */
+    protected Tensor decodeAt(Tensor inputIds, Tensor positionIds, Tensor mask, Tensor at) {
+        return columns(decode(inputIds, positionIds, mask, null), at);
+    }
+
+    /** x (B, T, D) at columns {@code at} (B, K) of each row: (B, K, D). */
+    static Tensor columns(Tensor x, Tensor at) {
+        return x.gather(1, at.unsqueeze(-1).expand(at.size(0), at.size(1), x.size(2)));
+    }
+
+    /**
      * The head's outputs from final hidden states (..., D), as transformers names them {@code logits}:
      * next-token logits (..., vocab) for a language-model head, the scalar (..., 1) for a scalar head. Under
      * {@link Compute#bf16()} the product runs in bfloat16 and its result is cast up to float32, so log-softmax
@@ -247,18 +277,20 @@ public abstract class CausalLM {
     public Tensor sequenceScores(Tensor inputIds, Tensor keep) {
         Tensor pos = AttentionMask.positionIds(keep);
         Tensor mask = AttentionMask.causal(keep, inputIds.size(1), config.slidingWindow());
-        Tensor h = hidden(inputIds, pos, mask, null);                                       // (B, T, D)
-        return scores(lastReal(h, keep));
+        return scores(hiddenAt(inputIds, pos, mask, lastRealColumn(keep).view(-1, 1)).squeeze(1));
     }
 
     /** hidden (B, T, D) at the last position where keep is 1, per row: (B, D). */
     public static Tensor lastReal(Tensor hidden, Tensor keep) {
-        Tensor idx = org.bytedeco.pytorch.global.torch.arange(dev.keel.tensor.Tensors.s(keep.size(1)),
+        return columns(hidden, lastRealColumn(keep).view(-1, 1)).squeeze(1);
+    }
+
+    /** The last column where keep (B, T) is 1, per row: (B) int64. */
+    private static Tensor lastRealColumn(Tensor keep) {
+        return org.bytedeco.pytorch.global.torch.arange(dev.keel.tensor.Tensors.s(keep.size(1)),
                 dev.keel.tensor.Tensors.options(org.bytedeco.pytorch.global.torch.ScalarType.Long, keep.device()))
                 .mul(keep.to(org.bytedeco.pytorch.global.torch.ScalarType.Long))
-                .argmax(new org.bytedeco.pytorch.LongOptional(1), false);                     // (B)
-        Tensor gather = idx.view(-1, 1, 1).expand(hidden.size(0), 1, hidden.size(2));
-        return hidden.gather(1, gather).squeeze(1);
+                .argmax(new org.bytedeco.pytorch.LongOptional(1), false);
     }
 
     public Head head() {

@@ -71,12 +71,25 @@ final class LlamaModel extends CausalLM {
         // Decoding with a cache runs a few small products per token, where each kernel launch counts: stack
         // q/k/v and gate/up into one product each, for this generation (the cache holds the stacked copies).
         boolean fused = cache != null && fuseForDecoding && !org.bytedeco.pytorch.GradMode.is_enabled() && !adaptersActive();
-        h = Blocks.run(h, config.numLayers(), cache, (i, x) -> block(i, x, cs, mask, cache, fused));
+        h = Blocks.run(h, config.numLayers(), cache, (i, x) -> block(i, x, cs, mask, cache, fused, null));
         return rmsNorm(h, P + "norm.weight");
     }
 
-    /** Block {@code i}: h + attn(norm(h)) with rotary q and k, then + mlp(norm(.)). */
-    private Tensor block(int i, Tensor h, Tensor[] cs, Tensor mask, KvCache cache, boolean fused) {
+    /** The blocks below the last as {@link #decode}; the last one's queries and MLP at columns {@code at} only. */
+    @Override
+    protected Tensor decodeAt(Tensor inputIds, Tensor positionIds, Tensor mask, Tensor at) {
+        Tensor h = torch.embedding(w(P + "embed_tokens.weight"), inputIds);
+        Tensor[] cs = rope.cosSin(positionIds, computeType());
+        int last = config.numLayers() - 1;
+        h = Blocks.run(h, last, null, (i, x) -> block(i, x, cs, mask, null, false, null));
+        return rmsNorm(block(last, h, cs, mask, null, false, at), P + "norm.weight");
+    }
+
+    /**
+     * Block {@code i}: h + attn(norm(h)) with rotary q and k, then + mlp(norm(.)); with {@code at} (B, K), its output
+     * at those columns only (B, K, D): queries, residual and MLP there, keys and values at every column.
+     */
+    private Tensor block(int i, Tensor h, Tensor[] cs, Tensor mask, KvCache cache, boolean fused, Tensor at) {
         long hd = config.headDim();
         long qDim = config.numHeads() * hd;
         long kvDim = config.numKvHeads() * hd;
@@ -86,7 +99,17 @@ final class LlamaModel extends CausalLM {
         Tensor q;
         Tensor k;
         Tensor v;
-        if (fused) {
+        Tensor cosQ = cs[0];
+        Tensor sinQ = cs[1];
+        if (at != null) {
+            q = linear(columns(a, at), p + "self_attn.q_proj");
+            k = linear(a, p + "self_attn.k_proj");
+            v = linear(a, p + "self_attn.v_proj");
+            cosQ = Attention.queryRows(cs[0], at);
+            sinQ = Attention.queryRows(cs[1], at);
+            mask = Attention.queryRowsOfMask(mask, at, h.size(1));
+            h = columns(h, at);
+        } else if (fused) {
             Tensor qkv = stackedLinear(a, cache, p + "self_attn.", "q_proj", "k_proj", "v_proj");
             q = qkv.narrow(-1, 0, qDim);
             k = qkv.narrow(-1, qDim, kvDim);
@@ -99,7 +122,7 @@ final class LlamaModel extends CausalLM {
         q = Attention.splitHeads(q, config.numHeads(), hd);
         k = Attention.splitHeads(k, config.numKvHeads(), hd);
         v = Attention.splitHeads(v, config.numKvHeads(), hd);
-        q = RotaryEmbedding.apply(q, cs[0], cs[1]);
+        q = RotaryEmbedding.apply(q, cosQ, sinQ);
         k = RotaryEmbedding.apply(k, cs[0], cs[1]);
         if (cache != null) {
             Tensor[] kv = cache.append(i, k, v);

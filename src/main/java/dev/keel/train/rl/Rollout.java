@@ -114,7 +114,9 @@ public final class Rollout {
     Tensor hidden(CausalLM model) {
         Tensor pos = AttentionMask.positionIds(keep);
         Tensor mask = AttentionMask.causal(keep, ids.size(1), model.config().slidingWindow());
-        return model.hidden(ids, pos, mask, null).narrow(1, p - 1, r);
+        Tensor cols = torch.arange(Tensors.s((long) p - 1), Tensors.s((long) p - 1 + r),
+                Tensors.options(ScalarType.Long, ids.device())).view(1, r).expand(ids.size(0), r);
+        return model.hiddenAt(ids, pos, mask, cols);
     }
 
     /** Log-probs (B, R) of the response tokens under logits / T, and the logits themselves (B, R, V). */
