@@ -3,6 +3,7 @@ package dev.keel.cli;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -61,7 +62,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--rounds", defaultValue = "3",
             description = "Generation, train steps and ppo: Keel and PyTorch take turns this many times; each side's "
-                    + "fastest round counts (the machine's speed drifts over minutes). "
+                    + "fastest round counts (for ppo, each phase's and the whole iteration's fastest round; the "
+                    + "machine's speed drifts over minutes). "
                     + "Default: ${DEFAULT-VALUE}.")
     int rounds;
 
@@ -281,16 +283,14 @@ final class BenchCommand implements Callable<Integer> {
                         + "%d epochs of minibatches of %d, policy + reference + value + reward model, %d threads%n",
                 PpoBench.BATCH, PpoBench.PROMPT_LEN, newTokens, PpoBench.EPOCHS, PpoBench.MINI_BATCH, threads);
         // Keel in a fresh JVM, as the reference runs each case in a fresh Python; the two take turns, --rounds
-        // times, and each side's fastest round (by its whole iteration) counts, as for generation
-        JsonNode kj = null;
-        JsonNode r = null;
+        // times, and for each row (a phase, or the whole iteration) each side's fastest round counts, as for
+        // generation: the phases are separate measurements, so one noisy phase does not pick the others' round
+        List<JsonNode> keelRounds = new ArrayList<>();
+        List<JsonNode> refRounds = new ArrayList<>();
         for (int round = 0; round < rounds; round++) {
-            JsonNode kr = new com.fasterxml.jackson.databind.ObjectMapper().readTree(BenchMemory.child("the ppo case",
+            keelRounds.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(BenchMemory.child("the ppo case",
                     ProcessBuilder.Redirect.INHERIT, "--ppo-child", "--model-dir", dir.toString(), "--new-tokens",
-                    String.valueOf(newTokens), "--repeats", String.valueOf(repeats)));
-            if (kj == null || total(kr) < total(kj)) {
-                kj = kr;
-            }
+                    String.valueOf(newTokens), "--repeats", String.valueOf(repeats))));
             if (refMissing == null) {
                 JsonNode rr = runReference(ref, threads, List.of("--case", "ppo", "--model", dir.resolve("policy").toString(),
                         "--reward-model", dir.resolve("reward").toString(), "--prompts", dir.resolve("prompts.json").toString(),
@@ -299,24 +299,23 @@ final class BenchCommand implements Callable<Integer> {
                         "--kl-coef", String.valueOf(PpoBench.KL_COEF), "--lr", String.valueOf(PpoBench.LR),
                         "--repeats", String.valueOf(repeats)));
                 refMissing = blasProblem(rr, keelCore);
-                r = r == null || rr.path("seconds").asDouble() < r.path("seconds").asDouble() ? rr : r;
+                refRounds.add(rr);
             }
         }
-        PpoBench.Result k = new PpoBench.Result(kj.get("rollout_s").asDouble(), kj.get("scoring_s").asDouble(),
-                kj.get("update_s").asDouble());
         out.printf("%-10s %10s %10s %8s%n", "phase", "keel s", "torch s", "ratio");
-        ppoPeakRssMb = kj.get("peak_rss_mb").asDouble();
+        ppoPeakRssMb = keelRounds.stream().mapToDouble(j -> j.get("peak_rss_mb").asDouble()).max().orElse(0);
         String[][] rows = {{"rollout", "rollout_s"}, {"scoring", "scoring_s"}, {"update", "update_s"}, {"total", "seconds"}};
-        double[] mine = {k.rollout(), k.scoring(), k.update(), k.seconds()};
-        for (int i = 0; i < rows.length; i++) {
+        for (String[] row : rows) {
+            double mine = keelRounds.stream().mapToDouble(j -> row[1].equals("seconds") ? total(j) : j.get(row[1]).asDouble())
+                    .min().orElseThrow();
             String torchCol = "-";
             String ratio = refMissing == null ? "-" : "n/a";
             if (refMissing == null) {
-                double t = r.get(rows[i][1]).asDouble();
+                double t = refRounds.stream().mapToDouble(j -> j.get(row[1]).asDouble()).min().orElseThrow();
                 torchCol = String.format("%.3f", t);
-                ratio = String.format("%.2f", t / mine[i]);
+                ratio = String.format("%.2f", t / mine);
             }
-            out.printf("%-10s %10.3f %10s %8s%n", rows[i][0], mine[i], torchCol, ratio);
+            out.printf("%-10s %10.3f %10s %8s%n", row[0], mine, torchCol, ratio);
         }
         out.flush();
         return refMissing;
