@@ -158,10 +158,11 @@ final class RolloutScorer {
     private List<Tensor> inLanes(Rollout roll, List<long[]> queries, List<Pass> passes, double[][] idsScores) {
         int b = roll.responses.length;
         int parts = policy.device().is_cpu() ? Math.min(b, Lanes.count()) : 1;
-        double[][] partScores = new double[parts][];
+        if (idsScores != null) {
+            idsScores[0] = new double[b]; // each lane fills its own rows
+        }
         List<Supplier<List<Tensor>>> lanes = new ArrayList<>();
         for (int i = 0; i < parts; i++) {
-            int part = i;
             int from = b * i / parts;
             int to = b * (i + 1) / parts;
             lanes.add(() -> {
@@ -171,18 +172,13 @@ final class RolloutScorer {
                     made.add(p.over(rows));
                 }
                 if (idsScores != null) {
-                    partScores[part] = byIds.get().score(queries.subList(from, to), List.of(rows.responses));
+                    double[] s = byIds.get().score(queries.subList(from, to), List.of(rows.responses));
+                    System.arraycopy(s, 0, idsScores[0], from, s.length);
                 }
                 return made;
             });
         }
-        List<List<Tensor>> made = parts == 1 ? List.of(lanes.get(0).get()) : Lanes.tensors(lanes);
-        if (idsScores != null) {
-            idsScores[0] = new double[b];
-            for (int i = 0; i < parts; i++) {
-                System.arraycopy(partScores[i], 0, idsScores[0], b * i / parts, partScores[i].length);
-            }
-        }
+        List<List<Tensor>> made = Lanes.tensors(lanes); // one piece runs on this thread
         List<Tensor> joined = new ArrayList<>();
         for (int j = 0; j < passes.size(); j++) {
             Tensor[] rows = new Tensor[parts];
