@@ -62,6 +62,9 @@ public final class TorchReference {
         pb.environment().put("OMP_NUM_THREADS", String.valueOf(threads));
         pb.environment().put("OPENBLAS_NUM_THREADS", String.valueOf(threads));
         String preload = pb.environment().get("LD_PRELOAD");
+        if (!keelSetup) {
+            pb.environment().remove("THP_MEM_ALLOC_ENABLE"); // the launcher's, as its preloads below
+        }
         if (!keelSetup && preload != null) {
             // the launcher's allocator (and the system OpenBLAS it preloads) are Keel's choices, not the
             // reference's: take them out again

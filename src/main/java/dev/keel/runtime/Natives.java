@@ -94,7 +94,25 @@ public final class Natives {
             // no /proc/self/maps: both stay unknown
         }
         String core = System.getenv("OPENBLAS_CORETYPE");
-        return String.format("%d threads, malloc %s, OpenBLAS %s, kernels %s", threadCount(), malloc, blas,
-                core == null ? "chosen by OpenBLAS" : core + " (OPENBLAS_CORETYPE)");
+        return String.format("%d threads, malloc %s, OpenBLAS %s, kernels %s, %s", threadCount(), malloc, blas,
+                core == null ? "chosen by OpenBLAS" : core + " (OPENBLAS_CORETYPE)", hugePages());
+    }
+
+    /**
+     * Whether libtorch asks for transparent huge pages for tensors of 2 MB or more (THP_MEM_ALLOC_ENABLE, which
+     * {@code ./keel} sets), and the kernel's setting that decides whether asking gets them.
+     */
+    static String hugePages() {
+        String kernel = "unknown";
+        try {
+            String s = java.nio.file.Files.readString(java.nio.file.Path.of("/sys/kernel/mm/transparent_hugepage/enabled"));
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\[(\\w+)]").matcher(s);
+            kernel = m.find() ? m.group(1) : kernel;
+        } catch (IOException | RuntimeException e) {
+            // no such file (not Linux, or a kernel without THP): unknown
+        }
+        String env = System.getenv("THP_MEM_ALLOC_ENABLE");
+        boolean asked = env != null && !env.isEmpty() && !env.equals("0");
+        return "huge pages " + (asked ? "asked for" : "not asked for") + " (kernel THP: " + kernel + ")";
     }
 }

@@ -74,6 +74,7 @@ class LauncherTest {
                                 .getInputArguments());
                         System.out.println("ARGS=" + String.join(" ", args));
                         System.out.println("OMP_NUM_THREADS=" + System.getenv("OMP_NUM_THREADS"));
+                        System.out.println("THP_MEM_ALLOC_ENABLE=" + System.getenv("THP_MEM_ALLOC_ENABLE"));
                     }
                 }
                 """);
@@ -92,7 +93,7 @@ class LauncherTest {
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         for (String name : List.of("LD_PRELOAD", "KEEL_BLAS", "KEEL_MALLOC", "KEEL_BLAS_LIB", "KEEL_MALLOC_LIB",
-                "KEEL_JAVA_OPTS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LOCAL_WORLD_SIZE")) {
+                "KEEL_JAVA_OPTS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LOCAL_WORLD_SIZE", "THP_MEM_ALLOC_ENABLE")) {
             pb.environment().remove(name);
         }
         pb.environment().putAll(env);
@@ -186,6 +187,13 @@ class LauncherTest {
         assertEquals(2, blas.code());
         assertTrue(blas.err().contains("KEEL_BLAS must be auto, system or bundled, got 'mkl'"), blas.err());
         assertEquals("", blas.out());
+    }
+
+    /** libtorch's allocator asks for huge pages for large tensors unless the user said otherwise. */
+    @Test
+    void libtorchIsAskedForHugePagesUnlessTheUserSaysNo() throws Exception {
+        assertEquals("1", line(launch(Map.of()), "THP_MEM_ALLOC_ENABLE"));
+        assertEquals("0", line(launch(Map.of("THP_MEM_ALLOC_ENABLE", "0")), "THP_MEM_ALLOC_ENABLE"));
     }
 
     @Test
