@@ -434,7 +434,8 @@ def ppo_case(a):
     limit = ppo.policy.cfg.get("max_position_embeddings")
     if limit is not None and prompts.shape[1] + a.new_tokens > limit:
         raise ValueError("prompt length + new tokens exceeds max_position_embeddings")
-    ppo.iteration()  # warm-up
+    for _ in range(a.warmup):  # untimed, as Keel's PpoBench.WARMUP
+        ppo.iteration()
     runs = [ppo.iteration()[:3] for _ in range(a.repeats)]
     roll, scoring, upd = (statistics.median(r[i] for r in runs) for i in range(3))
     sec = roll + scoring + upd
@@ -459,7 +460,7 @@ def main():
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--warmup", type=int, default=1, help="generate: untimed runs first")
+    ap.add_argument("--warmup", type=int, default=1, help="generate and ppo: untimed runs (iterations) first")
     # ppo
     ap.add_argument("--reward-model", help="ppo: LlamaForSequenceClassification dir (value model init + reward)")
     ap.add_argument("--prompts", help="ppo: JSON list of equal-length lists of token ids")

@@ -43,6 +43,13 @@ public final class PpoBench {
     public static final double TEMPERATURE = 0.7;
     public static final double KL_COEF = 0.05;
     public static final double LR = 1e-6;
+    /**
+     * Untimed iterations before the timed ones, on both sides. Two, not one: Keel's heap settles over the first
+     * iterations (its scoring lanes faulted about 80,000 fresh pages in the first iteration, 5,000-19,000 in the
+     * second, a few thousand in the third, then next to none; docs/PERFORMANCE.md item 23), PyTorch's after one;
+     * the bench times the steady state of a run of many iterations.
+     */
+    public static final int WARMUP = 2;
 
     private PpoBench() {}
 
@@ -76,7 +83,7 @@ public final class PpoBench {
         new ObjectMapper().writeValue(dir.resolve("prompts.json").toFile(), prompts);
     }
 
-    /** Runs one warm-up and {@code repeats} timed PPO iterations on the files {@link #prepare} wrote. */
+    /** Runs {@link #WARMUP} untimed and {@code repeats} timed PPO iterations on the files {@link #prepare} wrote. */
     public static Result run(Path dir, int newTokens, int repeats) throws IOException {
         Path policyDir = dir.resolve("policy");
         CausalLM policy = ModelFiles.load(policyDir, null, null);
@@ -95,7 +102,7 @@ public final class PpoBench {
             List<String> texts = ids.stream().map(a -> tok.decode(a, true)).toList();
             Prompts prompts = new Prompts(ids, texts, tok);
             RlConfig cfg = RlConfig.defaults(Ppo.defaults()).withSeed(1)
-                    .withSampling(x -> new RlConfig.Sampling(1 + repeats, BATCH, newTokens, TEMPERATURE))
+                    .withSampling(x -> new RlConfig.Sampling(WARMUP + repeats, BATCH, newTokens, TEMPERATURE))
                     .withUpdates(x -> new RlConfig.Updates(EPOCHS, MINI_BATCH, 0.2))
                     .withKl(x -> x.withCoef(KL_COEF));
             OptimConfig optim = OptimConfig.defaults(LR).withSchedule(LrSchedule.CONSTANT);
@@ -110,7 +117,7 @@ public final class PpoBench {
             double[][] byPhase = new double[3][repeats];
             for (int i = 0; i < repeats; i++) {
                 for (int k = 0; k < 3; k++) {
-                    byPhase[k][i] = phases.get(i + 1)[k];
+                    byPhase[k][i] = phases.get(WARMUP + i)[k];
                 }
             }
             return new Result(median(byPhase[0]), median(byPhase[1]), median(byPhase[2]));

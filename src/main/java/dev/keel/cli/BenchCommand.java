@@ -31,7 +31,7 @@ import dev.keel.runtime.Natives;
                 + "seq 128, batch 4), with model FLOPs utilisation against this machine's measured matmul peak and the "
                 + "memory each step adds (DPO's compared with SFT on the same token rows); ppo (one PPO iteration "
                 + "at the tiny shape with the embedded model: 16 prompts of 8 tokens, 64 sampled tokens, 4 epochs of "
-                + "minibatches of 8, split into rollout, scoring and update); dp (data-parallel SFT steps at the "
+                + "minibatches of 8, split into rollout, scoring and update, timed after two untimed iterations); dp (data-parallel SFT steps at the "
                 + "sft case's shapes and global batch: 2 ranks x 1 thread against 1 rank x 2 threads, each rank a "
                 + "JVM on Gloo over 127.0.0.1; tokens/s and the share of a step spent in the gradient all-reduce; "
                 + "no PyTorch reference). Not run by default: real (a DPO step "
@@ -297,7 +297,7 @@ final class BenchCommand implements Callable<Integer> {
                         "--new-tokens", String.valueOf(newTokens), "--mini-batch", String.valueOf(PpoBench.MINI_BATCH),
                         "--ppo-epochs", String.valueOf(PpoBench.EPOCHS), "--temperature", String.valueOf(PpoBench.TEMPERATURE),
                         "--kl-coef", String.valueOf(PpoBench.KL_COEF), "--lr", String.valueOf(PpoBench.LR),
-                        "--repeats", String.valueOf(repeats)));
+                        "--warmup", String.valueOf(PpoBench.WARMUP), "--repeats", String.valueOf(repeats)));
                 refMissing = blasProblem(rr, keelCore);
                 refRounds.add(rr);
             }
