@@ -101,7 +101,7 @@ def generate_case(a):
 def report(a, numbers):
     out = {"case": a.case, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
            "blas": tr.blas_in_use(), "malloc": tr.malloc_in_use(), "openblas_core": tr.openblas_core(),
-           "torch": torch.__version__, "threads": torch.get_num_threads()}
+           "huge_pages_mb": tr.huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads()}
     out.update(numbers)
     print(json.dumps(out))
 

@@ -35,6 +35,20 @@ def mapped_files():
         return f.read()
 
 
+def huge_pages_mb():
+    """MB of this process's anonymous memory in transparent huge pages (AnonHugePages of /proc/self/smaps_rollup;
+    0 when the kernel gave none). PyTorch 1.13 never asks for them; a libtorch 2.x asks under THP_MEM_ALLOC_ENABLE=1,
+    and a kernel set to 'always' gives them unasked."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
 def blas_in_use():
     """'openblas', 'reference' (netlib libblas) or 'unknown', from the libraries mapped into this process."""
     torch.matmul(torch.ones(64, 64), torch.ones(64, 64))
@@ -153,7 +167,7 @@ def train_case(a):
     print(json.dumps({
         "case": a.case, "batch": a.batch, "seconds": sec, "tokens_per_s": rows * a.seq / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "huge_pages_mb": huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
 
@@ -444,7 +458,7 @@ def ppo_case(a):
         "case": "ppo", "batch": B, "rollout_s": roll, "scoring_s": scoring, "update_s": upd,
         "seconds": sec, "tokens_per_s": B * a.new_tokens / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "huge_pages_mb": huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
 
@@ -498,7 +512,7 @@ def main():
         "case": a.case, "batch": a.batch, "seconds": sec,
         "tokens_per_s": a.batch * a.new_tokens / sec,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "huge_pages_mb": huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
 
 

@@ -50,6 +50,8 @@ final class BenchReal {
                             "--repeats", String.valueOf(repeats)));
                     args.addAll(mode.referenceArgs());
                     r = ref.runRealShapes(threads, args);
+                    refMissing = BenchCommand.hugePageProblem(r, dev.keel.runtime.Natives.hugePagesInEffect());
+                    r = refMissing == null ? r : null;
                 }
                 double peak = mode.bf16() ? bf16 : f32;
                 double mfu = k.get("flops").asDouble() / k.get("seconds").asDouble() / peak;
@@ -72,6 +74,8 @@ final class BenchReal {
                             args.add("--bf16-weights");
                         }
                         r = ref.runRealShapes(threads, args);
+                        refMissing = BenchCommand.hugePageProblem(r, dev.keel.runtime.Natives.hugePagesInEffect());
+                        r = refMissing == null ? r : null;
                     }
                     double keel = k.get("tokens_per_s").asDouble();
                     String bound = "";

@@ -98,21 +98,34 @@ public final class Natives {
                 core == null ? "chosen by OpenBLAS" : core + " (OPENBLAS_CORETYPE)", hugePages());
     }
 
-    /**
-     * Whether libtorch asks for transparent huge pages for tensors of 2 MB or more (THP_MEM_ALLOC_ENABLE, which
-     * {@code ./keel} sets), and the kernel's setting that decides whether asking gets them.
-     */
-    static String hugePages() {
-        String kernel = "unknown";
+    /** The kernel's transparent huge page setting (always, madvise or never), or "unknown" where it cannot be read. */
+    static String kernelHugePages() {
         try {
             String s = java.nio.file.Files.readString(java.nio.file.Path.of("/sys/kernel/mm/transparent_hugepage/enabled"));
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\[(\\w+)]").matcher(s);
-            kernel = m.find() ? m.group(1) : kernel;
+            return m.find() ? m.group(1) : "unknown";
         } catch (IOException | RuntimeException e) {
-            // no such file (not Linux, or a kernel without THP): unknown
+            return "unknown"; // no such file (not Linux, or a kernel without THP)
         }
+    }
+
+    /** Whether libtorch asks for huge pages for tensors of 2 MB or more: THP_MEM_ALLOC_ENABLE set to other than 0. */
+    static boolean hugePagesAsked() {
         String env = System.getenv("THP_MEM_ALLOC_ENABLE");
-        boolean asked = env != null && !env.isEmpty() && !env.equals("0");
-        return "huge pages " + (asked ? "asked for" : "not asked for") + " (kernel THP: " + kernel + ")";
+        return env != null && !env.isEmpty() && !env.equals("0");
+    }
+
+    /**
+     * Whether Keel's large tensors get transparent huge pages: the kernel gives them to every process ("always"), or
+     * to memory that asks ("madvise") and libtorch asks ({@link #hugePagesAsked}).
+     */
+    public static boolean hugePagesInEffect() {
+        String kernel = kernelHugePages();
+        return kernel.equals("always") || (kernel.equals("madvise") && hugePagesAsked());
+    }
+
+    static String hugePages() {
+        return "huge pages " + (hugePagesAsked() ? "asked for" : "not asked for") + " (kernel THP: " + kernelHugePages()
+                + ")";
     }
 }

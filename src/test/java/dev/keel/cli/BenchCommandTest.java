@@ -63,6 +63,20 @@ class BenchCommandTest {
         assertTrue(netlib.contains("PyTorch runs on reference BLAS"), netlib);
     }
 
+    /** A ratio needs both sides in transparent huge pages or neither: they change a large step by 1.2-1.6x. */
+    @Test
+    void noRatioWhenOnlyOneSideHasHugePages() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        assertEquals(null, BenchCommand.hugePageProblem(json.readTree("{\"huge_pages_mb\": 0.0}"), false));
+        assertEquals(null, BenchCommand.hugePageProblem(json.readTree("{\"huge_pages_mb\": 812.0}"), true));
+        String keelOnly = BenchCommand.hugePageProblem(json.readTree("{\"huge_pages_mb\": 0.0}"), true);
+        assertTrue(keelOnly != null && keelOnly.contains("THP_MEM_ALLOC_ENABLE=0"), keelOnly);
+        String older = BenchCommand.hugePageProblem(json.readTree("{\"blas\": \"openblas\"}"), true);
+        assertTrue(older != null && older.contains("PyTorch's process had none"), older);
+        String refOnly = BenchCommand.hugePageProblem(json.readTree("{\"huge_pages_mb\": 812.0}"), false);
+        assertTrue(refOnly != null && refOnly.contains("812 MB"), refOnly);
+    }
+
     @Test
     void anUnknownCaseIsRefused() {
         TestSupport.Run r = TestSupport.keel("bench", "train", "--no-reference");
