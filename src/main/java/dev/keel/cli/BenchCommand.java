@@ -40,7 +40,9 @@ import dev.keel.runtime.Natives;
                 + "checkpointing, each in a fresh process with its peak memory; and greedy decoding at batch 1 and 16 in "
                 + "float32 and bfloat16 weights, batch 1 against the memory-bandwidth bound; tens of minutes) and dp.",
                 "No ratio is printed against a PyTorch that runs on the reference BLAS (install "
-                + "libopenblas0-pthread) or on another OpenBLAS kernel family than Keel's (both are printed).",
+                + "libopenblas0-pthread) or on another OpenBLAS kernel family than Keel's (both are printed), nor when "
+                + "Keel's large tensors are in transparent huge pages (THP_MEM_ALLOC_ENABLE=1, which ./keel leaves "
+                + "unset for the bench) and PyTorch's are not.",
                 "The first line says which OpenBLAS Keel ran on: the system's, which the launcher preloads when "
                 + "one (0.3.21 or later) is installed, or the one bundled in the jars (KEEL_BLAS=bundled; README, "
                 + "\"Threads and memory\")."})
