@@ -109,10 +109,12 @@ public final class Natives {
         }
     }
 
-    /** Whether libtorch asks for huge pages for tensors of 2 MB or more: THP_MEM_ALLOC_ENABLE set to other than 0. */
+    /**
+     * Whether libtorch asks for huge pages for tensors of 2 MB or more: THP_MEM_ALLOC_ENABLE=1 (c10 reads 0 and 1,
+     * and ignores any other value with a warning).
+     */
     static boolean hugePagesAsked() {
-        String env = System.getenv("THP_MEM_ALLOC_ENABLE");
-        return env != null && !env.isEmpty() && !env.equals("0");
+        return "1".equals(System.getenv("THP_MEM_ALLOC_ENABLE"));
     }
 
     /**
