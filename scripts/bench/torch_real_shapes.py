@@ -18,7 +18,6 @@ the process.
 import argparse
 import json
 import math
-import resource
 
 import torch
 import torch.utils.checkpoint
@@ -99,9 +98,7 @@ def generate_case(a):
 
 
 def report(a, numbers):
-    out = {"case": a.case, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-           "blas": tr.blas_in_use(), "malloc": tr.malloc_in_use(), "openblas_core": tr.openblas_core(),
-           "huge_pages_mb": tr.huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    out = {"case": a.case, **tr.process_setup()}
     out.update(numbers)
     print(json.dumps(out))
 

@@ -49,6 +49,14 @@ def huge_pages_mb():
     return 0.0
 
 
+def process_setup():
+    """What every case reports besides its numbers: this process's peak resident memory and how it ran (BLAS,
+    allocator, OpenBLAS kernels, huge pages, PyTorch version, threads). Call it last: the peak is the one so far."""
+    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(),
+            "huge_pages_mb": huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
 def blas_in_use():
     """'openblas', 'reference' (netlib libblas) or 'unknown', from the libraries mapped into this process."""
     torch.matmul(torch.ones(64, 64), torch.ones(64, 64))
@@ -166,8 +174,7 @@ def train_case(a):
     sec = median_step_seconds(step, a.repeats)
     print(json.dumps({
         "case": a.case, "batch": a.batch, "seconds": sec, "tokens_per_s": rows * a.seq / sec,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "huge_pages_mb": huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        **process_setup(),
     }))
 
 
@@ -457,8 +464,7 @@ def ppo_case(a):
     print(json.dumps({
         "case": "ppo", "batch": B, "rollout_s": roll, "scoring_s": scoring, "update_s": upd,
         "seconds": sec, "tokens_per_s": B * a.new_tokens / sec,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "huge_pages_mb": huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        **process_setup(),
     }))
 
 
@@ -511,8 +517,7 @@ def main():
     print(json.dumps({
         "case": a.case, "batch": a.batch, "seconds": sec,
         "tokens_per_s": a.batch * a.new_tokens / sec,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "blas": blas_in_use(), "malloc": malloc_in_use(), "openblas_core": openblas_core(), "huge_pages_mb": huge_pages_mb(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        **process_setup(),
     }))
 
 

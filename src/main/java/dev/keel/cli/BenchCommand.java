@@ -156,7 +156,12 @@ final class BenchCommand implements Callable<Integer> {
     /** Why no ratio can be printed against this reference run (its BLAS, or its huge pages), or null. */
     private String referenceProblem(JsonNode r) {
         String p = blasProblem(r, keelCore);
-        return p != null ? p : hugePageProblem(r, dev.keel.runtime.Natives.hugePagesInEffect());
+        return p != null ? p : hugePageProblem(r);
+    }
+
+    /** {@link #hugePageProblem(JsonNode, boolean)} for this process's huge pages. */
+    static String hugePageProblem(JsonNode r) {
+        return hugePageProblem(r, Natives.hugePagesInEffect());
     }
 
     /**

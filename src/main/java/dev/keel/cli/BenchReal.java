@@ -50,7 +50,7 @@ final class BenchReal {
                             "--repeats", String.valueOf(repeats)));
                     args.addAll(mode.referenceArgs());
                     r = ref.runRealShapes(threads, args);
-                    refMissing = BenchCommand.hugePageProblem(r, dev.keel.runtime.Natives.hugePagesInEffect());
+                    refMissing = BenchCommand.hugePageProblem(r);
                     r = refMissing == null ? r : null;
                 }
                 double peak = mode.bf16() ? bf16 : f32;
@@ -74,7 +74,7 @@ final class BenchReal {
                             args.add("--bf16-weights");
                         }
                         r = ref.runRealShapes(threads, args);
-                        refMissing = BenchCommand.hugePageProblem(r, dev.keel.runtime.Natives.hugePagesInEffect());
+                        refMissing = BenchCommand.hugePageProblem(r);
                         r = refMissing == null ? r : null;
                     }
                     double keel = k.get("tokens_per_s").asDouble();
