@@ -33,6 +33,9 @@ final class BenchMemory {
         cmd.add("-Dai.djl.offline=true");
         // as ./keel starts the JVM: without it, the child hung in JNA's `ldconfig -p` on loading a tokenizer
         cmd.add("-Djdk.lang.processReaperUseDefaultStackSize=true");
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()) {
+            cmd.add("--add-modules=jdk.incubator.vector");      // as ./keel starts the JVM: Bf16Mv's vector API
+        }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench"));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectError(stderr).start();

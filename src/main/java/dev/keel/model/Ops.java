@@ -14,9 +14,13 @@ final class Ops {
      * a matrix-vector product: libtorch's GEMM path for a (1, d) x (d, d) product measured 3x slower than
      * {@code mv} here (41 us against 14 us at d = 256). Not with a bfloat16 weight, whose {@code mv} is slower than
      * {@code linear} (oneDNN) at most decoder shapes: at SmolLM2-135M's 1,536 x 576 158 against 115 us, its output
-     * head 4.7 against 3.5 ms (docs/PERFORMANCE.md, item 19).
+     * head 4.7 against 3.5 ms (docs/PERFORMANCE.md, item 19). A single bfloat16 row goes through {@link Bf16Mv}
+     * where it applies (item 24).
      */
     static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        if (Bf16Mv.applies(x, weight, bias)) {
+            return Bf16Mv.mv(x, weight, bias);
+        }
         if (oneRowMv(x, weight)) {
             Tensor y = torch.mv(weight, x.reshape(x.size(-1)));
             if (bias != null) {

@@ -1,0 +1,275 @@
+package dev.keel.model;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.pytorch.GradMode;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * One row times a bfloat16 weight (batch-1 decoding with {@code --dtype bfloat16}) at memory speed:
+ * y = W x (+ b) with float32 sums rounded once to bfloat16, as libtorch's bfloat16 {@code linear} rounds its float32
+ * accumulator. libtorch's own routes for a single row are 2-4x slower than float32 {@code mv} on twice the bytes
+ * (oneDNN's {@code linear}, {@code mm} and {@code mv} alike; docs/PERFORMANCE.md "What is left"); this one streams
+ * the weight through {@link Bf16MvKernel} on the calling thread and {@code threads - 1} helpers.
+ *
+ * <p>Needs the JVM started with {@code --add-modules jdk.incubator.vector} (./keel does, and the test JVM) and
+ * vectors of 256 bits or more; otherwise, with {@code KEEL_BF16_MV=0}, for a weight of 2 GiB or more, an odd
+ * number of columns, or anything autograd has to see, {@link #applies} is false and the caller keeps libtorch's
+ * product.
+ */
+final class Bf16Mv {
+    /** Weights smaller than this (bytes) run on the calling thread alone: waking a helper costs more. */
+    static final long SPLIT_BYTES = 256 * 1024;
+    /** How long an idle helper spins for the next product before it parks (a decoding step's gap between two). */
+    static final long SPIN_NANOS = 200_000;
+
+    private static final boolean AVAILABLE = probe();
+    private static volatile boolean enabled = AVAILABLE && !"0".equals(System.getenv("KEEL_BF16_MV"));
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][0]);
+    private static final ReentrantLock HELPERS_BUSY = new ReentrantLock();
+    private static Helper[] helpers = new Helper[0];
+    private static final java.util.concurrent.atomic.AtomicLong PRODUCTS = new java.util.concurrent.atomic.AtomicLong();
+
+    private Bf16Mv() {}
+
+    private static boolean probe() {
+        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+            return false;
+        }
+        try {
+            return Bf16MvKernel.vectorBits() >= 256;
+        } catch (LinkageError e) {
+            return false;
+        }
+    }
+
+    /** Whether this JVM can run the kernel (the vector module resolved, vectors of 256 bits or more). */
+    static boolean available() {
+        return AVAILABLE;
+    }
+
+    /** Number of products computed in this process (for tests). */
+    static long products() {
+        return PRODUCTS.get();
+    }
+
+    /** Switches the kernel on or off (tests; {@code KEEL_BF16_MV=0} starts it off); returns the previous setting. */
+    static boolean enable(boolean on) {
+        boolean was = enabled;
+        enabled = on && AVAILABLE;
+        return was;
+    }
+
+    /**
+     * Whether {@link #mv} computes x W^T + b: x one row of bfloat16, W a 2-D contiguous bfloat16 weight on the CPU
+     * with an even number of columns and under 2 GiB, a bias (if any) of W's rows, and nothing that needs gradients.
+     */
+    static boolean applies(Tensor x, Tensor weight, Tensor bias) {
+        if (!enabled || weight.dim() != 2 || x.numel() != x.size(-1) || x.size(-1) != weight.size(1)
+                || x.scalar_type().intern() != ScalarType.BFloat16 || weight.scalar_type().intern() != ScalarType.BFloat16
+                || weight.size(1) % 2 != 0 || weight.numel() * 2 >= Integer.MAX_VALUE || !weight.is_contiguous()
+                || !weight.device().is_cpu() || !x.device().is_cpu()) {
+            return false;
+        }
+        if (bias != null && (bias.numel() != weight.size(0) || !bias.device().is_cpu())) {
+            return false;
+        }
+        return !GradMode.is_enabled() || !(x.requires_grad() || weight.requires_grad() || bias != null && bias.requires_grad());
+    }
+
+    /** x W^T + b in x's shape with W's rows as its last dimension, bfloat16; {@link #applies} must hold. */
+    static Tensor mv(Tensor x, Tensor weight, Tensor bias) {
+        WarmUp.ensure();
+        PRODUCTS.incrementAndGet();
+        int rows = (int) weight.size(0);
+        int cols = (int) weight.size(1);
+        float[][] s = SCRATCH.get();
+        if (s[0].length < cols / 2) {
+            s[0] = new float[cols / 2];
+            s[1] = new float[cols / 2];
+        }
+        if (s[2].length < rows) {
+            s[2] = new float[rows];
+        }
+        float[] xe = s[0];
+        float[] xo = s[1];
+        float[] y = s[2];
+        ByteBuffer xb = bytes(x.contiguous(), 2L * cols);
+        for (int k = 0; k < cols / 2; k++) {
+            int bits = xb.getInt(4 * k);
+            xe[k] = Float.intBitsToFloat(bits << 16);
+            xo[k] = Float.intBitsToFloat(bits & 0xFFFF0000);
+        }
+        ByteBuffer w = bytes(weight, 2L * rows * cols);
+        run(w, rows, cols, xe, xo, y);
+        if (bias != null) {
+            Tensor b = bias.to(ScalarType.Float).contiguous();
+            ByteBuffer bb = bytes(b, 4L * rows);
+            for (int r = 0; r < rows; r++) {
+                y[r] += bb.getFloat(4 * r);
+            }
+        }
+        long[] shape = dev.keel.tensor.Tensors.shape(x);
+        shape[shape.length - 1] = rows;
+        Tensor out = torch.empty(shape, x.options(), new org.bytedeco.pytorch.MemoryFormatOptional());
+        ByteBuffer ob = bytes(out, 2L * rows);
+        for (int r = 0; r < rows; r++) {
+            ob.putShort(2 * r, toBf16(y[r]));
+        }
+        return out;
+    }
+
+    /**
+     * The bfloat16 nearest to f, ties to even, NaN to the quiet NaN 0x7FC0: c10::BFloat16's round_to_nearest_even.
+     */
+    static short toBf16(float f) {
+        if (Float.isNaN(f)) {
+            return (short) 0x7FC0;
+        }
+        int bits = Float.floatToRawIntBits(f);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    private static ByteBuffer bytes(Tensor t, long n) {
+        return new BytePointer(t.data_ptr()).capacity(n).limit(n).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** The rows split between this thread and its helpers (libtorch's thread count for this thread, less one). */
+    private static void run(ByteBuffer w, int rows, int cols, float[] xe, float[] xo, float[] y) {
+        int threads = Math.min(torch.get_num_threads(), rows);
+        if (threads < 2 || 2L * rows * cols < SPLIT_BYTES || !HELPERS_BUSY.tryLock()) {
+            Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows);
+            return;
+        }
+        try {
+            Helper[] hs = helpers(threads - 1);
+            for (int i = 0; i < hs.length; i++) {
+                hs[i].post(w, cols, xe, xo, y, (int) ((long) rows * (i + 1) / threads), (int) ((long) rows * (i + 2) / threads));
+            }
+            Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows / threads);
+            for (Helper h : hs) {
+                h.await();
+            }
+        } finally {
+            HELPERS_BUSY.unlock();
+        }
+    }
+
+    /** The first n helpers, started as needed (HELPERS_BUSY held). */
+    private static Helper[] helpers(int n) {
+        if (helpers.length < n) {
+            Helper[] more = java.util.Arrays.copyOf(helpers, n);
+            for (int i = helpers.length; i < n; i++) {
+                more[i] = new Helper();
+                more[i].start();
+            }
+            helpers = more;
+        }
+        return n == helpers.length ? helpers : java.util.Arrays.copyOf(helpers, n);
+    }
+
+    /**
+     * The kernel compiled before its first real product. Until the JIT's optimising compiler has compiled it, every
+     * vector operation allocates: the first products of a Qwen2.5-0.5B-shape decoding (a 151,936-row head) made
+     * 400 MB of garbage a second and the heap grew to 672 MB, and the process's peak 520 MB higher. 20,000 products
+     * of 16 x 262 (a remainder after the vectors, as most shapes' is not) take about 0.6 s here, once per process,
+     * with a heap that stays under 40 MB; then decoding allocated nothing the collector logged (docs/PERFORMANCE.md,
+     * item 24).
+     */
+    private static final class WarmUp {
+        static {
+            int rows = 16;
+            int cols = 262;
+            ByteBuffer w = ByteBuffer.allocateDirect(2 * rows * cols).order(ByteOrder.LITTLE_ENDIAN);
+            float[] xe = new float[cols / 2];
+            float[] xo = new float[cols / 2];
+            float[] y = new float[rows];
+            for (int i = 0; i < 20_000; i++) {
+                Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows);
+            }
+        }
+
+        static void ensure() {
+            // the class's initialisation above runs once, on the first call, and other callers wait for it
+        }
+    }
+
+    /** A thread that runs the rows it is given, spinning {@link #SPIN_NANOS} for the next before it parks. */
+    private static final class Helper extends Thread {
+        private volatile long posted;
+        private volatile long finished;
+        private volatile boolean parked;
+        private volatile Throwable failure;
+        private ByteBuffer w;
+        private int cols;
+        private float[] xe;
+        private float[] xo;
+        private float[] y;
+        private int r0;
+        private int r1;
+
+        Helper() {
+            super("keel-bf16-mv");
+            setDaemon(true);
+        }
+
+        void post(ByteBuffer w, int cols, float[] xe, float[] xo, float[] y, int r0, int r1) {
+            this.w = w;
+            this.cols = cols;
+            this.xe = xe;
+            this.xo = xo;
+            this.y = y;
+            this.r0 = r0;
+            this.r1 = r1;
+            posted = posted + 1;           // volatile write: the fields above are visible to the helper after it
+            if (parked) {
+                LockSupport.unpark(this);
+            }
+        }
+
+        void await() {
+            long target = posted;
+            while (finished != target) {
+                Thread.onSpinWait();
+            }
+            Throwable t = failure;
+            if (t != null) {
+                failure = null;
+                throw new IllegalStateException("bfloat16 matrix-vector product failed: " + t, t);
+            }
+        }
+
+        @Override
+        public void run() {
+            long seen = 0;
+            while (true) {
+                long since = System.nanoTime();
+                int spins = 0;
+                while (posted == seen) {
+                    if ((++spins & 63) != 0 || System.nanoTime() - since < SPIN_NANOS) {
+                        Thread.onSpinWait();
+                    } else {
+                        parked = true;
+                        if (posted == seen) {
+                            LockSupport.park(this);
+                        }
+                        parked = false;
+                    }
+                }
+                seen = posted;
+                try {
+                    Bf16MvKernel.rows(w, cols, xe, xo, y, r0, r1);
+                } catch (Throwable t) {
+                    failure = t;
+                }
+                finished = seen;
+            }
+        }
+    }
+}

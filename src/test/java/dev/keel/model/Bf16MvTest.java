@@ -1,0 +1,180 @@
+package dev.keel.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.keel.TestSupport;
+import dev.keel.generate.BatchGenerator;
+import dev.keel.generate.Generation;
+import dev.keel.generate.SamplingConfig;
+import dev.keel.generate.StopCriterion;
+import dev.keel.model.io.ModelFiles;
+import dev.keel.tensor.Tensors;
+
+class Bf16MvTest {
+    @BeforeAll
+    static void natives() {
+        TestSupport.init();
+    }
+
+    @Test
+    void theTestJvmHasTheVectorModule_soTheKernelIsTestedHere() {
+        // surefire's argLine adds jdk.incubator.vector, as ./keel does; without it every test below would pass on
+        // libtorch's product and prove nothing about the kernel
+        assertTrue(Bf16Mv.available(), "the JVM runs without --add-modules jdk.incubator.vector or 256-bit vectors");
+    }
+
+    @Test
+    void roundsToTheNearestBfloat16_tiesToEven_asC10Does() {
+        assertEquals((short) 0x3F80, Bf16Mv.toBf16(1.0f));
+        assertEquals((short) 0xBF80, Bf16Mv.toBf16(-1.0f));
+        assertEquals((short) 0x8000, Bf16Mv.toBf16(-0.0f));
+        // 0x3F808000 is halfway between 0x3F80 and 0x3F81: to the even one; 0x3F818000 halfway up from the odd 0x3F81
+        assertEquals((short) 0x3F80, Bf16Mv.toBf16(Float.intBitsToFloat(0x3F808000)));
+        assertEquals((short) 0x3F82, Bf16Mv.toBf16(Float.intBitsToFloat(0x3F818000)));
+        assertEquals((short) 0x3F81, Bf16Mv.toBf16(Float.intBitsToFloat(0x3F808001)));
+        assertEquals((short) 0x3F80, Bf16Mv.toBf16(Float.intBitsToFloat(0x3F807FFF)));
+        assertEquals((short) 0x7F80, Bf16Mv.toBf16(Float.POSITIVE_INFINITY));
+        assertEquals((short) 0x7FC0, Bf16Mv.toBf16(Float.NaN));
+        // the largest float rounds up past bfloat16's largest finite value, to infinity
+        assertEquals((short) 0x7F80, Bf16Mv.toBf16(Float.MAX_VALUE));
+        // 3.140625 = 0x40490000 is exact
+        assertEquals((short) 0x4049, Bf16Mv.toBf16(3.140625f));
+    }
+
+    @Test
+    void givesTheFloat32ProductRoundedOnce_atShapesWithAndWithoutARemainder() {
+        try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+            torch.manual_seed(11);
+            // columns: fewer than one vector, a remainder after the vectors, none; rows over and under the split size
+            long[][] shapes = {{1, 2}, {3, 34}, {37, 70}, {600, 578}, {1100, 512}};
+            for (long[] s : shapes) {
+                for (boolean withBias : new boolean[] {false, true}) {
+                    Tensor x = torch.randn(1, 1, s[1]).to(ScalarType.BFloat16);
+                    Tensor w = torch.randn(s[0], s[1]).to(ScalarType.BFloat16);
+                    Tensor b = withBias ? torch.randn(s[0]).to(ScalarType.BFloat16) : null;
+                    String what = s[0] + " x " + s[1] + (withBias ? " with bias" : "");
+                    assertTrue(Bf16Mv.applies(x, w, b), what);
+                    Tensor y = Bf16Mv.mv(x, w, b);
+                    assertEquals(ScalarType.BFloat16, y.scalar_type().intern(), what);
+                    assertArrayEquals(new long[] {1, 1, s[0]}, Tensors.shape(y), what);
+                    // the same bfloat16 inputs multiplied in float32 by libtorch: one rounding apart at most
+                    Tensor ref = torch.mv(w.to(ScalarType.Float), x.reshape(s[1]).to(ScalarType.Float));
+                    if (b != null) {
+                        ref = ref.add(b.to(ScalarType.Float));
+                    }
+                    float[] got = Tensors.toFloats(y.reshape(s[0]).to(ScalarType.Float));
+                    float[] want = Tensors.toFloats(ref);
+                    for (int r = 0; r < got.length; r++) {
+                        // half a bfloat16 step (2^-8 relative) for the rounding, and float32 sums in another order
+                        double tol = Math.abs(want[r]) * Math.pow(2, -8) + 1e-5 * Math.sqrt(s[1]);
+                        assertEquals(want[r], got[r], tol, what + ", row " + r);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void theSameBitsOnOneThreadAsOnTwo() {
+        try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+            torch.manual_seed(12);
+            Tensor x = torch.randn(1, 896).to(ScalarType.BFloat16);
+            Tensor w = torch.randn(1001, 896).to(ScalarType.BFloat16);   // above SPLIT_BYTES: split between threads
+            assertTrue(2L * 1001 * 896 >= Bf16Mv.SPLIT_BYTES);
+            int threads = torch.get_num_threads();
+            try {
+                torch.set_num_threads(2);
+                Tensor two = Bf16Mv.mv(x, w, null);
+                torch.set_num_threads(1);
+                Tensor one = Bf16Mv.mv(x, w, null);
+                assertTrue(torch.equal(one, two), "each row's sum is one thread's, in one order");
+            } finally {
+                torch.set_num_threads(threads);
+            }
+        }
+    }
+
+    @Test
+    void opsLinearTakesItForOneBfloat16Row_andNotWhereItDoesNotApply() {
+        try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+            torch.manual_seed(13);
+            Tensor x = torch.randn(1, 1, 64).to(ScalarType.BFloat16);
+            Tensor w = torch.randn(48, 64).to(ScalarType.BFloat16);
+            Tensor b = torch.randn(48).to(ScalarType.BFloat16);
+            Tensor kernel = Bf16Mv.mv(x, w, b);
+            long before = Bf16Mv.products();
+            Tensor viaOps = Ops.linear(x, w, b);
+            assertEquals(before + 1, Bf16Mv.products(), "Ops.linear ran the kernel");
+            assertTrue(torch.equal(kernel, viaOps));
+            boolean was = Bf16Mv.enable(false);
+            try {
+                long counted = Bf16Mv.products();
+                Tensor oneDnn = Ops.linear(x, w, b);
+                assertEquals(counted, Bf16Mv.products(), "switched off: not the kernel");
+                Tensor ref = torch.linear(x, w, new TensorOptional(b));
+                assertTrue(torch.equal(ref, oneDnn), "switched off: libtorch's linear");
+            } finally {
+                Bf16Mv.enable(was);
+            }
+            assertFalse(Bf16Mv.applies(x.to(ScalarType.Float), w.to(ScalarType.Float), null), "float32");
+            assertFalse(Bf16Mv.applies(torch.randn(2, 64).to(ScalarType.BFloat16), w, null), "two rows");
+            assertFalse(Bf16Mv.applies(x.to(ScalarType.Float), w, null), "a float32 row");
+            assertFalse(Bf16Mv.applies(torch.randn(1, 63).to(ScalarType.BFloat16),
+                    torch.randn(48, 63).to(ScalarType.BFloat16), null), "an odd number of columns");
+            assertFalse(Bf16Mv.applies(torch.randn(1, 48).to(ScalarType.BFloat16), w.t(), null), "a transposed weight");
+        }
+        try (PointerScope scope = new PointerScope()) {
+            Tensor x = torch.randn(1, 64).to(ScalarType.BFloat16);
+            Tensor w = torch.randn(48, 64).to(ScalarType.BFloat16).requires_grad_(true);
+            assertFalse(Bf16Mv.applies(x, w, null), "autograd has to see the product");
+        }
+    }
+
+    @Test
+    void greedyDecodingOfOneSequenceInBfloat16_theTokensOfLibtorchsProducts() {
+        // Qwen2 (a bias on q, k and v) loaded in bfloat16: one sequence at a time decodes on the kernel; switched
+        // off, on oneDNN's bfloat16 linear. Sums in another order, rounded once to bfloat16 either way
+        java.nio.file.Path dir = TestSupport.fixture("parity/qwen2-tiny-bf16");
+        CausalLM m = ModelFiles.load(dir, dev.keel.model.io.DType.BF16, null);
+        com.fasterxml.jackson.databind.JsonNode ref = TestSupport.readJson(dir.resolve("reference.json"));
+        java.util.List<long[]> prompts = TestSupport.longRows(ref.get("input_ids"));
+        SamplingConfig greedy = SamplingConfig.greedy(20, java.util.Set.of());
+        double worst = 0;
+        for (int i = 0; i < prompts.size(); i++) {
+            long before = products();
+            Generation kernel = BatchGenerator.generate(m, java.util.List.of(prompts.get(i)), greedy, StopCriterion.NEVER, 0);
+            assertTrue(products() - before >= 19 * 4, "prompt " + i + ": decoding ran on the kernel");
+            boolean was = Bf16Mv.enable(false);
+            Generation libtorch;
+            try {
+                libtorch = BatchGenerator.generate(m, java.util.List.of(prompts.get(i)), greedy, StopCriterion.NEVER, 0);
+            } finally {
+                Bf16Mv.enable(was);
+            }
+            assertArrayEquals(libtorch.tokens().get(0), kernel.tokens().get(0), "prompt " + i);
+            float[] a = kernel.logProbs().get(0);
+            float[] b = libtorch.logProbs().get(0);
+            for (int t = 0; t < a.length; t++) {
+                worst = Math.max(worst, Math.abs(a[t] - b[t]));
+            }
+        }
+        System.out.println("largest log-prob difference, kernel against oneDNN, bfloat16: " + worst);
+        assertTrue(worst < 0.05, "log-probs " + worst + " apart");
+    }
+
+    private static long products() {
+        return Bf16Mv.products();
+    }
+}
