@@ -38,12 +38,39 @@ final class BenchMemory {
         }
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench"));
         cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectError(stderr).start();
+        boolean inherit = stderr == ProcessBuilder.Redirect.INHERIT;
+        Process p = new ProcessBuilder(cmd).redirectError(inherit ? ProcessBuilder.Redirect.PIPE : stderr).start();
+        Thread pump = inherit ? errorsWithoutTheIncubatorWarning(p) : null;
         String text = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        if (pump != null) {
+            pump.join();
+        }
         if (p.waitFor() != 0 || text.isEmpty()) {
             throw new IllegalStateException(what + " failed (exit " + p.exitValue() + ")");
         }
         return text.substring(text.lastIndexOf('\n') + 1);
+    }
+
+    /**
+     * Copies the child's standard error to this process's, less the JVM's line about the vector module, which this
+     * process printed already (one per case would break up the bench's table).
+     */
+    private static Thread errorsWithoutTheIncubatorWarning(Process p) {
+        Thread t = new Thread(() -> {
+            try (java.io.BufferedReader r = new java.io.BufferedReader(
+                    new java.io.InputStreamReader(p.getErrorStream(), java.nio.charset.StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    if (!line.startsWith("WARNING: Using incubator modules:")) {
+                        System.err.println(line);
+                    }
+                }
+            } catch (java.io.IOException e) {
+                System.err.println("keel bench: could not read a child's error output: " + e.getMessage());
+            }
+        }, "keel-bench-child-stderr");
+        t.setDaemon(true);
+        t.start();
+        return t;
     }
 
     static TrainBench.Shape shape(String name) {

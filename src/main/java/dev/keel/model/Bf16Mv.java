@@ -26,7 +26,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 final class Bf16Mv {
     /** Weights smaller than this (bytes) run on the calling thread alone: waking a helper costs more. */
     static final long SPLIT_BYTES = 256 * 1024;
-    /** How long an idle helper spins for the next product before it parks (a decoding step's gap between two). */
+    /**
+     * How long an idle helper spins for the next product before it parks: parked at once or after 20 us, SmolLM2-135M
+     * bfloat16 decoding ran 39-53 tokens/s; after 200 us, 1 ms or 2 ms, 48-64, alike within the machine's noise.
+     */
     static final long SPIN_NANOS = 200_000;
 
     private static final boolean AVAILABLE = probe();
