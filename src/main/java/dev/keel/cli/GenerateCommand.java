@@ -83,7 +83,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "16", description = "Prompts per batch. Default: ${DEFAULT-VALUE}.")
     int batchSize;
 
-    @Option(names = "--dtype", defaultValue = "float32", description = "float32, bfloat16 or float16. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--dtype", defaultValue = "float32", description = "float32, bfloat16 or float16. One sequence in bfloat16 decodes on Keel's own kernel "
+            + "(README, \"Threads and memory\"; KEEL_BF16_MV=0 keeps libtorch's). Default: ${DEFAULT-VALUE}.")
     String dtype;
 
     @Override

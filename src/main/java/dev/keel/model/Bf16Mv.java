@@ -1,5 +1,6 @@
 package dev.keel.model;
 
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.locks.LockSupport;
@@ -70,6 +71,16 @@ final class Bf16Mv {
     }
 
     /**
+     * Whether a weight of {@code weight}'s dtype, laid out (out, in), would take {@link #mv} for {@code x}: the kernel
+     * on, one bfloat16 row, a bfloat16 weight. For a caller that would have to make that layout first (GPT-2's
+     * Conv1D weights are (in, out)); {@link #applies} decides on the weight made.
+     */
+    static boolean wouldApply(Tensor x, Tensor weight) {
+        return enabled && x.numel() == x.size(-1) && x.scalar_type().intern() == ScalarType.BFloat16
+                && weight.scalar_type().intern() == ScalarType.BFloat16;
+    }
+
+    /**
      * Whether {@link #mv} computes x W^T + b: x one row of bfloat16, W a 2-D contiguous bfloat16 weight on the CPU
      * with an even number of columns and under 2 GiB, a bias (if any) of W's rows, and nothing that needs gradients.
      */
@@ -103,20 +114,25 @@ final class Bf16Mv {
         float[] xe = s[0];
         float[] xo = s[1];
         float[] y = s[2];
-        ByteBuffer xb = bytes(x.contiguous(), 2L * cols);
+        // the buffers read the tensors' memory in place: each tensor stays reachable until its buffer is read, or
+        // a tensor outside any PointerScope could be freed by the collector while its memory is being read
+        Tensor xc = x.contiguous();
+        ByteBuffer xb = bytes(xc, 2L * cols);
         for (int k = 0; k < cols / 2; k++) {
             int bits = xb.getInt(4 * k);
             xe[k] = Float.intBitsToFloat(bits << 16);
             xo[k] = Float.intBitsToFloat(bits & 0xFFFF0000);
         }
-        ByteBuffer w = bytes(weight, 2L * rows * cols);
-        run(w, rows, cols, xe, xo, y);
+        Reference.reachabilityFence(xc);
+        run(bytes(weight, 2L * rows * cols), rows, cols, xe, xo, y);
+        Reference.reachabilityFence(weight);
         if (bias != null) {
             Tensor b = bias.to(ScalarType.Float).contiguous();
             ByteBuffer bb = bytes(b, 4L * rows);
             for (int r = 0; r < rows; r++) {
                 y[r] += bb.getFloat(4 * r);
             }
+            Reference.reachabilityFence(b);
         }
         long[] shape = dev.keel.tensor.Tensors.shape(x);
         shape[shape.length - 1] = rows;

@@ -99,10 +99,24 @@ final class Gpt2Model extends CausalLM {
         return adapted(name, x, conv1dBase(x, name));
     }
 
-    /** {@link #conv1d} inside a generation with {@code cache}: the weight packed for decoding when allowed. */
+    /**
+     * {@link #conv1d} inside a generation with {@code cache}: the weight packed for decoding when allowed; for one
+     * bfloat16 row, the weight transposed once for the generation to (out, in), whose rows {@link Bf16Mv} streams
+     * (a Conv1D weight is stored (in, out)), within the weights' budget for decoding copies.
+     */
     private Tensor conv1d(Tensor x, String name, KvCache cache) {
         Tensor y = packedLinear(x, cache, name, () -> w(name + ".weight").t().contiguous(), w(name + ".bias"));
-        return y != null ? y : conv1d(x, name);
+        if (y != null) {
+            return y;
+        }
+        Tensor weight = w(name + ".weight");
+        if (cache != null && decodingCopiesFit && Bf16Mv.wouldApply(x, weight)) {
+            Tensor outIn = cache.derived(name + "#outIn", () -> weight.t().contiguous());
+            if (Bf16Mv.applies(x, outIn, w(name + ".bias"))) {
+                return adapted(name, x, Bf16Mv.mv(x, outIn, w(name + ".bias")));
+            }
+        }
+        return conv1d(x, name);
     }
 
     private Tensor conv1dBase(Tensor x, String name) {

@@ -13,6 +13,8 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import dev.keel.TestSupport;
 import dev.keel.generate.BatchGenerator;
@@ -142,20 +144,29 @@ class Bf16MvTest {
         }
     }
 
-    @Test
-    void greedyDecodingOfOneSequenceInBfloat16_theTokensOfLibtorchsProducts() {
-        // Qwen2 (a bias on q, k and v) loaded in bfloat16: one sequence at a time decodes on the kernel; switched
-        // off, on oneDNN's bfloat16 linear. Sums in another order, rounded once to bfloat16 either way
-        java.nio.file.Path dir = TestSupport.fixture("parity/qwen2-tiny-bf16");
+    static java.util.List<String> models() {
+        return TestSupport.PARITY_MODELS;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    void greedyDecodingOfOneSequenceInBfloat16_theTokensOfLibtorchsProducts(String name) {
+        // each family loaded in bfloat16 (Qwen2 has a bias on q, k and v; GPT-2's Conv1D weights are (in, out) and
+        // decode on a transposed copy): one sequence at a time decodes on the kernel; switched off, on oneDNN's
+        // bfloat16 products. Sums in another order, rounded once to bfloat16 either way
+        java.nio.file.Path dir = TestSupport.fixture("parity/" + name);
         CausalLM m = ModelFiles.load(dir, dev.keel.model.io.DType.BF16, null);
         com.fasterxml.jackson.databind.JsonNode ref = TestSupport.readJson(dir.resolve("reference.json"));
         java.util.List<long[]> prompts = TestSupport.longRows(ref.get("input_ids"));
         SamplingConfig greedy = SamplingConfig.greedy(20, java.util.Set.of());
+        // per decoding step: every layer's products (at least attention's two and the MLP's two) and the head
+        long perStep = 4L * m.config().numLayers() + 1;
         double worst = 0;
         for (int i = 0; i < prompts.size(); i++) {
             long before = products();
             Generation kernel = BatchGenerator.generate(m, java.util.List.of(prompts.get(i)), greedy, StopCriterion.NEVER, 0);
-            assertTrue(products() - before >= 19 * 4, "prompt " + i + ": decoding ran on the kernel");
+            assertTrue(products() - before >= 19 * perStep, name + ", prompt " + i + ": decoding ran on the kernel ("
+                    + (products() - before) + " products)");
             boolean was = Bf16Mv.enable(false);
             Generation libtorch;
             try {
@@ -163,15 +174,15 @@ class Bf16MvTest {
             } finally {
                 Bf16Mv.enable(was);
             }
-            assertArrayEquals(libtorch.tokens().get(0), kernel.tokens().get(0), "prompt " + i);
+            assertArrayEquals(libtorch.tokens().get(0), kernel.tokens().get(0), name + ", prompt " + i);
             float[] a = kernel.logProbs().get(0);
             float[] b = libtorch.logProbs().get(0);
             for (int t = 0; t < a.length; t++) {
                 worst = Math.max(worst, Math.abs(a[t] - b[t]));
             }
         }
-        System.out.println("largest log-prob difference, kernel against oneDNN, bfloat16: " + worst);
-        assertTrue(worst < 0.05, "log-probs " + worst + " apart");
+        System.out.println(name + ": largest log-prob difference, kernel against oneDNN, bfloat16: " + worst);
+        assertTrue(worst < 0.05, name + ": log-probs " + worst + " apart");
     }
 
     private static long products() {
