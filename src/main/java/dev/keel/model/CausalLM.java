@@ -30,8 +30,15 @@ public abstract class CausalLM {
     protected final DType dtype;
     protected final Head head;
     private LoraAdapters adapters;
-    /** Largest size of the weights for which a generation makes decoding copies (stacked, packed) of them. */
-    protected static final long DECODING_COPIES_BYTES = 1024L << 20;
+    /**
+     * Largest size of the weights for which a generation makes decoding copies (stacked, packed) of them, about one
+     * more copy of the weights while it runs: an eighth of the machine's memory (a container's limit where it has
+     * one), at least 1 GiB; 3 GiB on a 24 GiB machine, where packing made batch-16 greedy decoding at the
+     * Qwen2.5-0.5B shape (1.98 GB of float32 weights) 2.1-2.3x faster for 1.9 GB more peak memory
+     * (docs/PERFORMANCE.md, item 25). A property of the machine, not of the moment's free memory, so the same
+     * command decodes on the same products every time.
+     */
+    protected static final long DECODING_COPIES_BYTES = decodingCopiesBudget(machineMemoryBytes());
     /** Whether the weights fit {@link #DECODING_COPIES_BYTES}. */
     protected final boolean decodingCopiesFit;
 
@@ -58,6 +65,16 @@ public abstract class CausalLM {
             bytes += t.numel() * t.element_size();
         }
         this.decodingCopiesFit = bytes <= DECODING_COPIES_BYTES;
+    }
+
+    /** {@link #DECODING_COPIES_BYTES} on a machine of {@code memory} bytes (0 when unknown). */
+    static long decodingCopiesBudget(long memory) {
+        return Math.max(1024L << 20, memory / 8);
+    }
+
+    private static long machineMemoryBytes() {
+        java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        return os instanceof com.sun.management.OperatingSystemMXBean b ? b.getTotalMemorySize() : 0;
     }
 
     /** Builds the model of {@code config.family()} over {@code weights} (names as in {@link #expectedShapes}). */

@@ -21,6 +21,18 @@ class DecodingCopiesTest {
     }
 
     @Test
+    void theBudgetForDecodingCopiesIsAnEighthOfTheMachinesMemory_atLeastOneGiB() {
+        long gib = 1L << 30;
+        assertEquals(gib, CausalLM.decodingCopiesBudget(0), "memory unknown");
+        assertEquals(gib, CausalLM.decodingCopiesBudget(4 * gib), "a 4 GiB machine");
+        assertEquals(3 * gib, CausalLM.decodingCopiesBudget(24 * gib), "a 24 GiB machine");
+        // Qwen2.5-0.5B's float32 weights (1.98 GB) make copies on a 16 GiB machine, a 1.5B model's (6.2 GB) on 64 GiB
+        assertEquals(true, 1_976_163_472L <= CausalLM.decodingCopiesBudget(16 * gib));
+        assertEquals(true, 6_175_000_000L <= CausalLM.decodingCopiesBudget(64 * gib));
+        assertEquals(false, 6_175_000_000L <= CausalLM.decodingCopiesBudget(32 * gib));
+    }
+
+    @Test
     void theCachesOfAGenerationsPartsShareOneCopyThatOutlivesThemAndTheStepThatMadeIt() throws Exception {
         AtomicInteger made = new AtomicInteger();
         try (DecodingCopies copies = new DecodingCopies()) {
