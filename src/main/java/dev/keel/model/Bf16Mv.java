@@ -28,6 +28,11 @@ final class Bf16Mv {
     /** Weights smaller than this (bytes) run on the calling thread alone: waking a helper costs more. */
     static final long SPLIT_BYTES = 256 * 1024;
     /**
+     * Most threads a product is split between: the products are bound by memory, which a few cores' reads fill on
+     * most machines, and more would only spin. Measured on 2 cores only (1 thread 21.5 GB/s, 2 threads 37).
+     */
+    static final int MAX_THREADS = 4;
+    /**
      * How long an idle helper spins for the next product before it parks: parked at once or after 20 us, SmolLM2-135M
      * bfloat16 decoding ran 39-53 tokens/s; after 200 us, 1 ms or 2 ms, 48-64, alike within the machine's noise.
      */
@@ -161,7 +166,7 @@ final class Bf16Mv {
 
     /** The rows split between this thread and its helpers (libtorch's thread count for this thread, less one). */
     private static void run(ByteBuffer w, int rows, int cols, float[] xe, float[] xo, float[] y) {
-        int threads = Math.min(torch.get_num_threads(), rows);
+        int threads = Math.min(Math.min(torch.get_num_threads(), MAX_THREADS), rows);
         if (threads < 2 || 2L * rows * cols < SPLIT_BYTES || !HELPERS_BUSY.tryLock()) {
             Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows);
             return;
@@ -171,9 +176,12 @@ final class Bf16Mv {
             for (int i = 0; i < hs.length; i++) {
                 hs[i].post(w, cols, xe, xo, y, (int) ((long) rows * (i + 1) / threads), (int) ((long) rows * (i + 2) / threads));
             }
-            Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows / threads);
-            for (Helper h : hs) {
-                h.await();
+            try {
+                Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows / threads);
+            } finally {
+                for (Helper h : hs) {     // never leave a helper on this product's buffers for the next caller
+                    h.await();
+                }
             }
         } finally {
             HELPERS_BUSY.unlock();
