@@ -13,7 +13,8 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * One row times a bfloat16 weight (batch-1 decoding with {@code --dtype bfloat16}) at memory speed:
+ * One row times a bfloat16 weight (batch-1 decoding with {@code --dtype bfloat16}), streamed as fast as the JVM reads
+ * memory (37 GB/s on 2 cores here, where libtorch's sum reads 52-59):
  * y = W x (+ b) with float32 sums rounded once to bfloat16, as libtorch's bfloat16 {@code linear} rounds its float32
  * accumulator. libtorch's own routes for a single row are 2-4x slower than float32 {@code mv} on twice the bytes
  * (oneDNN's {@code linear}, {@code mm} and {@code mv} alike; docs/PERFORMANCE.md "What is left"); this one streams
@@ -205,9 +206,9 @@ final class Bf16Mv {
      * The kernel compiled before its first real product. Until the JIT's optimising compiler has compiled it, every
      * vector operation allocates: the first products of a Qwen2.5-0.5B-shape decoding (a 151,936-row head) made
      * 400 MB of garbage a second and the heap grew to 672 MB, and the process's peak 520 MB higher. 20,000 products
-     * of 16 x 262 (a remainder after the vectors, as most shapes' is not) take about 0.6 s here, once per process,
-     * with a heap that stays under 40 MB; then decoding allocated nothing the collector logged (docs/PERFORMANCE.md,
-     * item 24).
+     * of 16 x 262 (262 columns leave a remainder after the vectors, so its loop is compiled too) took about 0.6 s in
+     * a scratch harness with a heap under 40 MB; run once per process before the first product, they brought that
+     * peak to 51 MB above libtorch's products' (docs/PERFORMANCE.md, item 24).
      */
     private static final class WarmUp {
         static {

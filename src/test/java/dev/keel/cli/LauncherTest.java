@@ -75,6 +75,7 @@ class LauncherTest {
                         System.out.println("ARGS=" + String.join(" ", args));
                         System.out.println("OMP_NUM_THREADS=" + System.getenv("OMP_NUM_THREADS"));
                         System.out.println("THP_MEM_ALLOC_ENABLE=" + System.getenv("THP_MEM_ALLOC_ENABLE"));
+                        System.out.println("VECTOR=" + ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent());
                     }
                 }
                 """);
@@ -93,7 +94,8 @@ class LauncherTest {
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         for (String name : List.of("LD_PRELOAD", "KEEL_BLAS", "KEEL_MALLOC", "KEEL_BLAS_LIB", "KEEL_MALLOC_LIB",
-                "KEEL_JAVA_OPTS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LOCAL_WORLD_SIZE", "THP_MEM_ALLOC_ENABLE")) {
+                "KEEL_JAVA_OPTS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LOCAL_WORLD_SIZE", "THP_MEM_ALLOC_ENABLE",
+                "KEEL_BF16_MV")) {
             pb.environment().remove(name);
         }
         pb.environment().putAll(env);
@@ -199,6 +201,16 @@ class LauncherTest {
         assertEquals("0", line(launch(Map.of("THP_MEM_ALLOC_ENABLE", "0"), "dpo"), "THP_MEM_ALLOC_ENABLE"));
         assertEquals("null", line(launch(Map.of(), "bench", "ppo"), "THP_MEM_ALLOC_ENABLE"));
         assertEquals("1", line(launch(Map.of("THP_MEM_ALLOC_ENABLE", "1"), "bench"), "THP_MEM_ALLOC_ENABLE"));
+    }
+
+    @Test
+    void theJvmGetsTheVectorModuleForTheBfloat16KernelUnlessTheUserSaysNo() throws Exception {
+        Run on = launch(Map.of(), "generate");
+        assertEquals("true", line(on, "VECTOR"), on.out());
+        assertTrue(on.err().contains("WARNING: Using incubator modules: jdk.incubator.vector"), on.err());
+        Run off = launch(Map.of("KEEL_BF16_MV", "0"), "generate");
+        assertEquals("false", line(off, "VECTOR"), off.out());
+        assertFalse(off.err().contains("incubator"), off.err());
     }
 
     @Test
