@@ -91,10 +91,9 @@ final class Bf16Mv {
      * with an even number of columns and under 2 GiB, a bias (if any) of W's rows, and nothing that needs gradients.
      */
     static boolean applies(Tensor x, Tensor weight, Tensor bias) {
-        if (!enabled || weight.dim() != 2 || x.numel() != x.size(-1) || x.size(-1) != weight.size(1)
-                || x.scalar_type().intern() != ScalarType.BFloat16 || weight.scalar_type().intern() != ScalarType.BFloat16
-                || weight.size(1) % 2 != 0 || weight.numel() * 2 >= Integer.MAX_VALUE || !weight.is_contiguous()
-                || !weight.device().is_cpu() || !x.device().is_cpu()) {
+        if (!wouldApply(x, weight) || weight.dim() != 2 || x.size(-1) != weight.size(1) || weight.size(1) % 2 != 0
+                || weight.numel() * 2 >= Integer.MAX_VALUE || !weight.is_contiguous() || !weight.device().is_cpu()
+                || !x.device().is_cpu()) {
             return false;
         }
         if (bias != null && (bias.numel() != weight.size(0) || !bias.device().is_cpu())) {

@@ -112,8 +112,9 @@ final class Gpt2Model extends CausalLM {
         Tensor weight = w(name + ".weight");
         if (cache != null && decodingCopiesFit && Bf16Mv.wouldApply(x, weight)) {
             Tensor outIn = cache.derived(name + "#outIn", () -> weight.t().contiguous());
-            if (Bf16Mv.applies(x, outIn, w(name + ".bias"))) {
-                return adapted(name, x, Bf16Mv.mv(x, outIn, w(name + ".bias")));
+            Tensor bias = w(name + ".bias");
+            if (Bf16Mv.applies(x, outIn, bias)) {
+                return adapted(name, x, Bf16Mv.mv(x, outIn, bias));
             }
         }
         return conv1d(x, name);
