@@ -64,7 +64,17 @@ final class Bf16Mv {
         return AVAILABLE;
     }
 
-    /** Number of products computed in this process (for tests). */
+    /** Whether the kernel is on (available, and not switched off). */
+    static boolean enabled() {
+        return enabled;
+    }
+
+    /** Compiles the kernel before its first real product (once per process; see {@link WarmUp}). */
+    static void warmUp() {
+        WarmUp.ensure();
+    }
+
+    /** Number of products computed in this process, through {@link #mv} or {@link #split} (for tests). */
     static long products() {
         return PRODUCTS.get();
     }
@@ -105,7 +115,6 @@ final class Bf16Mv {
     /** x W^T + b in x's shape with W's rows as its last dimension, bfloat16; {@link #applies} must hold. */
     static Tensor mv(Tensor x, Tensor weight, Tensor bias) {
         WarmUp.ensure();
-        PRODUCTS.incrementAndGet();
         int rows = (int) weight.size(0);
         int cols = (int) weight.size(1);
         float[][] s = SCRATCH.get();
@@ -166,18 +175,33 @@ final class Bf16Mv {
 
     /** The rows split between this thread and its helpers (libtorch's thread count for this thread, less one). */
     private static void run(ByteBuffer w, int rows, int cols, float[] xe, float[] xo, float[] y) {
+        split(rows, 2L * rows * cols, (r0, r1) -> Bf16MvKernel.rows(w, cols, xe, xo, y, r0, r1));
+    }
+
+    /** Rows [r0, r1) of a product: each range is given to one thread, and ranges do not overlap. */
+    interface Rows {
+        void run(int r0, int r1);
+    }
+
+    /**
+     * {@code task} over rows [0, rows) split between the calling thread and its helpers, at most libtorch's thread
+     * count for this thread and {@link #MAX_THREADS}; on the calling thread alone for fewer than {@link #SPLIT_BYTES}
+     * bytes read, or while another caller has the helpers. Returns when every row is done.
+     */
+    static void split(int rows, long bytes, Rows task) {
+        PRODUCTS.incrementAndGet();
         int threads = Math.min(Math.min(torch.get_num_threads(), MAX_THREADS), rows);
-        if (threads < 2 || 2L * rows * cols < SPLIT_BYTES || !HELPERS_BUSY.tryLock()) {
-            Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows);
+        if (threads < 2 || bytes < SPLIT_BYTES || !HELPERS_BUSY.tryLock()) {
+            task.run(0, rows);
             return;
         }
         try {
             Helper[] hs = helpers(threads - 1);
             for (int i = 0; i < hs.length; i++) {
-                hs[i].post(w, cols, xe, xo, y, (int) ((long) rows * (i + 1) / threads), (int) ((long) rows * (i + 2) / threads));
+                hs[i].post(task, (int) ((long) rows * (i + 1) / threads), (int) ((long) rows * (i + 2) / threads));
             }
             try {
-                Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows / threads);
+                task.run(0, rows / threads);
             } finally {
                 for (Helper h : hs) {     // never leave a helper on this product's buffers for the next caller
                     h.await();
@@ -219,6 +243,7 @@ final class Bf16Mv {
             float[] y = new float[rows];
             for (int i = 0; i < 20_000; i++) {
                 Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows);
+                Bf16MvKernel.accumulate(w, cols, y, rows, xe, xo);   // attention's loop in LlamaJvmStep
             }
         }
 
@@ -233,11 +258,7 @@ final class Bf16Mv {
         private volatile long finished;
         private volatile boolean parked;
         private volatile Throwable failure;
-        private ByteBuffer w;
-        private int cols;
-        private float[] xe;
-        private float[] xo;
-        private float[] y;
+        private Rows task;
         private int r0;
         private int r1;
 
@@ -246,12 +267,8 @@ final class Bf16Mv {
             setDaemon(true);
         }
 
-        void post(ByteBuffer w, int cols, float[] xe, float[] xo, float[] y, int r0, int r1) {
-            this.w = w;
-            this.cols = cols;
-            this.xe = xe;
-            this.xo = xo;
-            this.y = y;
+        void post(Rows task, int r0, int r1) {
+            this.task = task;
             this.r0 = r0;
             this.r1 = r1;
             posted = posted + 1;           // volatile write: the fields above are visible to the helper after it
@@ -265,6 +282,7 @@ final class Bf16Mv {
             while (finished != target) {
                 Thread.onSpinWait();
             }
+            task = null;
             Throwable t = failure;
             if (t != null) {
                 failure = null;
@@ -291,7 +309,7 @@ final class Bf16Mv {
                 }
                 seen = posted;
                 try {
-                    Bf16MvKernel.rows(w, cols, xe, xo, y, r0, r1);
+                    task.run(r0, r1);
                 } catch (Throwable t) {
                     failure = t;
                 }

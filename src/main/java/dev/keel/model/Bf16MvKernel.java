@@ -61,4 +61,38 @@ final class Bf16MvKernel {
             y[r] = s;
         }
     }
+
+    /**
+     * oe[k] += sum over rows s in [0, n) of p[s] W[s, 2k], oo[k] likewise with W[s, 2k + 1]: attention's weighted sum
+     * of bfloat16 value rows, float32 sums.
+     */
+    static void accumulate(ByteBuffer w, int cols, float[] p, int n, float[] oe, float[] oo) {
+        int half = cols / 2;
+        int lanes = INTS.length();
+        int upper = half - half % lanes;
+        int k = 0;
+        for (; k < upper; k += lanes) {
+            FloatVector even = FloatVector.fromArray(FLOATS, oe, k);
+            FloatVector odd = FloatVector.fromArray(FLOATS, oo, k);
+            for (int s = 0; s < n; s++) {
+                IntVector v = IntVector.fromByteBuffer(INTS, w, s * cols * 2 + 4 * k, ByteOrder.LITTLE_ENDIAN);
+                FloatVector ps = FloatVector.broadcast(FLOATS, p[s]);
+                even = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(ps, even);
+                odd = v.and(HIGH).reinterpretAsFloats().fma(ps, odd);
+            }
+            even.intoArray(oe, k);
+            odd.intoArray(oo, k);
+        }
+        for (; k < half; k++) {
+            float e = oe[k];
+            float o = oo[k];
+            for (int s = 0; s < n; s++) {
+                int bits = w.getInt(s * cols * 2 + 4 * k);
+                e += p[s] * Float.intBitsToFloat(bits << 16);
+                o += p[s] * Float.intBitsToFloat(bits & HIGH);
+            }
+            oe[k] = e;
+            oo[k] = o;
+        }
+    }
 }

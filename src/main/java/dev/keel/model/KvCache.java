@@ -25,6 +25,8 @@ public final class KvCache implements AutoCloseable {
     /** Copies derived from the weights: this cache's own, or shared with the other parts of a generation. */
     private final DecodingCopies derived;
     private final boolean ownsDerived;
+    /** State of this generation kept on the JVM's side (e.g. {@link LlamaJvmStep}), by key; made on first use. */
+    private final java.util.Map<Object, Object> attached = new java.util.HashMap<>();
     /** OpenBLAS made single-threaded by {@link #singleThreadedBlas()}, given back on close; null before. */
     private BlasThreads.Single blas;
 
@@ -58,6 +60,43 @@ public final class KvCache implements AutoCloseable {
      */
     public Tensor derived(String key, java.util.function.Supplier<Tensor> make) {
         return derived.get(key, make);
+    }
+
+    /**
+     * This generation's object under {@code key}, made by {@code make} on first use and kept until {@link #close()};
+     * like {@link #derived}, for what is made from the weights of one generation only.
+     */
+    @SuppressWarnings("unchecked")
+    <T> T attached(Object key, java.util.function.Supplier<T> make) {
+        return (T) attached.computeIfAbsent(key, k -> make.get());
+    }
+
+    /** Number of cached positions of {@code layer}. */
+    long filled(int layer) {
+        return filled[layer];
+    }
+
+    /**
+     * The buffers (keys, values) of {@code layer}, (B, n_kv_heads, capacity, head_dim) and contiguous, with room for
+     * {@code t} more positions after the cached ones (grown if needed), for a step that writes its keys and values
+     * into them itself and then calls {@link #advance}; the layer must hold positions already.
+     */
+    Tensor[] room(int layer, long t) {
+        if (keys[layer] == null) {
+            throw new IllegalStateException("layer " + layer + " of the cache holds no positions yet");
+        }
+        long need = filled[layer] + t;
+        if (need > keys[layer].size(2)) {
+            long cap = Math.max(2 * keys[layer].size(2), need);
+            keys[layer] = own(grow(keys[layer], keys[layer], cap, filled[layer]), keys[layer]);
+            values[layer] = own(grow(values[layer], values[layer], cap, filled[layer]), values[layer]);
+        }
+        return new Tensor[] {keys[layer], values[layer]};
+    }
+
+    /** Counts {@code t} positions written into {@link #room}'s buffers of {@code layer} as cached. */
+    void advance(int layer, long t) {
+        filled[layer] += t;
     }
 
     /**
@@ -129,6 +168,7 @@ public final class KvCache implements AutoCloseable {
             values[i] = null;
             filled[i] = 0;
         }
+        attached.clear();
         if (ownsDerived) {
             derived.close();
         }

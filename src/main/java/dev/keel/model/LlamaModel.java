@@ -21,11 +21,13 @@ import dev.keel.model.io.ModelConfig;
 final class LlamaModel extends CausalLM {
     private static final String P = "model.";
     private final RotaryEmbedding rope;
+    private final double[] invFreq;
     private final boolean fuseForDecoding;
 
     LlamaModel(ModelConfig config, Map<String, Tensor> weights) {
         super(config, weights);
         this.rope = new RotaryEmbedding(config.headDim(), config.ropeTheta(), config.ropeScaling());
+        this.invFreq = RotaryEmbedding.inverseFrequencies(config.headDim(), config.ropeTheta(), config.ropeScaling());
         long rows = (long) (config.numHeads() + 2L * config.numKvHeads()) * config.headDim() + 2L * config.intermediateSize();
         long bytes = rows * config.hiddenSize() * config.numLayers() * weights.values().iterator().next().element_size();
         this.fuseForDecoding = bytes <= DECODING_COPIES_BYTES;  // the stacked q/k/v and gate/up copies
@@ -66,6 +68,10 @@ final class LlamaModel extends CausalLM {
 
     @Override
     protected Tensor decode(Tensor inputIds, Tensor positionIds, Tensor mask, KvCache cache) {
+        LlamaJvmStep jvm = jvmStep(inputIds, mask, cache);
+        if (jvm != null) {
+            return jvm.step(inputIds, positionIds, cache);
+        }
         Tensor h = torch.embedding(w(P + "embed_tokens.weight"), inputIds);          // (B, T, D)
         Tensor[] cs = rope.cosSin(positionIds, computeType());                      // (B, 1, T, hd) each
         // Decoding with a cache runs a few small products per token, where each kernel launch counts: stack
@@ -73,6 +79,23 @@ final class LlamaModel extends CausalLM {
         boolean fused = cache != null && fuseForDecoding && !org.bytedeco.pytorch.GradMode.is_enabled() && !adaptersActive();
         h = Blocks.run(h, config.numLayers(), cache, (i, x) -> block(i, x, cs, mask, cache, fused, null));
         return rmsNorm(h, P + "norm.weight");
+    }
+
+    /**
+     * The step on the JVM for this token of a batch-1 bfloat16 generation ({@link LlamaJvmStep}), or null for
+     * libtorch's: with gradients, under autocast or with a LoRA update being added, or where the step does not apply.
+     */
+    private LlamaJvmStep jvmStep(Tensor inputIds, Tensor mask, KvCache cache) {
+        if (!LlamaJvmStep.applies(config, inputIds, mask, cache, w(P + "embed_tokens.weight"))
+                || org.bytedeco.pytorch.GradMode.is_enabled() || Compute.bf16() || adaptersActive()) {
+            return null;
+        }
+        java.util.function.Function<String, Tensor> stacked = !fuseForDecoding ? null : key -> {
+            String[] names = key.substring(key.lastIndexOf('.') + 1).split("\\+");
+            String prefix = key.substring(0, key.lastIndexOf('.') + 1);
+            return cache.derived(key + ".weight", () -> stack(prefix, names, ".weight"));
+        };
+        return LlamaJvmStep.of(cache, config, invFreq, this::w, this::wOrNull, stacked);
     }
 
     /** The blocks below the last as {@link #decode}; the last one's queries and MLP at columns {@code at} only. */
