@@ -210,7 +210,18 @@ public abstract class CausalLM {
      */
     public Tensor logits(Tensor hidden, KvCache cache) {
         Tensor y = head == Head.LM ? packedLinear(hidden, cache, "lm_head", this::lmHead, null) : null;
+        if (y == null && head == Head.LM && cache != null) {
+            y = decodingHead(hidden, cache);
+        }
         return y != null ? y : logits(hidden);
+    }
+
+    /**
+     * The language-model head's outputs for one row of a generation with {@code cache} computed by the
+     * architecture's own decoding route (the Llama family's step on the JVM), or null for the plain product.
+     */
+    protected Tensor decodingHead(Tensor hidden, KvCache cache) {
+        return null;
     }
 
     private Tensor headOutputs(Tensor hidden) {

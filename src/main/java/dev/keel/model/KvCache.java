@@ -71,6 +71,11 @@ public final class KvCache implements AutoCloseable {
         return (T) attached.computeIfAbsent(key, k -> make.get());
     }
 
+    /** This generation's object under {@code key}, or null when none was made. */
+    Object attached(Object key) {
+        return attached.get(key);
+    }
+
     /** Number of cached positions of {@code layer}. */
     long filled(int layer) {
         return filled[layer];

@@ -50,6 +50,8 @@ final class LlamaJvmStep {
     private final float scale;
     private final float[] invFreq;
     private final Matrix embed;
+    /** The output head: the embedding when tied. */
+    private final Matrix head;
     private final float[] finalNorm;
     private final Layer[] layers;
     // scratch, one generation on one thread
@@ -73,7 +75,8 @@ final class LlamaJvmStep {
     private float[] xo = new float[0];
     private float[] y = new float[0];
 
-    private LlamaJvmStep(ModelConfig c, float[] invFreq, Matrix embed, float[] finalNorm, Layer[] layers) {
+    private LlamaJvmStep(ModelConfig c, float[] invFreq, Matrix embed, Matrix head, float[] finalNorm, Layer[] layers) {
+        this.head = head;
         this.bf16 = embed.bf16;
         this.size = bf16 ? 2 : 4;
         this.d = c.hiddenSize();
@@ -141,16 +144,16 @@ final class LlamaJvmStep {
      *                 when the model keeps no stacked copies
      */
     static LlamaJvmStep of(KvCache cache, ModelConfig c, double[] invFreq, Function<String, Tensor> w,
-            Function<String, Tensor> wOrNull, Function<String, Tensor> stacked) {
+            Function<String, Tensor> wOrNull, Function<String, Tensor> stacked, Tensor lmHead) {
         Object s = cache.attached(LlamaJvmStep.class, () -> {
-            LlamaJvmStep step = make(c, invFreq, w, wOrNull, stacked);
+            LlamaJvmStep step = make(c, invFreq, w, wOrNull, stacked, lmHead);
             return step == null ? Boolean.FALSE : step;
         });
         return s instanceof LlamaJvmStep ? (LlamaJvmStep) s : null;
     }
 
     private static LlamaJvmStep make(ModelConfig c, double[] inv, Function<String, Tensor> w,
-            Function<String, Tensor> wOrNull, Function<String, Tensor> stacked) {
+            Function<String, Tensor> wOrNull, Function<String, Tensor> stacked, Tensor lmHead) {
         String p = "model.";
         float[] invFreq = new float[inv.length];
         for (int i = 0; i < inv.length; i++) {
@@ -187,7 +190,8 @@ final class LlamaJvmStep {
             layers[i] = layer;
         }
         float[] finalNorm = floats(w.apply(p + "norm.weight"));
-        return finalNorm == null ? null : new LlamaJvmStep(c, invFreq, embed, finalNorm, layers);
+        Matrix head = c.tieWordEmbeddings() ? embed : Matrix.of(lmHead, c.vocabSize(), c.hiddenSize(), bf16);
+        return finalNorm == null || head == null ? null : new LlamaJvmStep(c, invFreq, embed, head, finalNorm, layers);
     }
 
     /** The products {@code prefix + names[i]}: their stacked copy if the model keeps one, else one per name. */
@@ -286,6 +290,34 @@ final class LlamaJvmStep {
         for (int k = 0; k < d; k++) {
             write(ob, k, a[k]);
         }
+        Reference.reachabilityFence(out);
+        return out;
+    }
+
+    /**
+     * The logits (1, vocab) of final hidden states of one row in the weights' dtype (the step's output), or null for
+     * any other input: x W^T on the head's weight, as {@link Ops#linear} gives it (rounded once to bfloat16 with
+     * bfloat16 weights, so that case keeps {@link Bf16Mv}'s product, the same sums). With float32 weights this keeps
+     * OpenBLAS out of the generation: its threads spin for a while after each call, and the spinning took a core
+     * from the next step's products (float32 batch-1 decoding at the SmolLM2-135M shape 39.8 tokens/s with the head
+     * on OpenBLAS; docs/PERFORMANCE.md, item 26).
+     */
+    Tensor head(Tensor hidden) {
+        if (bf16 || hidden.numel() != d || hidden.scalar_type().intern() != ScalarType.Float || !hidden.device().is_cpu()) {
+            return null;
+        }
+        float[] x = dev.keel.tensor.Tensors.toFloats(hidden.contiguous());
+        int rows = head.rows;
+        if (y.length < rows) {
+            y = new float[rows];
+        }
+        float[] yy = y;
+        Bf16Mv.split(rows, 4L * rows * d, (r0, r1) -> StepKernel.rows(head.bytes, d, x, yy, r0, r1));
+        Reference.reachabilityFence(head.tensor);
+        long[] shape = dev.keel.tensor.Tensors.shape(hidden);
+        shape[shape.length - 1] = rows;
+        Tensor out = torch.empty(shape, hidden.options(), new org.bytedeco.pytorch.MemoryFormatOptional());
+        bytes(out, 4L * rows).asFloatBuffer().put(y, 0, rows);
         Reference.reachabilityFence(out);
         return out;
     }

@@ -95,7 +95,15 @@ final class LlamaModel extends CausalLM {
             String prefix = key.substring(0, key.lastIndexOf('.') + 1);
             return cache.derived(key + ".weight", () -> stack(prefix, names, ".weight"));
         };
-        return LlamaJvmStep.of(cache, config, invFreq, this::w, this::wOrNull, stacked);
+        return LlamaJvmStep.of(cache, config, invFreq, this::w, this::wOrNull, stacked, lmHead());
+    }
+
+    /** The head on the JVM for a generation whose steps run there ({@link LlamaJvmStep#head}). */
+    @Override
+    protected Tensor decodingHead(Tensor hidden, KvCache cache) {
+        Object step = cache.attached(LlamaJvmStep.class);
+        return step instanceof LlamaJvmStep && !org.bytedeco.pytorch.GradMode.is_enabled() && !Compute.bf16()
+                ? ((LlamaJvmStep) step).head(hidden) : null;
     }
 
     /** The blocks below the last as {@link #decode}; the last one's queries and MLP at columns {@code at} only. */

@@ -121,14 +121,21 @@ class LlamaJvmStepTest {
         assertArrayEquals(off.tokens().get(0), on.tokens().get(0));
         CausalLM f32 = ModelFiles.load(dir, DType.F32, null);
         before = LlamaJvmStep.steps();
+        long products = Bf16Mv.products();
         Generation f32On = BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
         assertEquals(before + 11, LlamaJvmStep.steps(), "float32 weights");
+        // each of the 11 steps: the four products of every layer and, after the step, the head's on the JVM too
+        assertEquals(11L * (4 * f32.config().numLayers() + 1), Bf16Mv.products() - products);
         was = LlamaJvmStep.enable(false);
+        Generation f32Off;
         try {
-            assertArrayEquals(BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0).tokens().get(0),
-                    f32On.tokens().get(0));
+            f32Off = BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
         } finally {
             LlamaJvmStep.enable(was);
+        }
+        assertArrayEquals(f32Off.tokens().get(0), f32On.tokens().get(0));
+        for (int t = 0; t < 12; t++) {
+            assertEquals(f32Off.logProbs().get(0)[t], f32On.logProbs().get(0)[t], 1e-4, "float32 log-prob of token " + t);
         }
         // two sequences at once, a LoRA update, the kernel switched off for bfloat16, gradients: libtorch's step
         before = LlamaJvmStep.steps();
