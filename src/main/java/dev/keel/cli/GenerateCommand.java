@@ -83,8 +83,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch-size", defaultValue = "16", description = "Prompts per batch. Default: ${DEFAULT-VALUE}.")
     int batchSize;
 
-    @Option(names = "--dtype", defaultValue = "float32", description = "float32, bfloat16 or float16. One sequence in bfloat16 decodes on Keel's own kernel "
-            + "(README, \"Threads and memory\"; KEEL_BF16_MV=0 keeps libtorch's). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--dtype", defaultValue = "float32", description = "float32, bfloat16 or float16. One sequence in bfloat16 decodes on Keel's own kernel, "
+            + "and a Llama-family model's tokens after the prompt, in float32 or bfloat16, on the JVM (README, \"Threads and "
+            + "memory\"; KEEL_BF16_MV=0 or KEEL_JVM_STEP=0 keeps libtorch's). Default: ${DEFAULT-VALUE}.")
     String dtype;
 
     @Override

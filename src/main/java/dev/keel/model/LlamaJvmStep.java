@@ -18,19 +18,21 @@ import dev.keel.model.io.ModelConfig;
 /**
  * One token through the Llama family's decoder at batch 1 with bfloat16 or float32 weights, computed on the JVM: the
  * products on {@link Bf16MvKernel} (as {@link Bf16Mv}) or {@link StepKernel}, and RMSNorm, rotary embeddings,
- * attention over the cache, SiLU and the residual adds as loops over a few thousand floats. The same step through libtorch runs about 40 small
- * operations per layer, each a native call with its dispatch and a tensor made for its output; at the SmolLM2-135M
- * shape those took two thirds of a token's time and the products one third (docs/PERFORMANCE.md, item 26).
+ * attention over the cache, SiLU and the residual adds as loops over a few thousand floats. The same step through
+ * libtorch runs about 40 small operations per layer, each a native call with its dispatch and a tensor made for its
+ * output; at the SmolLM2-135M shape those took two thirds of a bfloat16 token's time and the products one third
+ * (docs/PERFORMANCE.md, items 24 and 26).
  *
- * <p>It computes what {@link LlamaModel}'s libtorch step computes; with bfloat16 weights, rounding to bfloat16 where
- * that step's tensors are bfloat16: every operation there takes its bfloat16 inputs to float32, computes, and rounds its output once
- * (RMSNorm's normalised values, then their product with the weight; each product after its bias; the rotary
- * embedding's x cos, then x cos + rotate_half(x) sin; attention's output, computed in float32 as {@link Attention}
- * does; SiLU, its product with up, each residual sum). The float32 sums are added in another order, so hidden
- * states agree to bfloat16's rounding (float32's with float32 weights), not bit for bit.
+ * <p>It computes what {@link LlamaModel}'s libtorch step computes (docs/ALGORITHMS.md §10); with bfloat16 weights,
+ * rounding to bfloat16 where that step's tensors are bfloat16: every operation there takes its bfloat16 inputs to
+ * float32, computes, and rounds its output once (RMSNorm's normalised values, then their product with the weight;
+ * each product after its bias; the rotary embedding's x cos, then x cos + rotate_half(x) sin; attention's output,
+ * computed in float32 as {@link Attention} does; SiLU, its product with up, each residual sum). The float32 sums are
+ * added in another order, so hidden states agree to bfloat16's rounding (float32's with float32 weights), not bit for
+ * bit.
  *
  * <p>Only for one sequence, one new token, no mask (no padding, no binding sliding window), no gradients, no
- * autocast, no LoRA update, on the CPU with the kernel available ({@link #applies}); {@code KEEL_JVM_STEP=0} turns it
+ * autocast, no LoRA update, on the CPU with the vector module ({@link #applies}); {@code KEEL_JVM_STEP=0} turns it
  * off. Keys and values are written into {@link KvCache}'s buffers in place, so libtorch's step and this one can
  * follow each other in one generation.
  */
