@@ -90,13 +90,20 @@ public final class KvCache implements AutoCloseable {
         if (keys[layer] == null) {
             throw new IllegalStateException("layer " + layer + " of the cache holds no positions yet");
         }
-        long need = filled[layer] + t;
-        if (need > keys[layer].size(2)) {
-            long cap = Math.max(2 * keys[layer].size(2), need);
-            keys[layer] = own(grow(keys[layer], keys[layer], cap, filled[layer]), keys[layer]);
-            values[layer] = own(grow(values[layer], values[layer], cap, filled[layer]), values[layer]);
-        }
+        reserve(layer, filled[layer] + t, keys[layer], values[layer]);
         return new Tensor[] {keys[layer], values[layer]};
+    }
+
+    /**
+     * Room for {@code need} positions in the buffers of {@code layer}: made like {@code k} and {@code v} with the
+     * cache's capacity when there are none, doubled (or to {@code need}) when full, the cached positions kept.
+     */
+    private void reserve(int layer, long need, Tensor k, Tensor v) {
+        if (keys[layer] == null || need > keys[layer].size(2)) {
+            long cap = keys[layer] == null ? Math.max(capacity, need) : Math.max(2 * keys[layer].size(2), need);
+            keys[layer] = own(grow(keys[layer], k, cap, filled[layer]), keys[layer]);
+            values[layer] = own(grow(values[layer], v, cap, filled[layer]), values[layer]);
+        }
     }
 
     /** Counts {@code t} positions written into {@link #room}'s buffers of {@code layer} as cached. */
@@ -124,11 +131,7 @@ public final class KvCache implements AutoCloseable {
     public Tensor[] append(int layer, Tensor k, Tensor v) {
         long t = k.size(2);
         long need = filled[layer] + t;
-        if (keys[layer] == null || need > keys[layer].size(2)) {
-            long cap = keys[layer] == null ? Math.max(capacity, need) : Math.max(2 * keys[layer].size(2), need);
-            keys[layer] = own(grow(keys[layer], k, cap, filled[layer]), keys[layer]);
-            values[layer] = own(grow(values[layer], v, cap, filled[layer]), values[layer]);
-        }
+        reserve(layer, need, k, v);
         keys[layer].narrow(2, filled[layer], t).copy_(k);
         values[layer].narrow(2, filled[layer], t).copy_(v);
         filled[layer] = need;

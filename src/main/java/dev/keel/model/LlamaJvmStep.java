@@ -144,6 +144,7 @@ final class LlamaJvmStep {
      * @param w        the model's tensor by name
      * @param stacked  the stacked q/k/v or gate/up weight by key ({@code prefix + "q_proj+k_proj+v_proj"}), or null
      *                 when the model keeps no stacked copies
+     * @param lmHead   the output head's weight (the embedding's when tied)
      */
     static LlamaJvmStep of(KvCache cache, ModelConfig c, double[] invFreq, Function<String, Tensor> w,
             Function<String, Tensor> wOrNull, Function<String, Tensor> stacked, Tensor lmHead) {

@@ -82,7 +82,7 @@ final class LlamaModel extends CausalLM {
     }
 
     /**
-     * The step on the JVM for this token of a batch-1 bfloat16 generation ({@link LlamaJvmStep}), or null for
+     * The step on the JVM for this token of a batch-1 generation in bfloat16 or float32 ({@link LlamaJvmStep}), or null for
      * libtorch's: with gradients, under autocast or with a LoRA update being added, or where the step does not apply.
      */
     private LlamaJvmStep jvmStep(Tensor inputIds, Tensor mask, KvCache cache) {

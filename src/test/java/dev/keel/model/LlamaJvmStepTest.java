@@ -111,13 +111,7 @@ class LlamaJvmStepTest {
         long before = LlamaJvmStep.steps();
         Generation on = BatchGenerator.generate(bf16, List.of(prompt), greedy, StopCriterion.NEVER, 0);
         assertEquals(before + 11, LlamaJvmStep.steps(), "every token after the prompt's");
-        boolean was = LlamaJvmStep.enable(false);
-        Generation off;
-        try {
-            off = BatchGenerator.generate(bf16, List.of(prompt), greedy, StopCriterion.NEVER, 0);
-        } finally {
-            LlamaJvmStep.enable(was);
-        }
+        Generation off = withoutStep(() -> BatchGenerator.generate(bf16, List.of(prompt), greedy, StopCriterion.NEVER, 0));
         assertArrayEquals(off.tokens().get(0), on.tokens().get(0));
         CausalLM f32 = ModelFiles.load(dir, DType.F32, null);
         before = LlamaJvmStep.steps();
@@ -126,27 +120,43 @@ class LlamaJvmStepTest {
         assertEquals(before + 11, LlamaJvmStep.steps(), "float32 weights");
         // each of the 11 steps: the four products of every layer and, after the step, the head's on the JVM too
         assertEquals(11L * (4 * f32.config().numLayers() + 1), Bf16Mv.products() - products);
-        was = LlamaJvmStep.enable(false);
-        Generation f32Off;
-        try {
-            f32Off = BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
-        } finally {
-            LlamaJvmStep.enable(was);
-        }
+        Generation f32Off = withoutStep(() -> BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0));
         assertArrayEquals(f32Off.tokens().get(0), f32On.tokens().get(0));
         for (int t = 0; t < 12; t++) {
             assertEquals(f32Off.logProbs().get(0)[t], f32On.logProbs().get(0)[t], 1e-4, "float32 log-prob of token " + t);
         }
-        // two sequences at once, a LoRA update, the kernel switched off for bfloat16, gradients: libtorch's step
+        // two sequences at once, the kernel switched off for bfloat16, a LoRA update, gradients: libtorch's step
         before = LlamaJvmStep.steps();
         BatchGenerator.generate(bf16, List.of(prompt, prompt), greedy, StopCriterion.NEVER, 0);
-        was = Bf16Mv.enable(false);
+        boolean was = Bf16Mv.enable(false);
         try {
             BatchGenerator.generate(bf16, List.of(prompt), greedy, StopCriterion.NEVER, 0);
         } finally {
             Bf16Mv.enable(was);
         }
+        try (PointerScope scope = new PointerScope(); KvCache cache = new KvCache(f32.config().numLayers(), 8)) {
+            try (NoGradGuard ng = new NoGradGuard()) {
+                f32.hidden(Tensors.longs(new long[][] {prompt}, f32.device()), positions(0, prompt.length), null, cache);
+            }
+            f32.hidden(Tensors.longs(new long[][] {{5}}, f32.device()), positions(prompt.length, 1), null, cache);
+        }
+        assertEquals(before, LlamaJvmStep.steps(), "with gradients");
+        f32.addLora(LoraConfig.defaults(4, f32.config().modelType()));
+        BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
         assertEquals(before, LlamaJvmStep.steps());
+        try (LoraAdapters.Off adaptersOff = f32.adaptersOff()) {
+            BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
+        }
+        assertEquals(before + 11, LlamaJvmStep.steps(), "the adapters switched off: the base's step again");
+    }
+
+    private static <T> T withoutStep(java.util.function.Supplier<T> run) {
+        boolean was = LlamaJvmStep.enable(false);
+        try {
+            return run.get();
+        } finally {
+            LlamaJvmStep.enable(was);
+        }
     }
 
     private static Tensor positions(long from, long n) {
