@@ -243,7 +243,7 @@ final class Bf16Mv {
             float[] y = new float[rows];
             for (int i = 0; i < 20_000; i++) {
                 Bf16MvKernel.rows(w, cols, xe, xo, y, 0, rows);
-                Bf16MvKernel.accumulate(w, cols, y, rows, xe, xo);   // attention's loop in LlamaJvmStep
+                Bf16MvKernel.accumulate(w, 0, cols, y, rows, xe, xo);   // attention's loop in LlamaJvmStep
             }
         }
 

@@ -40,11 +40,16 @@ final class Bf16MvKernel {
      * @param xo   x[1], x[3], ...
      */
     static void rows(ByteBuffer w, int cols, float[] xe, float[] xo, float[] y, int r0, int r1) {
+        rows(w, 0, cols, xe, xo, y, r0, r1);
+    }
+
+    /** {@link #rows(ByteBuffer, int, float[], float[], float[], int, int)} with W from byte {@code from} of w. */
+    static void rows(ByteBuffer w, int from, int cols, float[] xe, float[] xo, float[] y, int r0, int r1) {
         int half = cols / 2;
         int lanes = INTS.length();
         int upper = half - half % lanes;
         for (int r = r0; r < r1; r++) {
-            int base = r * cols * 2;
+            int base = from + r * cols * 2;
             FloatVector even = FloatVector.zero(FLOATS);
             FloatVector odd = FloatVector.zero(FLOATS);
             int k = 0;
@@ -64,9 +69,9 @@ final class Bf16MvKernel {
 
     /**
      * oe[k] += sum over rows s in [0, n) of p[s] W[s, 2k], oo[k] likewise with W[s, 2k + 1]: attention's weighted sum
-     * of bfloat16 value rows, float32 sums.
+     * of bfloat16 value rows (W (n, cols) from byte {@code from} of w), float32 sums.
      */
-    static void accumulate(ByteBuffer w, int cols, float[] p, int n, float[] oe, float[] oo) {
+    static void accumulate(ByteBuffer w, int from, int cols, float[] p, int n, float[] oe, float[] oo) {
         int half = cols / 2;
         int lanes = INTS.length();
         int upper = half - half % lanes;
@@ -75,7 +80,7 @@ final class Bf16MvKernel {
             FloatVector even = FloatVector.fromArray(FLOATS, oe, k);
             FloatVector odd = FloatVector.fromArray(FLOATS, oo, k);
             for (int s = 0; s < n; s++) {
-                IntVector v = IntVector.fromByteBuffer(INTS, w, s * cols * 2 + 4 * k, ByteOrder.LITTLE_ENDIAN);
+                IntVector v = IntVector.fromByteBuffer(INTS, w, from + s * cols * 2 + 4 * k, ByteOrder.LITTLE_ENDIAN);
                 FloatVector ps = FloatVector.broadcast(FLOATS, p[s]);
                 even = v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(ps, even);
                 odd = v.and(HIGH).reinterpretAsFloats().fma(ps, odd);
@@ -87,7 +92,7 @@ final class Bf16MvKernel {
             float e = oe[k];
             float o = oo[k];
             for (int s = 0; s < n; s++) {
-                int bits = w.getInt(s * cols * 2 + 4 * k);
+                int bits = w.getInt(from + s * cols * 2 + 4 * k);
                 e += p[s] * Float.intBitsToFloat(bits << 16);
                 o += p[s] * Float.intBitsToFloat(bits & HIGH);
             }

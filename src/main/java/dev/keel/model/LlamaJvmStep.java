@@ -382,18 +382,15 @@ final class LlamaJvmStep {
             int g = head / group;
             int at = head * hd;
             int start = (int) ((long) size * g * cap * hd);
-            int len = size * n * hd;
-            ByteBuffer keys = kb.slice(start, len).order(ByteOrder.LITTLE_ENDIAN);
-            ByteBuffer values = vb.slice(start, len).order(ByteOrder.LITTLE_ENDIAN);
             if (bf16) {
                 for (int k = 0; k < hd / 2; k++) {
                     qe[k] = qkv[at + 2 * k];
                     qo[k] = qkv[at + 2 * k + 1];
                 }
-                Bf16MvKernel.rows(keys, hd, qe, qo, scores, 0, n);
+                Bf16MvKernel.rows(kb, start, hd, qe, qo, scores, 0, n);
             } else {
                 System.arraycopy(qkv, at, qHead, 0, hd);
-                StepKernel.rows(keys, hd, qHead, scores, 0, n);
+                StepKernel.rows(kb, start, hd, qHead, scores, 0, n);
             }
             float max = Float.NEGATIVE_INFINITY;
             for (int s = 0; s < n; s++) {
@@ -404,14 +401,14 @@ final class LlamaJvmStep {
             if (bf16) {
                 java.util.Arrays.fill(oe, 0f);
                 java.util.Arrays.fill(oo, 0f);
-                Bf16MvKernel.accumulate(values, hd, scores, n, oe, oo);
+                Bf16MvKernel.accumulate(vb, start, hd, scores, n, oe, oo);
                 for (int k = 0; k < hd / 2; k++) {
                     attended[at + 2 * k] = round(oe[k] / sum);
                     attended[at + 2 * k + 1] = round(oo[k] / sum);
                 }
             } else {
                 java.util.Arrays.fill(oHead, 0f);
-                StepKernel.accumulate(values, hd, scores, n, oHead);
+                StepKernel.accumulate(vb, start, hd, scores, n, oHead);
                 for (int k = 0; k < hd; k++) {
                     attended[at + k] = oHead[k] / sum;
                 }

@@ -23,10 +23,15 @@ final class StepKernel {
      * @param w W (rows, cols) in float32, row-major, little endian, from byte 0
      */
     static void rows(ByteBuffer w, int cols, float[] x, float[] y, int r0, int r1) {
+        rows(w, 0, cols, x, y, r0, r1);
+    }
+
+    /** {@link #rows(ByteBuffer, int, float[], float[], int, int)} with W from byte {@code from} of w. */
+    static void rows(ByteBuffer w, int from, int cols, float[] x, float[] y, int r0, int r1) {
         int lanes = FLOATS.length();
         int upper = cols - cols % lanes;
         for (int r = r0; r < r1; r++) {
-            int base = r * cols * 4;
+            int base = from + r * cols * 4;
             FloatVector acc = FloatVector.zero(FLOATS);
             int k = 0;
             for (; k < upper; k += lanes) {
@@ -41,15 +46,18 @@ final class StepKernel {
         }
     }
 
-    /** out[k] += sum over rows s in [0, n) of p[s] W[s, k], W float32 (n, cols): attention's weighted sum of values. */
-    static void accumulate(ByteBuffer w, int cols, float[] p, int n, float[] out) {
+    /**
+     * out[k] += sum over rows s in [0, n) of p[s] W[s, k], W float32 (n, cols) from byte {@code from} of w: attention's
+     * weighted sum of values.
+     */
+    static void accumulate(ByteBuffer w, int from, int cols, float[] p, int n, float[] out) {
         int lanes = FLOATS.length();
         int upper = cols - cols % lanes;
         int k = 0;
         for (; k < upper; k += lanes) {
             FloatVector acc = FloatVector.fromArray(FLOATS, out, k);
             for (int s = 0; s < n; s++) {
-                acc = FloatVector.fromByteBuffer(FLOATS, w, 4 * (s * cols + k), ByteOrder.LITTLE_ENDIAN)
+                acc = FloatVector.fromByteBuffer(FLOATS, w, from + 4 * (s * cols + k), ByteOrder.LITTLE_ENDIAN)
                         .fma(FloatVector.broadcast(FLOATS, p[s]), acc);
             }
             acc.intoArray(out, k);
@@ -57,7 +65,7 @@ final class StepKernel {
         for (; k < cols; k++) {
             float o = out[k];
             for (int s = 0; s < n; s++) {
-                o += p[s] * w.getFloat(4 * (s * cols + k));
+                o += p[s] * w.getFloat(from + 4 * (s * cols + k));
             }
             out[k] = o;
         }
@@ -107,7 +115,7 @@ final class StepKernel {
         float[] y = new float[16];
         for (int i = 0; i < 20_000; i++) {
             rows(w, cols, x, y, 0, 16);
-            accumulate(w, cols, y, 16, x);
+            accumulate(w, 0, cols, y, 16, x);
             expShifted(x, cols, 0f);
             silu(x, cols);
         }
