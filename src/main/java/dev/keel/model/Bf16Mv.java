@@ -169,7 +169,11 @@ final class Bf16Mv {
         return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
     }
 
-    private static ByteBuffer bytes(Tensor t, long n) {
+    /**
+     * The first {@code n} bytes of {@code t}'s memory, little endian, read and written in place; the caller keeps
+     * {@code t} reachable while it uses them.
+     */
+    static ByteBuffer bytes(Tensor t, long n) {
         return new BytePointer(t.data_ptr()).capacity(n).limit(n).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
     }
 

@@ -2,13 +2,11 @@ package dev.keel.model;
 
 import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
-import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -289,7 +287,7 @@ final class LlamaJvmStep {
         }
         norm(h, finalNorm, a);
         Tensor out = torch.empty(new long[] {1, 1, d}, embed.tensor.options(), new org.bytedeco.pytorch.MemoryFormatOptional());
-        ByteBuffer ob = bytes(out, (long) size * d);
+        ByteBuffer ob = Bf16Mv.bytes(out, (long) size * d);
         for (int k = 0; k < d; k++) {
             write(ob, k, a[k]);
         }
@@ -320,7 +318,7 @@ final class LlamaJvmStep {
         long[] shape = dev.keel.tensor.Tensors.shape(hidden);
         shape[shape.length - 1] = rows;
         Tensor out = torch.empty(shape, hidden.options(), new org.bytedeco.pytorch.MemoryFormatOptional());
-        bytes(out, 4L * rows).asFloatBuffer().put(y, 0, rows);
+        Bf16Mv.bytes(out, 4L * rows).asFloatBuffer().put(y, 0, rows);
         Reference.reachabilityFence(out);
         return out;
     }
@@ -364,8 +362,8 @@ final class LlamaJvmStep {
         int pos = (int) cache.filled(i);
         int n = pos + 1;
         long bytes = (long) size * kvHeads * cap * hd;
-        ByteBuffer kb = bytes(kv[0], bytes);
-        ByteBuffer vb = bytes(kv[1], bytes);
+        ByteBuffer kb = Bf16Mv.bytes(kv[0], bytes);
+        ByteBuffer vb = Bf16Mv.bytes(kv[1], bytes);
         for (int g = 0; g < kvHeads; g++) {
             int row = (int) ((g * cap + pos) * hd);
             for (int j = 0; j < hd; j++) {
@@ -493,10 +491,6 @@ final class LlamaJvmStep {
         }
     }
 
-    private static ByteBuffer bytes(Tensor t, long n) {
-        return new BytePointer(t.data_ptr()).capacity(n).limit(n).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    }
-
     /** A (rows, cols) contiguous bfloat16 or float32 weight on the CPU and its memory. */
     private static final class Matrix {
         final Tensor tensor;
@@ -510,7 +504,7 @@ final class LlamaJvmStep {
             this.rows = rows;
             this.cols = cols;
             this.bf16 = bf16;
-            this.bytes = LlamaJvmStep.bytes(tensor, (bf16 ? 2L : 4L) * rows * cols);
+            this.bytes = Bf16Mv.bytes(tensor, (bf16 ? 2L : 4L) * rows * cols);
         }
 
         /**
