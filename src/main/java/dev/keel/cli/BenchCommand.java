@@ -63,7 +63,7 @@ final class BenchCommand implements Callable<Integer> {
     int warmup;
 
     @Option(names = "--rounds", defaultValue = "3",
-            description = "Generation, train steps and ppo: Keel and PyTorch take turns this many times; each side's "
+            description = "Generation, train steps, ppo and real: Keel and PyTorch take turns this many times; each side's "
                     + "fastest round counts (for ppo, each phase's and the whole iteration's fastest round; the "
                     + "machine's speed drifts over minutes). "
                     + "Default: ${DEFAULT-VALUE}.")
@@ -420,7 +420,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             if (cases.contains("real")) {
                 refMissing = BenchReal.run(out, ref, refMissing, threads, dir.resolve("real"), realShapes, realModes,
-                        List.of(1, 16), 32, repeats);
+                        List.of(1, 16), 32, repeats, rounds);
             }
             out.printf("peak RSS (keel process): %.0f MB%s%n", dev.keel.runtime.Proc.peakRssMb(),
                     ppoPeakRssMb > 0 ? String.format("; of the ppo case's own process: %.0f MB", ppoPeakRssMb) : "");
