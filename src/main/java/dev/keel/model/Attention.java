@@ -6,7 +6,10 @@ import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
-/** Multi-head and grouped-query attention through libtorch's {@code scaled_dot_product_attention}. */
+/**
+ * Multi-head and grouped-query attention through libtorch's {@code scaled_dot_product_attention}; a decoding step's one
+ * query without gradients on the JVM instead ({@link DecodeAttention}).
+ */
 final class Attention {
     private Attention() {}
 
@@ -52,6 +55,10 @@ final class Attention {
         if (mask == null && t != 1 && t != s) {
             throw new IllegalArgumentException("a null mask needs one query or as many queries as keys, got "
                     + t + " queries over " + s + " keys");
+        }
+        if (t == 1 && DecodeAttention.applies(q, k, v, mask)) {
+            Tensor out = DecodeAttention.attend(q, k, v, scale);                  // (B, H, 1, hd)
+            return out.view(q.size(0), 1, q.size(1) * q.size(3));
         }
         TensorOptional m = mask == null ? new TensorOptional() : new TensorOptional(mask);
         boolean causal = mask == null && t > 1;

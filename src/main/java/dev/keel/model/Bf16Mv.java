@@ -194,6 +194,18 @@ final class Bf16Mv {
      */
     static void split(int rows, long bytes, Rows task) {
         PRODUCTS.incrementAndGet();
+        split(rows, bytes, task, SPIN_NANOS);
+    }
+
+    /**
+     * As {@link #split(int, long, Rows)} for work that is not a product (not counted in {@link #products()}), after
+     * which libtorch's threads run: the helpers park at once rather than spin on a core those threads need.
+     */
+    static void splitThenPark(int rows, long bytes, Rows task) {
+        split(rows, bytes, task, 0);
+    }
+
+    private static void split(int rows, long bytes, Rows task, long spinNanos) {
         int threads = Math.min(Math.min(torch.get_num_threads(), MAX_THREADS), rows);
         if (threads < 2 || bytes < SPLIT_BYTES || !HELPERS_BUSY.tryLock()) {
             task.run(0, rows);
@@ -202,7 +214,7 @@ final class Bf16Mv {
         try {
             Helper[] hs = helpers(threads - 1);
             for (int i = 0; i < hs.length; i++) {
-                hs[i].post(task, (int) ((long) rows * (i + 1) / threads), (int) ((long) rows * (i + 2) / threads));
+                hs[i].post(task, (int) ((long) rows * (i + 1) / threads), (int) ((long) rows * (i + 2) / threads), spinNanos);
             }
             try {
                 task.run(0, rows / threads);
@@ -256,7 +268,7 @@ final class Bf16Mv {
         }
     }
 
-    /** A thread that runs the rows it is given, spinning {@link #SPIN_NANOS} for the next before it parks. */
+    /** A thread that runs the rows it is given, spinning for the next (as long as the last task asked) before it parks. */
     private static final class Helper extends Thread {
         private volatile long posted;
         private volatile long finished;
@@ -265,16 +277,18 @@ final class Bf16Mv {
         private Rows task;
         private int r0;
         private int r1;
+        private long spinNanos;
 
         Helper() {
             super("keel-bf16-mv");
             setDaemon(true);
         }
 
-        void post(Rows task, int r0, int r1) {
+        void post(Rows task, int r0, int r1, long spinNanos) {
             this.task = task;
             this.r0 = r0;
             this.r1 = r1;
+            this.spinNanos = spinNanos;
             posted = posted + 1;           // volatile write: the fields above are visible to the helper after it
             if (parked) {
                 LockSupport.unpark(this);
@@ -297,11 +311,12 @@ final class Bf16Mv {
         @Override
         public void run() {
             long seen = 0;
+            long spin = SPIN_NANOS;
             while (true) {
                 long since = System.nanoTime();
                 int spins = 0;
                 while (posted == seen) {
-                    if ((++spins & 63) != 0 || System.nanoTime() - since < SPIN_NANOS) {
+                    if ((++spins & 63) != 0 || System.nanoTime() - since < spin) {
                         Thread.onSpinWait();
                     } else {
                         parked = true;
@@ -312,6 +327,7 @@ final class Bf16Mv {
                     }
                 }
                 seen = posted;
+                spin = spinNanos;
                 try {
                     task.run(r0, r1);
                 } catch (Throwable t) {

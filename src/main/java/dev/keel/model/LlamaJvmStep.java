@@ -114,6 +114,16 @@ final class LlamaJvmStep {
         return was;
     }
 
+    /** Whether the step is on ({@code KEEL_JVM_STEP}; {@link DecodeAttention} follows the same switch). */
+    static boolean enabled() {
+        return enabled;
+    }
+
+    /** Compiles the step's kernels before their first real use (once per process). */
+    static void warmUp() {
+        WarmUp.ensure();
+    }
+
     /** Number of steps computed in this process (for tests). */
     static long steps() {
         return STEPS.get();
