@@ -57,7 +57,7 @@ final class Attention {
                     + t + " queries over " + s + " keys");
         }
         if (t == 1 && DecodeAttention.applies(q, k, v, mask)) {
-            Tensor out = DecodeAttention.attend(q, k, v, scale);                  // (B, H, 1, hd)
+            Tensor out = DecodeAttention.attend(q, k, v, mask, scale);            // (B, H, 1, hd)
             return out.view(q.size(0), 1, q.size(1) * q.size(3));
         }
         TensorOptional m = mask == null ? new TensorOptional() : new TensorOptional(mask);

@@ -34,12 +34,13 @@ final class DecodeAttention {
     }
 
     /**
-     * Whether {@link #attend} takes this case: one query (q (B, H, 1, hd)), no mask, no gradients, q, k and v of one
+     * Whether {@link #attend} takes this case: one query (q (B, H, 1, hd)), no mask or a boolean one over the keys
+     * ((B or 1, 1, 1, S), true where a key takes part, as {@link AttentionMask#causal}), no gradients, q, k and v of one
      * dtype (float32, or bfloat16 with {@link Bf16Mv} on) on the CPU, each key and value row contiguous, hd even, the
      * JVM step on ({@code KEEL_JVM_STEP}) and the vector module there.
      */
     static boolean applies(Tensor q, Tensor k, Tensor v, Tensor mask) {
-        if (mask != null || q.size(2) != 1 || !LlamaJvmStep.enabled() || !Bf16Mv.available()
+        if (q.size(2) != 1 || !LlamaJvmStep.enabled() || !Bf16Mv.available()
                 || org.bytedeco.pytorch.GradMode.is_enabled() || !q.device().is_cpu() || !k.device().is_cpu()
                 || !v.device().is_cpu()) {
             return false;
@@ -47,6 +48,11 @@ final class DecodeAttention {
         ScalarType t = q.scalar_type().intern();
         if (t != k.scalar_type().intern() || t != v.scalar_type().intern()
                 || !(t == ScalarType.Float || t == ScalarType.BFloat16 && Bf16Mv.enabled())) {
+            return false;
+        }
+        if (mask != null && !(mask.dim() == 4 && mask.scalar_type().intern() == ScalarType.Bool && mask.device().is_cpu()
+                && (mask.size(0) == 1 || mask.size(0) == q.size(0)) && mask.size(1) == 1 && mask.size(2) == 1
+                && mask.size(3) == k.size(2))) {
             return false;
         }
         long hd = q.size(3);
@@ -58,9 +64,10 @@ final class DecodeAttention {
 
     /**
      * softmax(q k^T · scale) v for q (B, H, 1, hd) and k, v (B, KV, S, hd) where H is a multiple of KV (grouped-query
-     * heads share their group's keys and values); returns (B, H, 1, hd) in q's dtype. Check {@link #applies} first.
+     * heads share their group's keys and values), the keys {@code mask} holds false left out (null: none); returns
+     * (B, H, 1, hd) in q's dtype. Check {@link #applies} first.
      */
-    static Tensor attend(Tensor q, Tensor k, Tensor v, double scale) {
+    static Tensor attend(Tensor q, Tensor k, Tensor v, Tensor mask, double scale) {
         boolean bf16 = q.scalar_type().intern() == ScalarType.BFloat16;
         LlamaJvmStep.warmUp();
         int b = (int) q.size(0);
@@ -80,6 +87,7 @@ final class DecodeAttention {
         long kb1 = k.stride(1);
         long vb0 = v.stride(0);
         long vb1 = v.stride(1);
+        boolean[] allowed = allowed(mask, b, n);
         long bytes = 2L * size * b * kvHeads * n * hd;
         CALLS.incrementAndGet();
         Bf16Mv.splitThenPark(b * heads, bytes, (p0, p1) -> {
@@ -104,7 +112,7 @@ final class DecodeAttention {
                 }
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < n; j++) {
-                    scores[j] *= sc;
+                    scores[j] = allowed == null || allowed[seq * n + j] ? scores[j] * sc : Float.NEGATIVE_INFINITY;
                     max = Math.max(max, scores[j]);
                 }
                 float sum = StepKernel.expShifted(scores, n, max);
@@ -127,6 +135,24 @@ final class DecodeAttention {
         });
         Reference.reachabilityFence(k);
         Reference.reachabilityFence(v);
+        return out;
+    }
+
+    /** The mask (B or 1, 1, 1, n) as (B, n) flags, or null for none. */
+    private static boolean[] allowed(Tensor mask, int b, int n) {
+        if (mask == null) {
+            return null;
+        }
+        long m0 = mask.size(0) == 1 ? 0 : mask.stride(0);
+        long m3 = mask.stride(3);
+        ByteBuffer mb = Bf16Mv.bytes(mask, extent(mask));
+        boolean[] out = new boolean[b * n];
+        for (int i = 0; i < b; i++) {
+            for (int j = 0; j < n; j++) {
+                out[i * n + j] = mb.get((int) (i * m0 + j * m3)) != 0;
+            }
+        }
+        Reference.reachabilityFence(mask);
         return out;
     }
 

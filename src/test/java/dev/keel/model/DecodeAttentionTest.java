@@ -72,36 +72,47 @@ class DecodeAttentionTest {
             for (int n : new int[] {1, 7, 40}) {
                 Tensor k = kBuf.narrow(2, 0, n);
                 Tensor v = vBuf.narrow(2, 0, n);
-                assertTrue(DecodeAttention.applies(q, k, v, null), n + " keys");
-                long before = DecodeAttention.calls();
-                float[] jvm = Tensors.toFloats(Attention.attend(q, k, v, null));
-                assertEquals(before + 1, DecodeAttention.calls());
-                float[] lib;
-                boolean was = LlamaJvmStep.enable(false);
-                try {
-                    lib = Tensors.toFloats(Attention.attend(q, k, v, null));
-                } finally {
-                    LlamaJvmStep.enable(was);
-                }
-                assertEquals(before + 1, DecodeAttention.calls(), "switched off with the JVM step");
-                assertEquals(lib.length, jvm.length);
-                for (int i = 0; i < lib.length; i++) {
-                    double tol = t == ScalarType.Float ? 1e-5 : Math.abs(lib[i]) * Math.pow(2, -8) + 1e-6;
-                    assertEquals(lib[i], jvm[i], tol, dtype + ", " + n + " keys, element " + i);
+                // no mask; a mask per sequence leaving keys out at random (the last, the query's own, always in),
+                // as padding and a sliding window do; one mask broadcast over the sequences
+                Tensor perRow = torch.rand(b, 1, 1, n).lt(Tensors.s(0.6)).logical_or(
+                        torch.arange(Tensors.s(0L), Tensors.s((long) n)).eq(Tensors.s((long) n - 1)).view(1, 1, 1, n));
+                Tensor shared = perRow.narrow(0, 0, 1);
+                for (Tensor mask : new Tensor[] {null, perRow, shared}) {
+                    String what = dtype + ", " + n + " keys, " + (mask == null ? "no mask" : "mask " + mask.size(0));
+                    assertTrue(DecodeAttention.applies(q, k, v, mask), what);
+                    long before = DecodeAttention.calls();
+                    float[] jvm = Tensors.toFloats(Attention.attend(q, k, v, mask));
+                    assertEquals(before + 1, DecodeAttention.calls());
+                    float[] lib;
+                    boolean was = LlamaJvmStep.enable(false);
+                    try {
+                        lib = Tensors.toFloats(Attention.attend(q, k, v, mask));
+                    } finally {
+                        LlamaJvmStep.enable(was);
+                    }
+                    assertEquals(before + 1, DecodeAttention.calls(), "switched off with the JVM step");
+                    assertEquals(lib.length, jvm.length);
+                    for (int i = 0; i < lib.length; i++) {
+                        double tol = t == ScalarType.Float ? 1e-5 : Math.abs(lib[i]) * Math.pow(2, -8) + 1e-6;
+                        assertEquals(lib[i], jvm[i], tol, what + ", element " + i);
+                    }
                 }
             }
         }
     }
 
     @Test
-    void onlyOneQueryWithoutMaskOrGradientsOfOneDtypeWithContiguousRows() {
+    void onlyOneQueryWithAKeyMaskOrNoneWithoutGradientsOfOneDtypeWithContiguousRows() {
         try (PointerScope scope = new PointerScope()) {
             Tensor q = torch.randn(2, 4, 1, 8);
             Tensor k = torch.randn(2, 2, 5, 8);
             Tensor v = torch.randn(2, 2, 5, 8);
             try (NoGradGuard ng = new NoGradGuard()) {
                 assertTrue(DecodeAttention.applies(q, k, v, null));
-                assertFalse(DecodeAttention.applies(q, k, v, torch.ones(2, 1, 1, 5).to(ScalarType.Bool)), "a mask");
+                assertTrue(DecodeAttention.applies(q, k, v, torch.ones(2, 1, 1, 5).to(ScalarType.Bool)), "a key mask");
+                assertFalse(DecodeAttention.applies(q, k, v, torch.ones(2, 1, 1, 5)), "a float mask");
+                assertFalse(DecodeAttention.applies(q, k, v, torch.ones(2, 4, 1, 5).to(ScalarType.Bool)), "a mask per head");
+                assertFalse(DecodeAttention.applies(q, k, v, torch.ones(2, 1, 1, 4).to(ScalarType.Bool)), "4 of 5 keys");
                 assertFalse(DecodeAttention.applies(torch.randn(2, 4, 2, 8), k, v, null), "two queries");
                 assertFalse(DecodeAttention.applies(q, k.to(ScalarType.BFloat16), v, null), "mixed dtypes");
                 assertFalse(DecodeAttention.applies(q.to(ScalarType.Double), k.to(ScalarType.Double),
@@ -123,8 +134,9 @@ class DecodeAttentionTest {
     }
 
     /**
-     * Greedy decoding of three sequences at once (libtorch's step, this attention in it) gives the tokens of libtorch's
-     * attention, for a Llama-family and a GPT-2 fixture, in float32 (log-probabilities within 1e-4) and bfloat16.
+     * Greedy decoding of four sequences at once, one shorter (so padded, and a mask over the keys), on libtorch's step
+     * with this attention in it, gives the tokens of libtorch's attention for Llama-family and GPT-2 fixtures, in float32
+     * (log-probabilities within 1e-4) and bfloat16.
      */
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({"qwen2-tiny-bf16, F32", "qwen2-tiny-bf16, BF16", "gpt2-tiny, F32", "gpt2-tiny, BF16",
@@ -136,7 +148,8 @@ class DecodeAttentionTest {
         other[other.length - 1] = (other[other.length - 1] + 1) % 50;
         long[] third = prompt.clone();
         third[0] = (third[0] + 7) % 50;
-        List<long[]> prompts = List.of(prompt, other, third);
+        long[] shorter = java.util.Arrays.copyOfRange(prompt, 2, prompt.length);       // padded: the mask's route
+        List<long[]> prompts = List.of(prompt, other, third, shorter);
         SamplingConfig greedy = SamplingConfig.greedy(10, java.util.Set.of());
         CausalLM m = ModelFiles.load(dir, dtype, null);
         long before = DecodeAttention.calls();
