@@ -171,8 +171,11 @@ class RlResumeTest {
     }
 
     private static Process child(List<String> args, String... more) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Dai.djl.offline=true", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        // this JVM's flags (its --add-modules jdk.incubator.vector above all): the killed run's first iterations must
+        // decode on the same routes as the in-process runs it is compared with, as two runs of ./keel would
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        cmd.addAll(List.of("-Dai.djl.offline=true", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
         cmd.addAll(args);
         cmd.addAll(List.of(more));
         ProcessBuilder pb = new ProcessBuilder(cmd);
