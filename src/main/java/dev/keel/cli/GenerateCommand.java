@@ -84,7 +84,8 @@ final class GenerateCommand implements Callable<Integer> {
     int batchSize;
 
     @Option(names = "--dtype", defaultValue = "float32", description = "float32, bfloat16 or float16. One sequence in bfloat16 decodes on Keel's own kernel, "
-            + "and a Llama-family model's tokens after the prompt, in float32 or bfloat16, on the JVM (README, \"Threads and "
+            + "and a Llama-family model's tokens after the prompt, in float32 or bfloat16, on the JVM; at any batch each new "
+            + "token's attention runs on the JVM (README, \"Threads and "
             + "memory\"; KEEL_BF16_MV=0 or KEEL_JVM_STEP=0 keeps libtorch's). Default: ${DEFAULT-VALUE}.")
     String dtype;
 
