@@ -20,7 +20,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * 48-80 keys, bfloat16, 390-500 us a layer, of a step of about 60 ms over 30 layers (docs/PERFORMANCE.md, item 27).
  */
 final class DecodeAttention {
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[5][0]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[6][0]);
     /** The calling thread's queries, kept between calls: a fresh array per layer and step grew the heap. */
     private static final ThreadLocal<float[][]> QUERIES = ThreadLocal.withInitial(() -> new float[1][0]);
 
@@ -92,43 +92,18 @@ final class DecodeAttention {
         CALLS.incrementAndGet();
         Bf16Mv.splitThenPark(b * heads, bytes, (p0, p1) -> {
             float[][] s = scratch(n, hd);
-            float[] scores = s[0];
+            float[] o = s[5];
             for (int p = p0; p < p1; p++) {
                 int seq = p / heads;
-                int head = p % heads;
-                int g = head / group;
-                int kFrom = (int) (size * (seq * kb0 + g * kb1));
-                int vFrom = (int) (size * (seq * vb0 + g * vb1));
+                int g = (p % heads) / group;
                 int at = p * hd;
-                if (bf16) {
-                    for (int j = 0; j < hd / 2; j++) {
-                        s[1][j] = qs[at + 2 * j];
-                        s[2][j] = qs[at + 2 * j + 1];
-                    }
-                    Bf16MvKernel.rows(kb, kFrom, hd, s[1], s[2], scores, 0, n);
-                } else {
-                    System.arraycopy(qs, at, s[1], 0, hd);
-                    StepKernel.rows(kb, kFrom, hd, s[1], scores, 0, n);
-                }
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < n; j++) {
-                    scores[j] = allowed == null || allowed[seq * n + j] ? scores[j] * sc : Float.NEGATIVE_INFINITY;
-                    max = Math.max(max, scores[j]);
-                }
-                float sum = StepKernel.expShifted(scores, n, max);
-                if (bf16) {
-                    java.util.Arrays.fill(s[3], 0, hd / 2, 0f);
-                    java.util.Arrays.fill(s[4], 0, hd / 2, 0f);
-                    Bf16MvKernel.accumulate(vb, vFrom, hd, scores, n, s[3], s[4]);
-                    for (int j = 0; j < hd / 2; j++) {
-                        ob.putShort(2 * (at + 2 * j), Bf16Mv.toBf16(s[3][j] / sum));
-                        ob.putShort(2 * (at + 2 * j + 1), Bf16Mv.toBf16(s[4][j] / sum));
-                    }
-                } else {
-                    java.util.Arrays.fill(s[3], 0, hd, 0f);
-                    StepKernel.accumulate(vb, vFrom, hd, scores, n, s[3]);
-                    for (int j = 0; j < hd; j++) {
-                        ob.putFloat(4 * (at + j), s[3][j] / sum);
+                head(bf16, kb, (int) (size * (seq * kb0 + g * kb1)), vb, (int) (size * (seq * vb0 + g * vb1)), hd, n, sc,
+                        qs, at, allowed, seq * n, s, o);
+                for (int j = 0; j < hd; j++) {
+                    if (bf16) {
+                        ob.putShort(2 * (at + j), Bf16Mv.toBf16(o[j]));
+                    } else {
+                        ob.putFloat(4 * (at + j), o[j]);
                     }
                 }
             }
@@ -180,14 +155,56 @@ final class DecodeAttention {
         return out;
     }
 
-    /** This thread's scratch: scores (n), then four vectors of hd floats. */
-    private static float[][] scratch(int n, int hd) {
+    /**
+     * softmax(q k^T · scale) v of one query head over n keys, in float32 and not rounded, into {@code out[0, hd)}: q at
+     * {@code q[qAt, qAt + hd)}, the keys' and values' rows of hd elements (bfloat16 or float32) from byte {@code kFrom}
+     * of kb and {@code vFrom} of vb, the keys {@code allowed[allowedAt + j]} holds false left out (allowed null: none);
+     * {@code s} from {@link #scratch}. {@link LlamaJvmStep}'s attention and {@link #attend} both compute a head here.
+     */
+    static void head(boolean bf16, ByteBuffer kb, int kFrom, ByteBuffer vb, int vFrom, int hd, int n, float scale,
+                     float[] q, int qAt, boolean[] allowed, int allowedAt, float[][] s, float[] out) {
+        float[] scores = s[0];
+        if (bf16) {
+            for (int j = 0; j < hd / 2; j++) {
+                s[1][j] = q[qAt + 2 * j];
+                s[2][j] = q[qAt + 2 * j + 1];
+            }
+            Bf16MvKernel.rows(kb, kFrom, hd, s[1], s[2], scores, 0, n);
+        } else {
+            System.arraycopy(q, qAt, s[1], 0, hd);
+            StepKernel.rows(kb, kFrom, hd, s[1], scores, 0, n);
+        }
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            scores[j] = allowed == null || allowed[allowedAt + j] ? scores[j] * scale : Float.NEGATIVE_INFINITY;
+            max = Math.max(max, scores[j]);
+        }
+        float sum = StepKernel.expShifted(scores, n, max);
+        if (bf16) {
+            java.util.Arrays.fill(s[3], 0, hd / 2, 0f);
+            java.util.Arrays.fill(s[4], 0, hd / 2, 0f);
+            Bf16MvKernel.accumulate(vb, vFrom, hd, scores, n, s[3], s[4]);
+            for (int j = 0; j < hd / 2; j++) {
+                out[2 * j] = s[3][j] / sum;
+                out[2 * j + 1] = s[4][j] / sum;
+            }
+        } else {
+            java.util.Arrays.fill(s[3], 0, hd, 0f);
+            StepKernel.accumulate(vb, vFrom, hd, scores, n, s[3]);
+            for (int j = 0; j < hd; j++) {
+                out[j] = s[3][j] / sum;
+            }
+        }
+    }
+
+    /** This thread's scratch for {@link #head}: scores (at least n), then five vectors of hd floats. */
+    static float[][] scratch(int n, int hd) {
         float[][] s = SCRATCH.get();
         if (s[0].length < n) {
             s[0] = new float[Math.max(n, 2 * s[0].length)];
         }
         if (s[1].length < hd) {
-            for (int i = 1; i < 5; i++) {
+            for (int i = 1; i < 6; i++) {
                 s[i] = new float[hd];
             }
         }

@@ -64,13 +64,6 @@ final class LlamaJvmStep {
     private final float[] gated;
     private final float[] cos;
     private final float[] sin;
-    private final float[] qe;
-    private final float[] qo;
-    private final float[] oe;
-    private final float[] oo;
-    private final float[] qHead;
-    private final float[] oHead;
-    private float[] scores = new float[256];
     private float[] xe = new float[0];
     private float[] xo = new float[0];
     private float[] y = new float[0];
@@ -99,12 +92,6 @@ final class LlamaJvmStep {
         gated = new float[ff];
         cos = new float[hd];
         sin = new float[hd];
-        qe = new float[hd / 2];
-        qo = new float[hd / 2];
-        oe = new float[hd / 2];
-        oo = new float[hd / 2];
-        qHead = new float[hd];
-        oHead = new float[hd];
     }
 
     /** Switches the step on or off (tests; {@code KEEL_JVM_STEP=0} starts it off); returns the previous setting. */
@@ -382,44 +369,14 @@ final class LlamaJvmStep {
             }
         }
         cache.advance(i, 1);
-        if (scores.length < n) {
-            scores = new float[Math.max(n, 2 * scores.length)];
-        }
+        float[][] scratch = DecodeAttention.scratch(n, hd);
+        float[] out = scratch[5];
         int group = heads / kvHeads;
         for (int head = 0; head < heads; head++) {
-            int g = head / group;
-            int at = head * hd;
-            int start = (int) ((long) size * g * cap * hd);
-            if (bf16) {
-                for (int k = 0; k < hd / 2; k++) {
-                    qe[k] = qkv[at + 2 * k];
-                    qo[k] = qkv[at + 2 * k + 1];
-                }
-                Bf16MvKernel.rows(kb, start, hd, qe, qo, scores, 0, n);
-            } else {
-                System.arraycopy(qkv, at, qHead, 0, hd);
-                StepKernel.rows(kb, start, hd, qHead, scores, 0, n);
-            }
-            float max = Float.NEGATIVE_INFINITY;
-            for (int s = 0; s < n; s++) {
-                scores[s] *= scale;
-                max = Math.max(max, scores[s]);
-            }
-            float sum = StepKernel.expShifted(scores, n, max);
-            if (bf16) {
-                java.util.Arrays.fill(oe, 0f);
-                java.util.Arrays.fill(oo, 0f);
-                Bf16MvKernel.accumulate(vb, start, hd, scores, n, oe, oo);
-                for (int k = 0; k < hd / 2; k++) {
-                    attended[at + 2 * k] = round(oe[k] / sum);
-                    attended[at + 2 * k + 1] = round(oo[k] / sum);
-                }
-            } else {
-                java.util.Arrays.fill(oHead, 0f);
-                StepKernel.accumulate(vb, start, hd, scores, n, oHead);
-                for (int k = 0; k < hd; k++) {
-                    attended[at + k] = oHead[k] / sum;
-                }
+            int start = (int) ((long) size * (head / group) * cap * hd);
+            DecodeAttention.head(bf16, kb, start, vb, start, hd, n, scale, qkv, head * hd, null, 0, scratch, out);
+            for (int k = 0; k < hd; k++) {
+                attended[head * hd + k] = round(out[k]);
             }
         }
         Reference.reachabilityFence(kv);
