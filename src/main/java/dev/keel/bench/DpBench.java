@@ -1,6 +1,5 @@
 package dev.keel.bench;
 
-import java.util.Arrays;
 import java.util.List;
 
 import org.bytedeco.javacpp.PointerScope;
@@ -55,8 +54,7 @@ public final class DpBench {
             }
         }
         opt.close();
-        Arrays.sort(secs);
-        double sec = secs[repeats / 2];
+        double sec = TrainBench.median(secs);
         return new Result(sec, (double) s.batch() * s.seq() / sec, reduceTotal / stepTotal);
     }
 }

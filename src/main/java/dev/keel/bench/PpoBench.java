@@ -120,13 +120,8 @@ public final class PpoBench {
                     byPhase[k][i] = phases.get(WARMUP + i)[k];
                 }
             }
-            return new Result(median(byPhase[0]), median(byPhase[1]), median(byPhase[2]));
+            return new Result(TrainBench.median(byPhase[0]), TrainBench.median(byPhase[1]),
+                    TrainBench.median(byPhase[2]));
         }
-    }
-
-    private static double median(double[] a) {
-        double[] s = a.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
     }
 }

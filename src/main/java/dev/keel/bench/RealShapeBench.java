@@ -127,7 +127,10 @@ public final class RealShapeBench {
         }
     }
 
-    /** Median of {@code repeats} DPO steps after a warm-up step, in this process, on the model in {@code dir}. */
+    /**
+     * Median of {@code repeats} DPO steps after {@link TrainBench#WARMUP_STEPS} untimed ones, in this process, on the
+     * model in {@code dir}.
+     */
     public static Result dpo(Path dir, Mode mode, int repeats) {
         CausalLM model = ModelFiles.load(dir, null, null);
         if (mode.lora()) {

@@ -16,6 +16,7 @@ import picocli.CommandLine.Model.CommandSpec;
 
 import dev.keel.bench.GenerateBench;
 import dev.keel.bench.PpoBench;
+import dev.keel.bench.RealShapeBench;
 import dev.keel.bench.TrainBench;
 import dev.keel.bench.TorchReference;
 import dev.keel.model.CausalLM;
@@ -100,9 +101,10 @@ final class BenchCommand implements Callable<Integer> {
     List<String> realShapes;
 
     @Option(names = "--real-modes", split = ",",
-            defaultValue = "full,lora,lora-bf16,full+ckpt,lora+ckpt,lora-bf16+ckpt",
-            description = "DPO modes of the real case: full, full-bf16, lora, lora-bf16, each optionally +ckpt "
-                    + "(gradient checkpointing). Default: ${DEFAULT-VALUE}.")
+            defaultValue = "full,lora,lora-bf16,full+ckpt,lora+ckpt,lora-bf16+ckpt,generate",
+            description = "Cases of the real case: DPO steps in modes full, full-bf16, lora, lora-bf16, each optionally "
+                    + "+ckpt (gradient checkpointing); generate: decoding at batch 1 and 16, float32 and bfloat16 "
+                    + "weights. Default: ${DEFAULT-VALUE}.")
     List<String> realModes;
 
     @Option(names = "--real-case", hidden = true, description = "Internal: one real-shape case in this fresh process.")
@@ -392,6 +394,15 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (repeats < 1 || rounds < 1) {
             throw new IllegalArgumentException("--repeats and --rounds must be at least 1");
+        }
+        for (String m : realModes) {
+            try {
+                if (!m.equals(BenchReal.GENERATE)) {
+                    RealShapeBench.Mode.parse(m);   // an unknown entry fails here, before any case runs
+                }
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--real-modes: " + e.getMessage().replace(")", ", or generate)"));
+            }
         }
         Main.startNatives();
         int threads = Natives.threadCount();

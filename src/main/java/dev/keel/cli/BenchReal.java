@@ -22,8 +22,11 @@ import dev.keel.model.io.ModelConfig;
 final class BenchReal {
     private BenchReal() {}
 
+    /** The entry of {@code --real-modes} that selects the decoding cases (batch 1 and 16, float32 and bfloat16). */
+    static final String GENERATE = "generate";
+
     /**
-     * Runs every shape x mode and the decoding cases; returns why no ratio was printed, or null. Keel and PyTorch take
+     * Runs every shape x DPO mode and, when {@code modes} holds {@link #GENERATE}, the decoding cases; returns why no ratio was printed, or null. Keel and PyTorch take
      * turns at each case, {@code rounds} times, and each side's fastest round counts, as in the other cases of
      * {@code keel bench}: a case of this size runs for minutes, over which this shared machine's speed drifts by tens
      * of percent; the peak resident size is the largest of Keel's rounds. The matmul peaks and the read bandwidth are
@@ -47,6 +50,9 @@ final class BenchReal {
             RealShapeBench.writeModel(shape, mdir);
             BenchCommand.releaseFreeMemory();    // the model written (and the peak measured): its memory back to the cases
             for (String modeName : modes) {
+                if (modeName.equals(GENERATE)) {
+                    continue;
+                }
                 RealShapeBench.Mode mode = RealShapeBench.Mode.parse(modeName);
                 List<String> args = new ArrayList<>(List.of("--case", "dpo", "--model", mdir.toString(),
                         "--seq", String.valueOf(RealShapeBench.SEQ), "--pairs", String.valueOf(RealShapeBench.PAIRS),
@@ -62,7 +68,7 @@ final class BenchReal {
                 out.flush();
             }
             ModelConfig config = shape.config();
-            for (boolean bf : new boolean[] {false, true}) {
+            for (boolean bf : modes.contains(GENERATE) ? new boolean[] {false, true} : new boolean[0]) {
                 for (int b : genBatches) {
                     List<String> args = new ArrayList<>(List.of("--case", "generate", "--model", mdir.toString(),
                             "--batch", String.valueOf(b), "--new-tokens", String.valueOf(newTokens),

@@ -85,4 +85,21 @@ class BenchCommandTest {
         assertNotEquals(0, r.code());
         assertTrue(r.err().contains("unknown bench case 'train'"), r.err());
     }
+
+    @Test
+    void anUnknownRealModeIsRefusedBeforeAnyCaseRuns() {
+        TestSupport.Run r = TestSupport.keel("bench", "real", "--no-reference", "--real-modes", "lora,generate,qlora");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("--real-modes: unknown mode 'qlora'") && r.err().contains("or generate"), r.err());
+        assertTrue(!r.out().contains("real shapes:"), r.out());
+    }
+
+    @Test
+    void theMedianIsPythonsStatisticsMedian() {
+        assertEquals(2.0, dev.keel.bench.TrainBench.median(new double[] {3, 1, 2}));
+        assertEquals(2.5, dev.keel.bench.TrainBench.median(new double[] {4, 1, 3, 2}));   // the two middle ones' mean
+        assertEquals(7.0, dev.keel.bench.TrainBench.median(new double[] {7}));
+        assertTrue(org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> dev.keel.bench.TrainBench.median(new double[0])).getMessage().contains("no values"));
+    }
 }
