@@ -213,7 +213,7 @@ public final class AdapterFiles {
                 throw new KeelException(file + ": tensor '" + entry.name() + "' has non-float dtype " + entry.dtype());
             }
             Tensor t = Safetensors.read(h, entry.name());
-            if (!t.isfinite().all().item_bool()) {
+            if (!dev.keel.tensor.Tensors.allFinite(t)) {
                 throw new KeelException(file + ": tensor '" + entry.name() + "' holds NaN or infinite values");
             }
             out.put(e.getKey(), t.to(model.device(), model.dtype().scalarType()));

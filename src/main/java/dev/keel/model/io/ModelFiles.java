@@ -168,7 +168,7 @@ public final class ModelFiles {
                         + "' has non-float dtype " + src.entry().dtype());
             }
             Tensor t = Safetensors.read(src.header(), src.entry().name());
-            if (!t.isfinite().all().item_bool()) {
+            if (!dev.keel.tensor.Tensors.allFinite(t)) {
                 throw new KeelException(src.header().file() + ": tensor '" + src.entry().name() + "' holds NaN or "
                         + "infinite values; refused (a model with them generates and scores nothing meaningful)");
             }
