@@ -26,12 +26,12 @@ final class BenchReal {
     static final String GENERATE = "generate";
 
     /**
-     * Runs every shape x DPO mode and, when {@code modes} holds {@link #GENERATE}, the decoding cases; returns why no ratio was printed, or null. Keel and PyTorch take
-     * turns at each case, {@code rounds} times, and each side's fastest round counts, as in the other cases of
-     * {@code keel bench}: a case of this size runs for minutes, over which this shared machine's speed drifts by tens
-     * of percent; the peak resident size is the largest of Keel's rounds. The matmul peaks and the read bandwidth are
-     * measured again before every case and the highest values seen count (the MFU and the bandwidth bound are then
-     * never measured against a slow moment's yardstick).
+     * Runs every shape x DPO mode and, when {@code modes} holds {@link #GENERATE}, the decoding cases; returns why no
+     * ratio was printed, or null. Keel and PyTorch take turns at each case, {@code rounds} times, and each side's
+     * fastest round counts, as in the other cases of {@code keel bench}: a case of this size runs for minutes, over
+     * which this shared machine's speed drifts by tens of percent; the peak resident size is the largest of Keel's
+     * rounds. The matmul peaks and the read bandwidth are measured again before every case and the highest values
+     * seen count (the MFU and the bandwidth bound are then never measured against a slow moment's yardstick).
      */
     static String run(PrintWriter out, TorchReference ref, String refMissing, int threads, Path dir, List<String> shapes,
                       List<String> modes, List<Integer> genBatches, int newTokens, int repeats, int rounds) throws Exception {

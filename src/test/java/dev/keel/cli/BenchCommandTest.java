@@ -1,6 +1,7 @@
 package dev.keel.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -91,7 +92,7 @@ class BenchCommandTest {
         TestSupport.Run r = TestSupport.keel("bench", "real", "--no-reference", "--real-modes", "lora,generate,qlora");
         assertNotEquals(0, r.code());
         assertTrue(r.err().contains("--real-modes: unknown mode 'qlora'") && r.err().contains("or generate"), r.err());
-        assertTrue(!r.out().contains("real shapes:"), r.out());
+        assertFalse(r.out().contains("real shapes:"), r.out());
     }
 
     @Test

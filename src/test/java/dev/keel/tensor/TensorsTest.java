@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 class TensorsTest {
     private static final ScalarType[] FLOATS = {ScalarType.Float, ScalarType.BFloat16, ScalarType.Half, ScalarType.Double};
 
-    /** 1,000 finite values with {@code bad} written at {@code at} (unless NaN stands for "none"), in {@code type}. */
+    /** 1,000 finite values (10 x 100) in {@code type}, with {@code bad} written at {@code at} when {@code put}. */
     private static Tensor values(ScalarType type, int at, float bad, boolean put) {
         float[] v = new float[1000];
         for (int i = 0; i < v.length; i++) {
