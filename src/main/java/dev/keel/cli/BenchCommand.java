@@ -401,7 +401,7 @@ final class BenchCommand implements Callable<Integer> {
                     RealShapeBench.Mode.parse(m);   // an unknown entry fails here, before any case runs
                 }
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("--real-modes: " + e.getMessage().replace(")", ", or generate)"));
+                throw new IllegalArgumentException("--real-modes: " + e.getMessage() + ", or generate");
             }
         }
         Main.startNatives();
