@@ -81,16 +81,16 @@ public final class BatchGenerator {
      * <p>With generators per row the rows are independent, so with two {@link Lanes} the two halves of the batch
      * are generated side by side, each on a core of its own: a decoding step's products are too small to share
      * two threads well (the rows of a half, left-padded to that half's longest prompt, compute the same values).
-     * Greedy rows are as independent; they take lanes when the model decodes on packed weights
-     * ({@link CausalLM#packsWeightsForDecoding()}; the halves share one set of packed copies, {@link DecodingCopies}),
-     * since otherwise each lane's every product packs the weights again for OpenBLAS (greedy at the SmolLM2-135M
-     * shape, batch 16, float32: 178 tok/s in one batch, 145 in two lanes).
+     * Greedy rows are as independent; they take lanes where {@link CausalLM#decodesGreedyInLanes()} says (packed
+     * weights, whose copies the halves share, {@link DecodingCopies}: otherwise each lane's every product packs the
+     * weights again for OpenBLAS; greedy at the SmolLM2-135M shape, batch 16, float32: 178 tok/s in one batch, 145 in
+     * two lanes).
      */
     public static Generation generate(CausalLM model, List<long[]> prompts, SamplingConfig cfg, StopCriterion stop,
                                       long padId, long[] rowSeeds) {
         int n = prompts.size();
         boolean independentRows = rowSeeds != null && rowSeeds.length == n
-                || rowSeeds == null && cfg.isGreedy() && model.packsWeightsForDecoding();
+                || rowSeeds == null && cfg.isGreedy() && model.decodesGreedyInLanes();
         if (independentRows && n >= 2 && Lanes.count() >= 2 && model.device().is_cpu()) {
             List<List<long[]>> halves = Lanes.halves(prompts);
             int half = halves.get(0).size();

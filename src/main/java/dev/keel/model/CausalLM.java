@@ -279,12 +279,28 @@ public abstract class CausalLM {
 
     /**
      * Whether a generation of several sequences would multiply by weights packed for it ({@link Prepacked}): float32
-     * weights on the CPU within {@link #DECODING_COPIES_BYTES}, no {@code --bf16}, no LoRA update being added, and
-     * packing on ({@code KEEL_PREPACK}).
+     * or bfloat16 weights on the CPU within {@link #DECODING_COPIES_BYTES}, no {@code --bf16}, no LoRA update being
+     * added, and packing on ({@code KEEL_PREPACK}).
      */
     public boolean packsWeightsForDecoding() {
-        return Prepacked.enabled() && decodingCopiesFit && dtype == DType.F32 && !Compute.bf16() && !adaptersActive()
-                && device().is_cpu();
+        return Prepacked.enabled() && decodingCopiesFit && (dtype == DType.F32 || dtype == DType.BF16) && !Compute.bf16()
+                && !adaptersActive() && device().is_cpu();
+    }
+
+    /** Hidden size from which a bfloat16 model's greedy batches decode in one batch rather than two lanes. */
+    static final long BF16_LANES_BELOW_HIDDEN = 768;
+
+    /**
+     * Whether the greedy rows of a batch decode in two lanes, each half on a core of its own
+     * ({@code BatchGenerator}): with packed weights ({@link #packsWeightsForDecoding()}; unpacked, each lane's every
+     * product packs the weights again for OpenBLAS), and for bfloat16 weights only below a hidden size of
+     * {@link #BF16_LANES_BELOW_HIDDEN}. Each lane reads every weight at every step; where the products are long,
+     * reading them twice costs more than the lanes save on the step's short ops (batch-16 bfloat16 greedy decoding,
+     * tokens/s in one batch against two lanes: hidden 576 (SmolLM2-135M) 282 against 347, 768 248 against 262,
+     * 896 (Qwen2.5-0.5B) 174 against 142; docs/PERFORMANCE.md, item 30).
+     */
+    public boolean decodesGreedyInLanes() {
+        return packsWeightsForDecoding() && (dtype == DType.F32 || config.hiddenSize() < BF16_LANES_BELOW_HIDDEN);
     }
 
     /** Scalar head outputs (...) from final hidden states (..., D). */

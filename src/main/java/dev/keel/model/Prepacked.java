@@ -32,11 +32,18 @@ import org.bytedeco.pytorch.global.torch;
  * relative errors near 1; on one thread only 160 x 64; no failure from hint 7 up). So the hint is never below
  * {@link #MIN_HINT}, and the first packing of each shape, hint and thread count in a process is checked against
  * {@code torch.linear} at 1 and {@code hint} rows; one that fails is never packed again and decodes as before.
+ * Weights in float32 or bfloat16 (whose products oneDNN runs in its AVX-512 BF16 kernels either way; packed, the
+ * largest of a batch-16 step at the Qwen2.5-0.5B shape ran 20-35% faster, docs/PERFORMANCE.md, item 30).
  * {@code KEEL_PREPACK=0} turns packing off.
  */
 final class Prepacked {
-    /** Relative error a packed product may have against {@code torch.linear} (float32 sums in another order). */
+    /** Relative error a packed float32 product may have against {@code torch.linear} (sums in another order). */
     static final double CHECK_TOLERANCE = 1e-4;
+    /**
+     * The same for bfloat16 weights, beyond one rounding step of each output (at most 2^-7 of its value: outputs are
+     * rounded to bfloat16, and float32 sums in another order can land on either side of a rounding boundary).
+     */
+    static final double BF16_CHECK_TOLERANCE = 1e-3;
     /** Smallest row-count hint given to the reorder (see the class comment for the hints that go wrong). */
     static final long MIN_HINT = 16;
     private static final OneDnn ops = OneDnn.find();
@@ -65,7 +72,7 @@ final class Prepacked {
     }
 
     /**
-     * {@code weight} (out, in), float32, reordered for products of about {@code rows} rows; null when packing is off
+     * {@code weight} (out, in), float32 or bfloat16, reordered for products of about {@code rows} rows; null when packing is off
      * or this shape failed its check (the caller then multiplies by {@code weight} as it is).
      */
     static Tensor pack(Tensor weight, long rows) {
@@ -103,13 +110,20 @@ final class Prepacked {
     static boolean matches(Tensor weight, Tensor packed, long rows) {
         try (PointerScope scope = new PointerScope()) {
             // a fixed input, not the global random generator, whose draws the caller's runs must not depend on
-            Tensor x = torch.arange(dev.keel.tensor.Tensors.s(rows * weight.size(1)), weight.options())
-                    .mul(dev.keel.tensor.Tensors.s(0.37)).sin().view(rows, weight.size(1));
-            Tensor expected = torch.linear(x, weight, new TensorOptional());
+            Tensor x = torch.arange(dev.keel.tensor.Tensors.s(rows * weight.size(1)), dev.keel.tensor.Tensors.options(torch.ScalarType.Float, weight.device()))
+                    .mul(dev.keel.tensor.Tensors.s(0.37)).sin().view(rows, weight.size(1)).to(weight.scalar_type());
+            Tensor expected = torch.linear(x, weight, new TensorOptional()).to(torch.ScalarType.Float);
             Tensor got = ops.linear(x, packed, null);
+            if (got.sizes().vec().get().length != 2 || got.size(1) != weight.size(0)) {
+                return false;
+            }
             double scale = Math.max(expected.abs().max().item_double(), 1e-30);
-            return got.sizes().vec().get().length == 2 && got.size(1) == weight.size(0)
-                    && expected.sub(got).abs().max().item_double() <= CHECK_TOLERANCE * scale;
+            Tensor err = expected.sub(got.to(torch.ScalarType.Float)).abs();
+            if (weight.scalar_type().intern() == torch.ScalarType.BFloat16) {
+                return err.sub(expected.abs().mul(dev.keel.tensor.Tensors.s(1.0 / 128))).max().item_double()
+                        <= BF16_CHECK_TOLERANCE * scale;
+            }
+            return err.max().item_double() <= CHECK_TOLERANCE * scale;
         }
     }
 

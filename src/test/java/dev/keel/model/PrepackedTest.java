@@ -26,6 +26,7 @@ import dev.keel.generate.Generation;
 import dev.keel.generate.SamplingConfig;
 import dev.keel.generate.StopCriterion;
 import dev.keel.model.io.ConfigFactory;
+import dev.keel.model.io.ModelConfig;
 import dev.keel.runtime.BlasThreads;
 
 class PrepackedTest {
@@ -67,6 +68,55 @@ class PrepackedTest {
     }
 
     @Test
+    void packedBfloat16ProductsEqualTorchLinearWithinOneRoundingOfTheirOutputs() {
+        // the Qwen2.5-0.5B shape's widths (scaled down in the output dimension) and the tiny Llama's
+        long[][] shapes = {{1152, 896}, {256, 4864}, {768, 256}, {256, 688}, {3, 64}};
+        for (long[] s : shapes) {
+            for (long hint : new long[] {1, 16, 64}) {
+                try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+                    torch.manual_seed(s[0] * 17 + hint);
+                    Tensor w = torch.randn(s[0], s[1]).to(torch.ScalarType.BFloat16);
+                    Tensor b = torch.randn(s[0]).to(torch.ScalarType.BFloat16);
+                    Tensor packed = Prepacked.pack(w, hint);
+                    assertNotNull(packed, s[0] + "x" + s[1] + " packed for " + hint + " rows");
+                    for (long rows : new long[] {1, 7, 16, 65}) {
+                        Tensor x = torch.randn(rows, s[1]).to(torch.ScalarType.BFloat16);
+                        for (Tensor bias : new Tensor[] {null, b}) {
+                            Tensor expected = torch.linear(x, w, bias == null ? new TensorOptional() : new TensorOptional(bias));
+                            Tensor got = Prepacked.linear(x, packed, bias);
+                            assertEquals(torch.ScalarType.BFloat16, got.scalar_type().intern());
+                            assertArrayEquals(expected.sizes().vec().get(), got.sizes().vec().get());
+                            // the same float32 sums in another order, each rounded once to bfloat16: one rounding
+                            // step (at most 2^-7 of the value) apart, element by element, but for sums that cancel
+                            // to near zero
+                            Tensor e = expected.to(torch.ScalarType.Float);
+                            Tensor g = got.to(torch.ScalarType.Float);
+                            double worst = e.sub(g).abs().sub(e.abs().mul(dev.keel.tensor.Tensors.s(1.0 / 128)))
+                                    .max().item_double() / e.abs().max().item_double();
+                            assertTrue(worst <= 1e-4, s[0] + "x" + s[1] + " hint " + hint + " rows " + rows + ": " + worst);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void theCheckOfABfloat16PackingRejectsAPackedWeightThatIsNotTheWeight() {
+        try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
+            torch.manual_seed(5);
+            Tensor w = torch.randn(256, 512).to(torch.ScalarType.BFloat16);
+            Tensor packed = Prepacked.pack(w, 16);
+            assertTrue(Prepacked.matches(w, packed, 1) && Prepacked.matches(w, packed, 16));
+            Tensor nearly = w.clone();
+            nearly.narrow(0, 100, 1).mul_(dev.keel.tensor.Tensors.s(1.05));       // one output row 5% off
+            Tensor other = Prepacked.pack(nearly, 16);
+            assertFalse(Prepacked.matches(w, other, 1), "one row of 256 outputs 5% off");
+            assertFalse(Prepacked.matches(w, other, 16));
+        }
+    }
+
+    @Test
     void theCheckOfAPackingRejectsAPackedWeightThatIsNotTheWeight() {
         try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
             torch.manual_seed(4);
@@ -83,9 +133,12 @@ class PrepackedTest {
 
     @Test
     void generationWithPackedWeightsGivesTheTokensAndLogProbsOfPlainWeights() {
+        dev.keel.model.io.DType bf16 = dev.keel.model.io.DType.BF16;
         List<CausalLM> models = List.of(
                 ModelInit.random(ConfigFactory.llama(512, 64, 2, 4, 2, 160, 128, 10000, false, 1, 2), 5, null),
-                ModelInit.random(ConfigFactory.gpt2(512, 64, 2, 4, 128, 1, 2), 6, null));
+                ModelInit.random(ConfigFactory.gpt2(512, 64, 2, 4, 128, 1, 2), 6, null),
+                ModelInit.random(ConfigFactory.llama(512, 64, 2, 4, 2, 160, 128, 10000, false, 1, 2), 5, bf16),
+                ModelInit.random(ConfigFactory.gpt2(512, 64, 2, 4, 128, 1, 2), 6, bf16));
         Random r = new Random(3);
         List<long[]> prompts = new ArrayList<>();
         for (int i = 0; i < 9; i++) {
@@ -106,16 +159,17 @@ class PrepackedTest {
             }
             long packs = Prepacked.packed();
             Generation packed = BatchGenerator.generate(m, prompts, greedy, StopCriterion.NEVER, 0);
-            assertTrue(Prepacked.packed() > packs, m.config().family() + ": the generation packed its weights");
+            String name = m.config().family() + " " + m.dtype();
+            assertTrue(Prepacked.packed() > packs, name + ": the generation packed its weights");
             for (int i = 0; i < prompts.size(); i++) {
-                assertArrayEquals(plain.tokens().get(i), packed.tokens().get(i), m.config().family() + " prompt " + i);
+                assertArrayEquals(plain.tokens().get(i), packed.tokens().get(i), name + " prompt " + i);
                 assertArrayEquals(plain.logProbs().get(i), packed.logProbs().get(i), 1e-4f);
             }
         }
     }
 
     @Test
-    void onlyGradientFreeFloat32DecodingOfSeveralRowsWithoutLoraPacks() {
+    void onlyGradientFreeFloat32OrBfloat16DecodingOfSeveralRowsWithoutLoraPacks() {
         CausalLM m = ModelInit.random(ConfigFactory.llama(128, 32, 1, 2, 2, 64, 64, 10000, false, 1, 2), 7, null);
         try (PointerScope scope = new PointerScope(); KvCache cache = new KvCache(1, 8)) {
             Tensor rows = torch.zeros(4, 1, 32);
@@ -139,8 +193,34 @@ class PrepackedTest {
         }
         CausalLM bf16 = ModelInit.random(ConfigFactory.llama(128, 32, 1, 2, 2, 64, 64, 10000, false, 1, 2), 7,
                 dev.keel.model.io.DType.BF16);
+        CausalLM f16 = ModelInit.random(ConfigFactory.llama(128, 32, 1, 2, 2, 64, 64, 10000, false, 1, 2), 7,
+                dev.keel.model.io.DType.F16);
         try (PointerScope scope = new PointerScope(); KvCache cache = new KvCache(1, 8); NoGradGuard ng = new NoGradGuard()) {
-            assertFalse(bf16.packsForDecoding(cache, torch.zeros(4, 1, 32)), "bfloat16 weights");
+            Tensor rows = torch.zeros(4, 1, 32);
+            assertTrue(bf16.packsForDecoding(cache, rows), "bfloat16 weights");
+            assertFalse(bf16.packsForDecoding(cache, torch.zeros(1, 1, 32)), "one bfloat16 row: the JVM's kernel");
+            assertFalse(f16.packsForDecoding(cache, rows), "float16 weights");
+        }
+    }
+
+    @Test
+    void greedyBatchesTakeLanesOnPackedWeights_bfloat16OnlyBelowAHiddenSizeOf768() {
+        for (int hidden : new int[] {64, 752, 768, 1024}) {
+            ModelConfig c = ConfigFactory.llama(64, hidden, 1, 8, 2, 64, 16, 10000, true, 1, 2);
+            CausalLM f32 = ModelInit.random(c, 9, null);
+            CausalLM bf16 = ModelInit.random(c, 9, dev.keel.model.io.DType.BF16);
+            CausalLM f16 = ModelInit.random(c, 9, dev.keel.model.io.DType.F16);
+            assertTrue(f32.decodesGreedyInLanes(), "float32, hidden " + hidden);
+            assertEquals(hidden < 768, bf16.decodesGreedyInLanes(), "bfloat16, hidden " + hidden);
+            assertTrue(bf16.packsWeightsForDecoding(), "bfloat16, hidden " + hidden + ": packed either way");
+            assertFalse(f16.decodesGreedyInLanes(), "float16 (unpacked), hidden " + hidden);
+            boolean before = Prepacked.use(false);
+            try {
+                assertFalse(f32.decodesGreedyInLanes(), "packing off: float32, hidden " + hidden);
+                assertFalse(bf16.decodesGreedyInLanes(), "packing off: bfloat16, hidden " + hidden);
+            } finally {
+                Prepacked.use(before);
+            }
         }
     }
 
