@@ -287,20 +287,21 @@ public abstract class CausalLM {
                 && !adaptersActive() && device().is_cpu();
     }
 
-    /** Hidden size from which a bfloat16 model's greedy batches decode in one batch rather than two lanes. */
-    static final long BF16_LANES_BELOW_HIDDEN = 768;
+    /** Hidden size from which a model's greedy batches decode in one batch rather than two lanes. */
+    static final long LANES_BELOW_HIDDEN = 768;
 
     /**
      * Whether the greedy rows of a batch decode in two lanes, each half on a core of its own
      * ({@code BatchGenerator}): with packed weights ({@link #packsWeightsForDecoding()}; unpacked, each lane's every
-     * product packs the weights again for OpenBLAS), and for bfloat16 weights only below a hidden size of
-     * {@link #BF16_LANES_BELOW_HIDDEN}. Each lane reads every weight at every step; where the products are long,
-     * reading them twice costs more than the lanes save on the step's short ops (batch-16 bfloat16 greedy decoding,
-     * tokens/s in one batch against two lanes: hidden 576 (SmolLM2-135M) 282 against 347, 768 248 against 262,
-     * 896 (Qwen2.5-0.5B) 174 against 142; docs/PERFORMANCE.md, item 30).
+     * product packs the weights again for OpenBLAS), and only below a hidden size of {@link #LANES_BELOW_HIDDEN}.
+     * Each lane reads every weight at every step; where the products are long, reading them twice costs more than
+     * the lanes save on the step's short ops. Batch-16 greedy decoding, tokens/s in one batch against two lanes
+     * (docs/PERFORMANCE.md, item 30): bfloat16 at hidden 576 (SmolLM2-135M) 282 against 347, 768 248 against 262,
+     * 896 (Qwen2.5-0.5B) 174 against 142; float32 at 576 165 against 158, 768 129 against 113, 896 76 against 60
+     * (on the AMD EPYC of item 17, float32 at 576 gained 1.17x from lanes).
      */
     public boolean decodesGreedyInLanes() {
-        return packsWeightsForDecoding() && (dtype == DType.F32 || config.hiddenSize() < BF16_LANES_BELOW_HIDDEN);
+        return packsWeightsForDecoding() && config.hiddenSize() < LANES_BELOW_HIDDEN;
     }
 
     /** Scalar head outputs (...) from final hidden states (..., D). */
