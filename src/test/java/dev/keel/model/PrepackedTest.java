@@ -105,14 +105,7 @@ class PrepackedTest {
     void theCheckOfABfloat16PackingRejectsAPackedWeightThatIsNotTheWeight() {
         try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
             torch.manual_seed(5);
-            Tensor w = torch.randn(256, 512).to(torch.ScalarType.BFloat16);
-            Tensor packed = Prepacked.pack(w, 16);
-            assertTrue(Prepacked.matches(w, packed, 1) && Prepacked.matches(w, packed, 16));
-            Tensor nearly = w.clone();
-            nearly.narrow(0, 100, 1).mul_(dev.keel.tensor.Tensors.s(1.05));       // one output row 5% off
-            Tensor other = Prepacked.pack(nearly, 16);
-            assertFalse(Prepacked.matches(w, other, 1), "one row of 256 outputs 5% off");
-            assertFalse(Prepacked.matches(w, other, 16));
+            assertTheCheckRejectsOneRowOff(torch.randn(256, 512).to(torch.ScalarType.BFloat16), 1.05);
         }
     }
 
@@ -120,15 +113,19 @@ class PrepackedTest {
     void theCheckOfAPackingRejectsAPackedWeightThatIsNotTheWeight() {
         try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
             torch.manual_seed(4);
-            Tensor w = torch.randn(256, 256);
-            Tensor packed = Prepacked.pack(w, 16);
-            assertTrue(Prepacked.matches(w, packed, 1) && Prepacked.matches(w, packed, 16));
-            Tensor nearly = w.clone();
-            nearly.narrow(0, 100, 1).mul_(dev.keel.tensor.Tensors.s(1.01));       // one output row 1% off
-            Tensor other = Prepacked.pack(nearly, 16);
-            assertFalse(Prepacked.matches(w, other, 1), "one row of 256 outputs 1% off");
-            assertFalse(Prepacked.matches(w, other, 16));
+            assertTheCheckRejectsOneRowOff(torch.randn(256, 256), 1.01);
         }
+    }
+
+    /** w's packing passes the check, and that of w with one output row scaled by {@code factor} fails it. */
+    private static void assertTheCheckRejectsOneRowOff(Tensor w, double factor) {
+        Tensor packed = Prepacked.pack(w, 16);
+        assertTrue(Prepacked.matches(w, packed, 1) && Prepacked.matches(w, packed, 16));
+        Tensor nearly = w.clone();
+        nearly.narrow(0, 100, 1).mul_(dev.keel.tensor.Tensors.s(factor));
+        Tensor other = Prepacked.pack(nearly, 16);
+        assertFalse(Prepacked.matches(w, other, 1), "one row of 256 outputs off by a factor " + factor);
+        assertFalse(Prepacked.matches(w, other, 16));
     }
 
     @Test
