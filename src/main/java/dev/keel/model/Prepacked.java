@@ -72,7 +72,8 @@ final class Prepacked {
     }
 
     /**
-     * {@code weight} (out, in), float32 or bfloat16, reordered for products of about {@code rows} rows; null when packing is off
+     * {@code weight} (out, in), float32 or bfloat16, reordered for products of about {@code rows} rows; null when
+     * packing is off
      * or this shape failed its check (the caller then multiplies by {@code weight} as it is).
      */
     static Tensor pack(Tensor weight, long rows) {
@@ -110,7 +111,8 @@ final class Prepacked {
     static boolean matches(Tensor weight, Tensor packed, long rows) {
         try (PointerScope scope = new PointerScope()) {
             // a fixed input, not the global random generator, whose draws the caller's runs must not depend on
-            Tensor x = torch.arange(dev.keel.tensor.Tensors.s(rows * weight.size(1)), dev.keel.tensor.Tensors.options(torch.ScalarType.Float, weight.device()))
+            Tensor x = torch.arange(dev.keel.tensor.Tensors.s(rows * weight.size(1)),
+                            dev.keel.tensor.Tensors.options(torch.ScalarType.Float, weight.device()))
                     .mul(dev.keel.tensor.Tensors.s(0.37)).sin().view(rows, weight.size(1)).to(weight.scalar_type());
             Tensor expected = torch.linear(x, weight, new TensorOptional()).to(torch.ScalarType.Float);
             Tensor got = ops.linear(x, packed, null);
