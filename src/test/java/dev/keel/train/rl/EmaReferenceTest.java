@@ -14,7 +14,6 @@ import dev.keel.TestSupport;
 import dev.keel.TinyModels;
 import dev.keel.model.CausalLM;
 import dev.keel.model.io.ModelFiles;
-import dev.keel.reward.Rewards;
 import dev.keel.tensor.Tensors;
 import dev.keel.tokenizer.Tokenizer;
 import dev.keel.train.CausalLMState;
@@ -39,10 +38,12 @@ class EmaReferenceTest {
         float[] before = Tensors.toFloats(shared.weights().get(name).flatten());
         try (Tokenizer tok = Tokenizer.load(dir)) {
             Prompts prompts = new Prompts(List.of(tok.encode("the film was", true)), List.of("the film was"), tok);
-            RlConfig cfg = RlConfig.defaults(Grpo.of(2)).withSampling(s -> new RlConfig.Sampling(3, 1, 4, 1.0))
+            RlConfig cfg = RlConfig.defaults(Grpo.of(2)).withSampling(s -> new RlConfig.Sampling(3, 1, 6, 1.0))
                     .withKl(k -> k.withRefEmaDecay(0.5));
-            new RlTrainer(cfg, OptimConfig.defaults(1e-2), policy, shared, null, Rewards.open("builtin:count:great", 4),
-                    prompts, 0, Set.of(tok.eosId()), tmp.resolve("out")).run(new CausalLMState(policy, dir));
+            // a reward that differs between the two samples of a group: with "great" counted, both scored 0 on
+            // some machines, every advantage was 0 and the policy did not move
+            new RlTrainer(cfg, OptimConfig.defaults(1e-2), policy, shared, null, new TextLengthReward(), prompts, 0,
+                    Set.of(tok.eosId()), tmp.resolve("out")).run(new CausalLMState(policy, dir));
         }
         assertArrayEquals(before, Tensors.toFloats(shared.weights().get(name).flatten()));
         float[] moved = Tensors.toFloats(policy.weights().get(name).flatten());
