@@ -179,7 +179,7 @@ final class Bf16Mv {
 
     /** The rows split between this thread and its helpers (libtorch's thread count for this thread, less one). */
     private static void run(ByteBuffer w, int rows, int cols, float[] xe, float[] xo, float[] y) {
-        split(rows, 2L * rows * cols, (r0, r1) -> Bf16MvKernel.rows(w, cols, xe, xo, y, r0, r1));
+        split(rows, 2L * rows * cols, (r0, r1) -> NativeRows.rowsBf16(w, 0, cols, xe, xo, y, r0, r1));
     }
 
     /** Rows [r0, r1) of a product: each range is given to one thread, and ranges do not overlap. */

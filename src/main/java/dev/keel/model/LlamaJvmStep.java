@@ -310,7 +310,7 @@ final class LlamaJvmStep {
             y = new float[rows];
         }
         float[] yy = y;
-        Bf16Mv.split(rows, 4L * rows * d, (r0, r1) -> StepKernel.rows(head.bytes, d, x, yy, r0, r1));
+        Bf16Mv.split(rows, 4L * rows * d, (r0, r1) -> NativeRows.rowsF32(head.bytes, 0, d, x, yy, r0, r1));
         Reference.reachabilityFence(head.tensor);
         long[] shape = dev.keel.tensor.Tensors.shape(hidden);
         shape[shape.length - 1] = rows;
@@ -422,9 +422,9 @@ final class LlamaJvmStep {
             float[] od = xo;
             float[] yy = y;
             if (bf16) {
-                Bf16Mv.split(m.rows, 2L * m.rows * m.cols, (r0, r1) -> Bf16MvKernel.rows(m.bytes, m.cols, ev, od, yy, r0, r1));
+                Bf16Mv.split(m.rows, 2L * m.rows * m.cols, (r0, r1) -> NativeRows.rowsBf16(m.bytes, 0, m.cols, ev, od, yy, r0, r1));
             } else {
-                Bf16Mv.split(m.rows, 4L * m.rows * m.cols, (r0, r1) -> StepKernel.rows(m.bytes, m.cols, x, yy, r0, r1));
+                Bf16Mv.split(m.rows, 4L * m.rows * m.cols, (r0, r1) -> NativeRows.rowsF32(m.bytes, 0, m.cols, x, yy, r0, r1));
             }
             Reference.reachabilityFence(m.tensor);
             for (int r = 0; r < m.rows; r++) {

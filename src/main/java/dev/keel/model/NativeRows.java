@@ -1,0 +1,143 @@
+package dev.keel.model;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+
+/**
+ * The products of batch-1 decoding ({@link LlamaJvmStep}, {@link Bf16Mv}) in C: the rows of a bfloat16 or float32
+ * weight times one vector, as {@link Bf16MvKernel#rows} and {@link StepKernel#rows} compute them in the JDK's vector
+ * API, at the memory bandwidth C reaches. On the AMD EPYC of docs/PERFORMANCE.md (items 31-32) the JVM's loops read
+ * 38-47 GB/s on two threads where the same loop in C read 57-72, and those reads are most of a decoded token.
+ *
+ * <p>The library ({@code src/main/c/keel_rows.c}) is built by Maven with the system's C compiler for Linux x86-64 and
+ * packed in the jar; it picks its AVX-512 or AVX2 loop when it loads. Where it was not built (no C compiler at build
+ * time, another platform), fails to load, or {@code KEEL_NATIVE_ROWS=0}, {@link #rowsBf16} and {@link #rowsF32} run
+ * the vector-API kernels, which give the same sums up to float32 rounding order.
+ */
+final class NativeRows {
+    /** Where the build puts the library in the jar. */
+    static final String RESOURCE = "/dev/keel/native/linux-x86_64/libkeelrows.so";
+
+    private static final String LOAD_ERROR;
+    private static final boolean LOADED;
+    private static volatile boolean enabled;
+
+    static {
+        String error = load();
+        LOAD_ERROR = error;
+        LOADED = error == null;
+        enabled = LOADED && !"0".equals(System.getenv("KEEL_NATIVE_ROWS"));
+    }
+
+    private NativeRows() {}
+
+    private static String load() {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "");
+        if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
+            return "built for Linux x86-64 only, this is " + os + " " + arch;
+        }
+        try (InputStream in = NativeRows.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                return "not in this build (" + RESOURCE + "; built where a C compiler is on the PATH)";
+            }
+            // a file of this process's own, deleted once loaded (the mapping outlives it), so none is left behind
+            Path file = Files.createTempFile("keel-rows-", ".so");
+            try {
+                Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+                System.load(file.toAbsolutePath().toString());
+            } finally {
+                Files.deleteIfExists(file);
+            }
+            isa(); // links the natives now, so a broken library is found here
+            return null;
+        } catch (IOException | UnsatisfiedLinkError | SecurityException e) {
+            return e.toString();
+        }
+    }
+
+    /** Whether the library loaded (built, on this platform). */
+    static boolean loaded() {
+        return LOADED;
+    }
+
+    /** Why the library did not load, or null when it did. */
+    static String loadError() {
+        return LOAD_ERROR;
+    }
+
+    /** Whether the products run in C: loaded and not switched off. */
+    static boolean enabled() {
+        return enabled;
+    }
+
+    /** Switches the C products on or off (tests; {@code KEEL_NATIVE_ROWS=0} starts them off); returns the previous. */
+    static boolean enable(boolean on) {
+        boolean was = enabled;
+        enabled = on && LOADED;
+        return was;
+    }
+
+    /** The loop the library runs on this CPU: "avx512f", "avx2" or "c"; "none" when it is not loaded. */
+    static String instructionSet() {
+        return LOADED ? isa() : "none";
+    }
+
+    /**
+     * y[r] = sum over k of W[r, k] x[k] for rows r0 (inclusive) to r1, W (rows, cols) bfloat16 from byte {@code from}
+     * of {@code w}, x given as its even ({@code xe}) and odd ({@code xo}) elements; as {@link Bf16MvKernel#rows}.
+     */
+    static void rowsBf16(ByteBuffer w, int from, int cols, float[] xe, float[] xo, float[] y, int r0, int r1) {
+        if (!enabled) {
+            Bf16MvKernel.rows(w, from, cols, xe, xo, y, r0, r1);
+            return;
+        }
+        check(w, from, 2L * cols, r1, y, r0);
+        if (cols % 2 != 0 || xe.length < cols / 2 || xo.length < cols / 2) {
+            throw new IllegalArgumentException("bfloat16 rows: " + cols + " columns, x halves of " + xe.length + " and " + xo.length);
+        }
+        bf16(w, from, cols, xe, xo, y, r0, r1);
+    }
+
+    /** As {@link #rowsBf16} with a float32 W and x whole; as {@link StepKernel#rows}. */
+    static void rowsF32(ByteBuffer w, int from, int cols, float[] x, float[] y, int r0, int r1) {
+        if (!enabled) {
+            StepKernel.rows(w, from, cols, x, y, r0, r1);
+            return;
+        }
+        check(w, from, 4L * cols, r1, y, r0);
+        if (x.length < cols) {
+            throw new IllegalArgumentException("float32 rows: " + cols + " columns, x of " + x.length);
+        }
+        f32(w, from, cols, x, y, r0, r1);
+    }
+
+    /** C reads what it is given: the rows must lie inside the buffer, and y must hold them. */
+    private static void check(ByteBuffer w, int from, long rowBytes, int r1, float[] y, int r0) {
+        if (!w.isDirect() || from < 0 || r0 < 0 || r0 > r1 || from + rowBytes * r1 > w.capacity() || y.length < r1) {
+            throw new IndexOutOfBoundsException("rows " + r0 + "-" + r1 + " of " + rowBytes + " bytes from byte " + from
+                    + " of a buffer of " + w.capacity() + (w.isDirect() ? "" : " (not direct)") + ", y of " + y.length);
+        }
+    }
+
+    /**
+     * Switches the library to the loops named ("avx512f", "avx2" or "c"; tests run each against the vector-API
+     * kernels); false when this CPU does not run them or the library is not loaded. Not for use while products run.
+     */
+    static boolean useInstructionSet(String name) {
+        return LOADED && use(name);
+    }
+
+    private static native void bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int r0, int r1);
+
+    private static native void f32(ByteBuffer w, long from, int cols, float[] x, float[] y, int r0, int r1);
+
+    private static native String isa();
+
+    private static native boolean use(String name);
+}

@@ -1,0 +1,217 @@
+package dev.keel.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The C row kernels against the vector-API kernels they stand in for. */
+class NativeRowsTest {
+    /** Shapes (rows, cols): column counts with and without a remainder for each loop's widths (32, 16, 8 ints). */
+    private static final int[][] SHAPES = {{1, 2}, {3, 14}, {5, 30}, {7, 62}, {9, 64}, {4, 66}, {17, 576}, {6, 898}, {3, 4864}};
+
+    @AfterEach
+    void widestLoopsAndOn() {
+        NativeRows.useInstructionSet("avx512f");
+        if (!"avx512f".equals(NativeRows.instructionSet())) {
+            NativeRows.useInstructionSet("avx2");
+        }
+        NativeRows.enable(true);
+    }
+
+    @Test
+    void theLibraryIsBuiltAndLoaded_whereTheBuildHadACompiler() {
+        // the build compiles it wherever gcc is on the PATH (pom.xml, profile native-rows), as on this machine and CI
+        // here; without gcc it would be missing, and the products would run on the vector-API kernels
+        if (onPath("gcc") && System.getProperty("os.arch").equals("amd64")) {
+            assertTrue(NativeRows.loaded(), "not loaded: " + NativeRows.loadError());
+            assertTrue(NativeRows.enabled() || "0".equals(System.getenv("KEEL_NATIVE_ROWS")));
+        } else {
+            assertFalse(NativeRows.loaded());
+            assertNotNull(NativeRows.loadError());
+        }
+    }
+
+    @Test
+    void picksTheWidestLoopThisCpuRuns() throws IOException {
+        String flags = cpuFlags();
+        String expected = flags.contains(" avx512f ") ? "avx512f" : flags.contains(" avx2 ") && flags.contains(" fma ") ? "avx2" : "c";
+        assertEquals(expected, NativeRows.instructionSet());
+        assertTrue(NativeRows.useInstructionSet("c"));
+        assertEquals("c", NativeRows.instructionSet());
+        assertFalse(NativeRows.useInstructionSet("sse9"));
+        assertEquals("c", NativeRows.instructionSet());
+    }
+
+    @Test
+    void bfloat16RowsAreTheVectorApiKernels_inEveryLoopThisCpuRuns() {
+        for (String isa : supported()) {
+            assertTrue(NativeRows.useInstructionSet(isa));
+            Random r = new Random(3);
+            for (int[] shape : SHAPES) {
+                int rows = shape[0];
+                int cols = shape[1];
+                int from = 4 * (1 + r.nextInt(5)); // W starts inside the buffer, as a tensor's slice does
+                ByteBuffer w = direct(from + 2 * rows * cols);
+                for (int i = 0; i < rows * cols; i++) {
+                    w.putShort(from + 2 * i, Bf16Mv.toBf16((float) r.nextGaussian()));
+                }
+                float[] xe = gaussians(r, cols / 2);
+                float[] xo = gaussians(r, cols / 2);
+                float[] expected = new float[rows];
+                Bf16MvKernel.rows(w, from, cols, xe, xo, expected, 0, rows);
+                float[] got = new float[rows];
+                NativeRows.rowsBf16(w, from, cols, xe, xo, got, 0, rows);
+                assertClose(expected, got, cols, isa + " " + rows + " x " + cols);
+            }
+        }
+    }
+
+    @Test
+    void float32RowsAreTheVectorApiKernels_inEveryLoopThisCpuRuns() {
+        for (String isa : supported()) {
+            assertTrue(NativeRows.useInstructionSet(isa));
+            Random r = new Random(4);
+            for (int[] shape : SHAPES) {
+                int rows = shape[0];
+                int cols = shape[1];
+                int from = 4 * r.nextInt(5);
+                ByteBuffer w = direct(from + 4 * rows * cols);
+                for (int i = 0; i < rows * cols; i++) {
+                    w.putFloat(from + 4 * i, (float) r.nextGaussian());
+                }
+                float[] x = gaussians(r, cols);
+                float[] expected = new float[rows];
+                StepKernel.rows(w, from, cols, x, expected, 0, rows);
+                float[] got = new float[rows];
+                NativeRows.rowsF32(w, from, cols, x, got, 0, rows);
+                assertClose(expected, got, cols, isa + " " + rows + " x " + cols);
+            }
+        }
+    }
+
+    @Test
+    void writesOnlyItsRows_soTwoThreadsShareOneOutput() {
+        int rows = 40;
+        int cols = 96;
+        ByteBuffer w = direct(4 * rows * cols);
+        Random r = new Random(5);
+        for (int i = 0; i < rows * cols; i++) {
+            w.putFloat(4 * i, (float) r.nextGaussian());
+        }
+        float[] x = gaussians(r, cols);
+        float[] whole = new float[rows];
+        NativeRows.rowsF32(w, 0, cols, x, whole, 0, rows);
+        float[] y = new float[rows];
+        java.util.Arrays.fill(y, -7f);
+        NativeRows.rowsF32(w, 0, cols, x, y, 10, 25);
+        for (int i = 0; i < rows; i++) {
+            assertEquals(i >= 10 && i < 25 ? whole[i] : -7f, y[i], "row " + i);
+        }
+        // the same bits however the rows are split
+        float[] halves = new float[rows];
+        NativeRows.rowsF32(w, 0, cols, x, halves, 0, 13);
+        NativeRows.rowsF32(w, 0, cols, x, halves, 13, rows);
+        assertArrayEquals(whole, halves);
+    }
+
+    @Test
+    void refusesRowsPastTheBufferOrTheOutput_ratherThanReadingStrayMemory() {
+        ByteBuffer w = direct(2 * 4 * 8);
+        float[] half = new float[4];
+        org.junit.jupiter.api.Assumptions.assumeTrue(NativeRows.loaded(), "no library (see the test above): " + NativeRows.loadError());
+        NativeRows.rowsBf16(w, 0, 8, half, half, new float[4], 0, 4); // exactly the buffer
+        assertThrows(IndexOutOfBoundsException.class, () -> NativeRows.rowsBf16(w, 0, 8, half, half, new float[5], 0, 5));
+        assertThrows(IndexOutOfBoundsException.class, () -> NativeRows.rowsBf16(w, 2, 8, half, half, new float[4], 0, 4));
+        assertThrows(IndexOutOfBoundsException.class, () -> NativeRows.rowsBf16(w, 0, 8, half, half, new float[2], 0, 4));
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> NativeRows.rowsF32(ByteBuffer.allocate(64), 0, 4, new float[4], new float[4], 0, 4));
+        assertThrows(IllegalArgumentException.class, () -> NativeRows.rowsF32(direct(64), 0, 4, new float[3], new float[4], 0, 4));
+    }
+
+    @Test
+    void switchedOff_theVectorApiKernelsRun() {
+        assertTrue(NativeRows.enable(false) || !NativeRows.loaded());
+        assertFalse(NativeRows.enabled());
+        Random r = new Random(6);
+        int rows = 5;
+        int cols = 70;
+        ByteBuffer w = direct(4 * rows * cols);
+        for (int i = 0; i < rows * cols; i++) {
+            w.putFloat(4 * i, (float) r.nextGaussian());
+        }
+        float[] x = gaussians(r, cols);
+        float[] expected = new float[rows];
+        StepKernel.rows(w, 0, cols, x, expected, 0, rows);
+        float[] got = new float[rows];
+        NativeRows.rowsF32(w, 0, cols, x, got, 0, rows);
+        assertArrayEquals(expected, got); // the same kernel: the same bits
+    }
+
+    /** Sums in another order: within a few float32 roundings of the sum of |terms| (here about sqrt(cols)). */
+    private static void assertClose(float[] expected, float[] got, int cols, String what) {
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], got[i], 1e-5 * cols, what + ", row " + i);
+        }
+    }
+
+    /** The loops this CPU runs; none where the library did not load (the test above says whether it must). */
+    private static List<String> supported() {
+        List<String> out = new ArrayList<>();
+        if (!NativeRows.loaded()) {
+            return out;
+        }
+        for (String isa : new String[] {"avx512f", "avx2", "c"}) {
+            if (NativeRows.useInstructionSet(isa)) {
+                out.add(isa);
+            }
+        }
+        assertTrue(out.contains("c"), "the plain C loop runs everywhere the library loads: " + NativeRows.loadError());
+        return out;
+    }
+
+    private static ByteBuffer direct(int bytes) {
+        return ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private static float[] gaussians(Random r, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) r.nextGaussian();
+        }
+        return a;
+    }
+
+    private static boolean onPath(String program) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, program))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String cpuFlags() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+            if (line.startsWith("flags")) {
+                return line.substring(line.indexOf(':') + 1) + " ";
+            }
+        }
+        return " ";
+    }
+}
