@@ -412,8 +412,8 @@ final class BenchCommand implements Callable<Integer> {
         String refMissing = noReference ? "--no-reference" : ref.unavailableReason();
         Path lib = dev.keel.runtime.Proc.openblasFile(dev.keel.runtime.Proc.mappedFiles());
         keelCore = refMissing != null || lib == null ? "unknown" : ref.coreName(threads, lib);
-        out.printf("keel: %s; OpenBLAS kernels in use: %s; reference setup: %s%n", Natives.summary(), keelCore,
-                referenceSetup);
+        out.printf("keel: %s; OpenBLAS kernels in use: %s; batch-1 decoding products: %s; reference setup: %s%n",
+                Natives.summary(), keelCore, dev.keel.model.CausalLM.rowKernels(), referenceSetup);
         Path dir = Files.createTempDirectory("keel-bench");
         try {
             if (cases.contains("generate")) {

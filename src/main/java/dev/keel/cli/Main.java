@@ -104,7 +104,8 @@ public final class Main implements Runnable {
     static final class Version implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            return new String[] {"keel 0.1.0", "runtime: " + Natives.summary()};
+            return new String[] {"keel 0.1.0", "runtime: " + Natives.summary() + ", batch-1 decoding products "
+                    + dev.keel.model.CausalLM.rowKernels()};
         }
     }
 }

@@ -304,6 +304,18 @@ public abstract class CausalLM {
         return packsWeightsForDecoding() && config.hiddenSize() < LANES_BELOW_HIDDEN;
     }
 
+    /**
+     * What multiplies a row by the weights in batch-1 decoding on this JVM: "C (avx512f)" (or avx2, or plain C) where
+     * the build compiled {@code src/main/c/keel_rows.c} and it loaded, "vector API" where only the JDK's vector
+     * module is there, else "libtorch" (for {@code keel --version} and the bench's header).
+     */
+    public static String rowKernels() {
+        if (!Bf16Mv.available()) {
+            return "libtorch";
+        }
+        return NativeRows.enabled() ? "C (" + NativeRows.instructionSet() + ")" : "vector API";
+    }
+
     /** Scalar head outputs (...) from final hidden states (..., D). */
     public Tensor scores(Tensor hidden) {
         if (head != Head.SCORE) {
