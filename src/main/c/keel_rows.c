@@ -225,8 +225,11 @@ JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
 /* Arrays up to this many floats are copied on the stack; larger ones through aligned_alloc. */
 #define STACK_FLOATS 4096
 
-/* Copies n floats of a from index at into a buffer: stack (when n <= STACK_FLOATS) or a malloc'd one (*owned). */
-static float *floats_in(JNIEnv *env, jfloatArray a, jint at, jint n, float *stack, float **owned) {
+/*
+ * A buffer of n floats, the stack's (n <= STACK_FLOATS) or an aligned_alloc'd one (*owned, for the caller to free),
+ * holding a's first n floats when a is given.
+ */
+static float *floats_in(JNIEnv *env, jfloatArray a, jint n, float *stack, float **owned) {
     float *buf = stack;
     *owned = NULL;
     if (n > STACK_FLOATS) {
@@ -236,7 +239,7 @@ static float *floats_in(JNIEnv *env, jfloatArray a, jint at, jint n, float *stac
         }
     }
     if (a != NULL) {
-        (*env)->GetFloatArrayRegion(env, a, at, n, buf);
+        (*env)->GetFloatArrayRegion(env, a, 0, n, buf);
     }
     return buf;
 }
@@ -259,9 +262,9 @@ JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16(JNIEnv *env, jclass c
     int half = cols / 2;
     ALIGNED float se[STACK_FLOATS], so[STACK_FLOATS], sy[STACK_FLOATS];
     float *oe, *oo, *oy;
-    float *e = floats_in(env, xe, 0, half, se, &oe);
-    float *o = floats_in(env, xo, 0, half, so, &oo);
-    float *out = floats_in(env, NULL, 0, r1 - r0, sy, &oy);
+    float *e = floats_in(env, xe, half, se, &oe);
+    float *o = floats_in(env, xo, half, so, &oo);
+    float *out = floats_in(env, NULL, r1 - r0, sy, &oy);
     if (e == NULL || o == NULL || out == NULL) {
         out_of_memory(env);
     } else if (!(*env)->ExceptionCheck(env)) {
@@ -280,8 +283,8 @@ JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_f32(JNIEnv *env, jclass cl
     const char *base = (*env)->GetDirectBufferAddress(env, w);
     ALIGNED float sx[STACK_FLOATS], sy[STACK_FLOATS];
     float *ox, *oy;
-    float *in = floats_in(env, x, 0, cols, sx, &ox);
-    float *out = floats_in(env, NULL, 0, r1 - r0, sy, &oy);
+    float *in = floats_in(env, x, cols, sx, &ox);
+    float *out = floats_in(env, NULL, r1 - r0, sy, &oy);
     if (in == NULL || out == NULL) {
         out_of_memory(env);
     } else if (!(*env)->ExceptionCheck(env)) {
