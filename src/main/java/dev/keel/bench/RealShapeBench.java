@@ -114,8 +114,29 @@ public final class RealShapeBench {
         }
     }
 
-    /** A measured case: seconds per step (median) or per generation (fastest), tokens/s, FLOPs of one step. */
-    public record Result(double seconds, double tokensPerSecond, double flops, double peakRssMb) {}
+    /**
+     * A measured case: seconds per step (median) or per generation (fastest), tokens/s, FLOPs of one step; for a
+     * generation also the fastest generation of one token (the prompt's forward pass and the first token) and the
+     * decoding rate after it ({@link #decodeTokensPerSecond}), NaN for a step.
+     */
+    public record Result(double seconds, double tokensPerSecond, double flops, double peakRssMb, double firstTokenSeconds,
+                         double decodeTokensPerSecond) {
+        Result(double seconds, double tokensPerSecond, double flops, double peakRssMb) {
+            this(seconds, tokensPerSecond, flops, peakRssMb, Double.NaN, Double.NaN);
+        }
+    }
+
+    /**
+     * Tokens/s of decoding alone: the {@code newTokens - 1} tokens of each of {@code batch} rows that follow the
+     * first, batch (newTokens - 1) / (seconds - firstTokenSeconds), where {@code seconds} is a generation of
+     * {@code newTokens} tokens and {@code firstTokenSeconds} one of a single token from the same prompts (the
+     * prompt's forward pass, the output head and the first pick, which both include). NaN without a difference to
+     * divide by: one token, or a first token timed no faster than the whole (noise).
+     */
+    public static double decodeTokensPerSecond(int batch, int newTokens, double seconds, double firstTokenSeconds) {
+        double rest = seconds - firstTokenSeconds;
+        return newTokens < 2 || !(rest > 0) ? Double.NaN : batch * (newTokens - 1.0) / rest;
+    }
 
     /** Writes random weights of {@code shape} (float32) with its config.json into {@code dir}. */
     public static void writeModel(Shape shape, Path dir) throws IOException {
@@ -180,11 +201,16 @@ public final class RealShapeBench {
         return n;
     }
 
-    /** Greedy decoding of {@code newTokens} tokens at batch {@code batch}, float32 or bf16 weights; the fastest run. */
+    /**
+     * Greedy decoding of {@code newTokens} tokens at batch {@code batch}, float32 or bf16 weights; the fastest run,
+     * then the fastest of the same prompts' first token alone.
+     */
     public static Result generate(Path dir, boolean bf16Weights, int batch, int newTokens, int repeats) {
         CausalLM model = ModelFiles.load(dir, bf16Weights ? DType.BF16 : null, null);
         GenerateBench.Result r = GenerateBench.run(model, batch, newTokens, repeats, 1);
-        return new Result(r.seconds(), r.tokensPerSecond(), 0, dev.keel.runtime.Proc.peakRssMb());
+        GenerateBench.Result first = GenerateBench.run(model, batch, 1, repeats, 1);
+        return new Result(r.seconds(), r.tokensPerSecond(), 0, dev.keel.runtime.Proc.peakRssMb(), first.seconds(),
+                decodeTokensPerSecond(batch, newTokens, r.seconds(), first.seconds()));
     }
 
     /**

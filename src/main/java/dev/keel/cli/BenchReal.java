@@ -83,8 +83,12 @@ final class BenchReal {
                     String bound = "";
                     if (b == 1) {
                         double perToken = RealShapeBench.weightBytesPerToken(config, bf);
-                        bound = String.format("  %.0f%% of the bandwidth bound (%.1f tok/s: %.0f MB of weights per token)",
-                                100 * keel / (y.bandwidth / perToken), y.bandwidth / perToken, perToken / 1e6);
+                        double limit = y.bandwidth / perToken;
+                        bound = String.format("  decoding %s tok/s (torch %s): %s of the bandwidth bound (%.1f tok/s: "
+                                        + "%.0f MB of weights per token); with the %d-token prompt %.0f%%",
+                                rate(t.keelDecode), rate(t.torchDecode),
+                                Double.isNaN(t.keelDecode) ? "-" : String.format("%.0f%%", 100 * t.keelDecode / limit),
+                                limit, perToken / 1e6, dev.keel.bench.GenerateBench.PROMPT_LEN, 100 * keel / limit);
                     }
                     out.printf("%-13s %-15s %10.1f %11s %7s %7s %10.0f %10s%s%n", shape.key,
                             "generate " + (bf ? "bf16" : "f32") + " b" + b, keel, t.torchColumn(), t.ratio(), "",
@@ -97,6 +101,10 @@ final class BenchReal {
         out.printf("yardsticks, highest seen: matmul peak float32 %.1f, bfloat16 %.1f GFLOP/s; read bandwidth %.1f GB/s%n",
                 y.f32 / 1e9, y.bf16 / 1e9, y.bandwidth / 1e9);
         return refMissing;
+    }
+
+    private static String rate(double tokensPerSecond) {
+        return Double.isNaN(tokensPerSecond) ? "-" : String.format("%.1f", tokensPerSecond);
     }
 
     /** The machine's matmul peaks and read bandwidth, the highest measured so far. */
@@ -117,7 +125,8 @@ final class BenchReal {
     }
 
     /** One case's turns: Keel's fastest round, its largest peak, and PyTorch's fastest round (null without one). */
-    private record Turns(JsonNode keel, double keelPeakMb, JsonNode torch, double torchPeakMb, String refMissing) {
+    private record Turns(JsonNode keel, double keelPeakMb, JsonNode torch, double torchPeakMb, String refMissing,
+                         double keelDecode, double torchDecode) {
         double keelTokensPerSecond() {
             return keel.get("tokens_per_s").asDouble();
         }
@@ -138,23 +147,37 @@ final class BenchReal {
         JsonNode torch = null;
         double keelPeak = 0;
         double torchPeak = 0;
+        double keelDecode = Double.NaN;
+        double torchDecode = Double.NaN;
         for (int round = 0; round < rounds; round++) {
             y.measure();
             JsonNode k = child(realCase, mdir, repeats);
             keelPeak = Math.max(keelPeak, k.get("peak_rss_mb").asDouble());
             keel = keel == null || k.get("tokens_per_s").asDouble() > keel.get("tokens_per_s").asDouble() ? k : keel;
+            keelDecode = fastest(keelDecode, k);
             if (refMissing == null) {
                 JsonNode r = ref.runRealShapes(threads, args);
                 refMissing = BenchCommand.hugePageProblem(r);
                 if (refMissing == null) {
                     torchPeak = Math.max(torchPeak, r.get("peak_rss_mb").asDouble());
                     torch = torch == null || r.get("tokens_per_s").asDouble() > torch.get("tokens_per_s").asDouble() ? r : torch;
+                    torchDecode = fastest(torchDecode, r);
                 } else {
                     torch = null;
+                    torchDecode = Double.NaN;
                 }
             }
         }
-        return new Turns(keel, keelPeak, torch, torchPeak, refMissing);
+        return new Turns(keel, keelPeak, torch, torchPeak, refMissing, keelDecode, torchDecode);
+    }
+
+    /** The higher of {@code best} and a round's decoding rate (NaN where a round has none). */
+    private static double fastest(double best, JsonNode round) {
+        JsonNode d = round.get("decode_tokens_per_s");
+        if (d == null || !d.isNumber()) {
+            return best;
+        }
+        return Double.isNaN(best) ? d.asDouble() : Math.max(best, d.asDouble());
     }
 
     /** One case in a fresh JVM ({@code keel bench --real-case}); its JSON line. */
@@ -181,6 +204,14 @@ final class BenchReal {
         o.put("tokens_per_s", r.tokensPerSecond());
         o.put("flops", r.flops());
         o.put("peak_rss_mb", r.peakRssMb());
+        if (!Double.isNaN(r.firstTokenSeconds())) {
+            o.put("first_token_s", r.firstTokenSeconds());
+            if (Double.isNaN(r.decodeTokensPerSecond())) {
+                o.putNull("decode_tokens_per_s");
+            } else {
+                o.put("decode_tokens_per_s", r.decodeTokensPerSecond());
+            }
+        }
         out.println(o);
         out.flush();
         return 0;
