@@ -39,7 +39,8 @@ import dev.keel.runtime.Natives;
                 + "of 2 pairs x 256 tokens at the shapes of SmolLM2-135M, Qwen2.5-0.5B and -1.5B from their published "
                 + "config.json with random weights, full or LoRA, float32 or --bf16, with or without gradient "
                 + "checkpointing, each in a fresh process with its peak memory; and greedy decoding at batch 1 and 16 in "
-                + "float32 and bfloat16 weights, batch 1 against the memory-bandwidth bound; tens of minutes) and dp.",
+                + "float32 and bfloat16 weights, with batch 1's decoding after the first token against the "
+                + "memory-bandwidth bound; tens of minutes) and dp.",
                 "No ratio is printed against a PyTorch that runs on the reference BLAS (install "
                 + "libopenblas0-pthread) or on another OpenBLAS kernel family than Keel's (both are printed), nor when "
                 + "Keel's large tensors are in transparent huge pages (THP_MEM_ALLOC_ENABLE=1, which ./keel leaves "
@@ -104,7 +105,8 @@ final class BenchCommand implements Callable<Integer> {
             defaultValue = "full,lora,lora-bf16,full+ckpt,lora+ckpt,lora-bf16+ckpt,generate",
             description = "Cases of the real case: DPO steps in modes full, full-bf16, lora, lora-bf16, each optionally "
                     + "+ckpt (gradient checkpointing); generate: decoding at batch 1 and 16, float32 and bfloat16 "
-                    + "weights. Default: ${DEFAULT-VALUE}.")
+                    + "weights (batch 1 also timed after its first token, against the bandwidth bound). "
+                    + "Default: ${DEFAULT-VALUE}.")
     List<String> realModes;
 
     @Option(names = "--real-case", hidden = true, description = "Internal: one real-shape case in this fresh process.")
