@@ -307,15 +307,18 @@ class Llama(torch.nn.Module):
 
 
 @torch.no_grad()
-def greedy(model, prompts, new_tokens):
+def greedy(model, prompts, new_tokens, first_token_at=None):
     """Greedy decoding with the KV cache: argmax of the logits, new_tokens per prompt, no EOS; like Keel, no
-    forward pass after the last token."""
+    forward pass after the last token. Appends time.perf_counter() to first_token_at, when given, once the first
+    token is picked."""
     cache = [None] * model.L
     h = model(prompts, 0, cache)[:, -1]
     start = prompts.shape[1]
     out = []
     for i in range(new_tokens):
         tok = model.lm_logits(h).argmax(-1, keepdim=True)
+        if i == 0 and first_token_at is not None:
+            first_token_at.append(time.perf_counter())
         out.append(tok)
         if i + 1 < new_tokens:
             h = model(tok, start, cache)[:, -1]

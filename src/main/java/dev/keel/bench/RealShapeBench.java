@@ -116,8 +116,8 @@ public final class RealShapeBench {
 
     /**
      * A measured case: seconds per step (median) or per generation (fastest), tokens/s, FLOPs of one step; for a
-     * generation also the fastest generation of one token (the prompt's forward pass and the first token) and the
-     * decoding rate after it ({@link #decodeTokensPerSecond}), NaN for a step.
+     * generation also the fastest run's seconds to its first token (the prompt's forward pass and the first pick)
+     * and its decoding rate after it ({@link #decodeTokensPerSecond}), NaN for a step.
      */
     public record Result(double seconds, double tokensPerSecond, double flops, double peakRssMb, double firstTokenSeconds,
                          double decodeTokensPerSecond) {
@@ -129,9 +129,8 @@ public final class RealShapeBench {
     /**
      * Tokens/s of decoding alone: the {@code newTokens - 1} tokens of each of {@code batch} rows that follow the
      * first, batch (newTokens - 1) / (seconds - firstTokenSeconds), where {@code seconds} is a generation of
-     * {@code newTokens} tokens and {@code firstTokenSeconds} one of a single token from the same prompts (the
-     * prompt's forward pass, the output head and the first pick, which both include). NaN without a difference to
-     * divide by: one token, or a first token timed no faster than the whole (noise).
+     * {@code newTokens} tokens and {@code firstTokenSeconds} the same run's time to its first token. NaN without a
+     * time to divide by: one token, or the first token timed at the end.
      */
     public static double decodeTokensPerSecond(int batch, int newTokens, double seconds, double firstTokenSeconds) {
         double rest = seconds - firstTokenSeconds;
@@ -203,14 +202,13 @@ public final class RealShapeBench {
 
     /**
      * Greedy decoding of {@code newTokens} tokens at batch {@code batch}, float32 or bf16 weights; the fastest run,
-     * then the fastest of the same prompts' first token alone.
+     * with its time to the first token.
      */
     public static Result generate(Path dir, boolean bf16Weights, int batch, int newTokens, int repeats) {
         CausalLM model = ModelFiles.load(dir, bf16Weights ? DType.BF16 : null, null);
         GenerateBench.Result r = GenerateBench.run(model, batch, newTokens, repeats, 1);
-        GenerateBench.Result first = GenerateBench.run(model, batch, 1, repeats, 1);
-        return new Result(r.seconds(), r.tokensPerSecond(), 0, dev.keel.runtime.Proc.peakRssMb(), first.seconds(),
-                decodeTokensPerSecond(batch, newTokens, r.seconds(), first.seconds()));
+        return new Result(r.seconds(), r.tokensPerSecond(), 0, dev.keel.runtime.Proc.peakRssMb(), r.firstTokenSeconds(),
+                decodeTokensPerSecond(batch, newTokens, r.seconds(), r.firstTokenSeconds()));
     }
 
     /**
