@@ -78,7 +78,7 @@ public final class GenerateBench {
             // the fastest run: on a shared machine the others are slower for reasons outside the program
             if (sec < best) {
                 best = sec;
-                bestFirst = (first[0] - t0) / 1e9;
+                bestFirst = first[0] == 0 ? Double.NaN : (first[0] - t0) / 1e9;   // NaN: no token was picked
             }
         }
         return new Result(batch, newTokens, best, batch * newTokens / best, bestFirst);

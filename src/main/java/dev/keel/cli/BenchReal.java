@@ -86,8 +86,8 @@ final class BenchReal {
                         double limit = y.bandwidth / perToken;
                         bound = String.format("  decoding %s tok/s (torch %s): %s of the bandwidth bound (%.1f tok/s: "
                                         + "%.0f MB of weights per token); with the %d-token prompt %.0f%%",
-                                rate(t.keelDecode), rate(t.torchDecode),
-                                Double.isNaN(t.keelDecode) ? "-" : String.format("%.0f%%", 100 * t.keelDecode / limit),
+                                rate(t.keelDecode()), rate(t.torchDecode()),
+                                Double.isNaN(t.keelDecode()) ? "-" : String.format("%.0f%%", 100 * t.keelDecode() / limit),
                                 limit, perToken / 1e6, dev.keel.bench.GenerateBench.PROMPT_LEN, 100 * keel / limit);
                     }
                     out.printf("%-13s %-15s %10.1f %11s %7s %7s %10.0f %10s%s%n", shape.key,
@@ -125,8 +125,22 @@ final class BenchReal {
     }
 
     /** One case's turns: Keel's fastest round, its largest peak, and PyTorch's fastest round (null without one). */
-    private record Turns(JsonNode keel, double keelPeakMb, JsonNode torch, double torchPeakMb, String refMissing,
-                         double keelDecode, double torchDecode) {
+    private record Turns(JsonNode keel, double keelPeakMb, JsonNode torch, double torchPeakMb, String refMissing) {
+        /** Keel's decoding rate in its fastest round's fastest run (NaN without one). */
+        double keelDecode() {
+            return decode(keel);
+        }
+
+        /** PyTorch's, the same way (NaN without a reference). */
+        double torchDecode() {
+            return decode(torch);
+        }
+
+        private static double decode(JsonNode round) {
+            JsonNode d = round == null ? null : round.get("decode_tokens_per_s");
+            return d == null || !d.isNumber() ? Double.NaN : d.asDouble();
+        }
+
         double keelTokensPerSecond() {
             return keel.get("tokens_per_s").asDouble();
         }
@@ -147,37 +161,23 @@ final class BenchReal {
         JsonNode torch = null;
         double keelPeak = 0;
         double torchPeak = 0;
-        double keelDecode = Double.NaN;
-        double torchDecode = Double.NaN;
         for (int round = 0; round < rounds; round++) {
             y.measure();
             JsonNode k = child(realCase, mdir, repeats);
             keelPeak = Math.max(keelPeak, k.get("peak_rss_mb").asDouble());
             keel = keel == null || k.get("tokens_per_s").asDouble() > keel.get("tokens_per_s").asDouble() ? k : keel;
-            keelDecode = fastest(keelDecode, k);
             if (refMissing == null) {
                 JsonNode r = ref.runRealShapes(threads, args);
                 refMissing = BenchCommand.hugePageProblem(r);
                 if (refMissing == null) {
                     torchPeak = Math.max(torchPeak, r.get("peak_rss_mb").asDouble());
                     torch = torch == null || r.get("tokens_per_s").asDouble() > torch.get("tokens_per_s").asDouble() ? r : torch;
-                    torchDecode = fastest(torchDecode, r);
                 } else {
                     torch = null;
-                    torchDecode = Double.NaN;
                 }
             }
         }
-        return new Turns(keel, keelPeak, torch, torchPeak, refMissing, keelDecode, torchDecode);
-    }
-
-    /** The higher of {@code best} and a round's decoding rate (NaN where a round has none). */
-    private static double fastest(double best, JsonNode round) {
-        JsonNode d = round.get("decode_tokens_per_s");
-        if (d == null || !d.isNumber()) {
-            return best;
-        }
-        return Double.isNaN(best) ? d.asDouble() : Math.max(best, d.asDouble());
+        return new Turns(keel, keelPeak, torch, torchPeak, refMissing);
     }
 
     /** One case in a fresh JVM ({@code keel bench --real-case}); its JSON line. */
