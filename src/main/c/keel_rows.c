@@ -295,6 +295,64 @@ JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_f32(JNIEnv *env, jclass cl
     free(oy);
 }
 
+/*
+ * The index of the largest of x[0..n), as ATen's argmax picks it: the first of equal values, and a NaN above every
+ * number (the first NaN). One compare per value in the common case: !(v <= m) holds for a larger v and for a NaN.
+ */
+static long argmax_f32(const float *x, long n) {
+    long best = 0;
+    float m = x[0];
+    if (m != m) {
+        return 0;
+    }
+    for (long i = 1; i < n; i++) {
+        float v = x[i];
+        if (!(v <= m)) {
+            if (v != v) {
+                return i;
+            }
+            m = v;
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* As argmax_f32 over bfloat16 values (the high halves of float32s). */
+static long argmax_bf16(const uint16_t *x, long n) {
+    long best = 0;
+    float m = bf16_even(x[0]);
+    if (m != m) {
+        return 0;
+    }
+    for (long i = 1; i < n; i++) {
+        float v = bf16_even(x[i]);
+        if (!(v <= m)) {
+            if (v != v) {
+                return i;
+            }
+            m = v;
+            best = i;
+        }
+    }
+    return best;
+}
+
+/*
+ * NativeRows.argmax(ByteBuffer x, int rows, int cols, boolean bf16, long[] out): out[r] = the argmax of row r of x
+ * (rows, cols), float32 or bfloat16, contiguous from the buffer's start. The caller checks bounds, and cols >= 1.
+ */
+JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_argmax(JNIEnv *env, jclass cls, jobject x, jint rows, jint cols,
+        jboolean bf16, jlongArray out) {
+    (void)cls;
+    const char *base = (*env)->GetDirectBufferAddress(env, x);
+    for (jint r = 0; r < rows; r++) {
+        jlong i = bf16 ? argmax_bf16((const uint16_t *)base + (size_t)r * cols, cols)
+                : argmax_f32((const float *)base + (size_t)r * cols, cols);
+        (*env)->SetLongArrayRegion(env, out, r, 1, &i);
+    }
+}
+
 /* NativeRows.isa(): which loop this CPU runs ("avx512f", "avx2" or "c"). */
 JNIEXPORT jstring JNICALL Java_dev_keel_model_NativeRows_isa(JNIEnv *env, jclass cls) {
     (void)cls;

@@ -71,10 +71,12 @@ public final class Sampler {
     }
 
     private static Tensor next(Tensor logits, SamplingConfig cfg, java.util.function.LongFunction<Tensor> uniforms) {
-        Tensor l32 = logits.to(ScalarType.Float);
         if (cfg.isGreedy()) {
-            return l32.argmax(new LongOptional(-1), false);
+            long[] picked = dev.keel.model.Argmax.rows(logits);       // in C where it applies: libtorch's is slow
+            return picked != null ? Tensors.longs(picked, logits.device())
+                    : logits.to(ScalarType.Float).argmax(new LongOptional(-1), false);
         }
+        Tensor l32 = logits.to(ScalarType.Float);
         Tensor scaled = filter(l32.div(s(cfg.temperature())), cfg.topK(), cfg.topP());
         return draw(torch.softmax(scaled, -1), uniforms.apply(l32.size(0)));
     }

@@ -133,6 +133,21 @@ final class NativeRows {
         return LOADED && use(name);
     }
 
+    /**
+     * out[r] = the index of row r's largest value, as libtorch's {@code argmax(-1)} picks it (the first of equal values,
+     * the first NaN above every number), for x (rows, cols) float32 or bfloat16 from the start of direct buffer
+     * {@code x}. For the library only: callers check {@link #loaded()} first.
+     */
+    static void argmaxRows(ByteBuffer x, int rows, int cols, boolean bf16, long[] out) {
+        if (!x.isDirect() || rows < 0 || cols < 1 || (long) rows * cols * (bf16 ? 2 : 4) > x.capacity() || out.length < rows) {
+            throw new IndexOutOfBoundsException("argmax of " + rows + " x " + cols + (bf16 ? " bfloat16" : " float32")
+                    + " in a buffer of " + x.capacity() + (x.isDirect() ? "" : " (not direct)") + ", out of " + out.length);
+        }
+        argmax(x, rows, cols, bf16, out);
+    }
+
+    private static native void argmax(ByteBuffer x, int rows, int cols, boolean bf16, long[] out);
+
     private static native void bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int r0, int r1);
 
     private static native void f32(ByteBuffer w, long from, int cols, float[] x, float[] y, int r0, int r1);
