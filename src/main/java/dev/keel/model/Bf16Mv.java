@@ -34,16 +34,21 @@ final class Bf16Mv {
      */
     static final int MAX_THREADS = 4;
     /**
-     * How long an idle helper spins for the next product before it parks: parked at once or after 20 us, SmolLM2-135M
-     * bfloat16 decoding ran 39-53 tokens/s; after 200 us, 1 ms or 2 ms, 48-64, alike within the machine's noise.
+     * How long an idle helper spins for the next product before it parks. With the Java kernels, parked at once or
+     * after 20 us, SmolLM2-135M bfloat16 decoding ran 39-53 tokens/s; after 200 us, 1 ms or 2 ms, 48-64, alike within
+     * the machine's noise. With the C kernels a token takes 6-7 ms, and the 0.3-0.4 ms between one token's head and
+     * the next token's first product outlasted 200 us: the helper parked once a token, and woke 200 us late on average
+     * (docs/PERFORMANCE.md, item 34). 1 ms spans that gap (in turns with 200 us, 20 generations each way, three
+     * times: 152-156 against 145-154 decoded tokens/s); a generation's end parks the helpers at once
+     * ({@link #parkHelpers}), so the spinning never outlasts decoding by more than this.
      */
-    static final long SPIN_NANOS = 200_000;
+    static final long SPIN_NANOS = 1_000_000;
 
     private static final boolean AVAILABLE = probe();
     private static volatile boolean enabled = AVAILABLE && !"0".equals(System.getenv("KEEL_BF16_MV"));
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][0]);
     private static final ReentrantLock HELPERS_BUSY = new ReentrantLock();
-    private static Helper[] helpers = new Helper[0];
+    private static volatile Helper[] helpers = new Helper[0];
     private static final java.util.concurrent.atomic.AtomicLong PRODUCTS = new java.util.concurrent.atomic.AtomicLong();
 
     private Bf16Mv() {}
@@ -205,7 +210,8 @@ final class Bf16Mv {
         split(rows, bytes, task, 0);
     }
 
-    private static void split(int rows, long bytes, Rows task, long spinNanos) {
+    /** As {@link #split(int, long, Rows)} with the helpers spinning {@code spinNanos} after it before they park. */
+    static void split(int rows, long bytes, Rows task, long spinNanos) {
         int threads = Math.min(Math.min(torch.get_num_threads(), MAX_THREADS), rows);
         if (threads < 2 || bytes < SPLIT_BYTES || !HELPERS_BUSY.tryLock()) {
             task.run(0, rows);
@@ -226,6 +232,28 @@ final class Bf16Mv {
         } finally {
             HELPERS_BUSY.unlock();
         }
+    }
+
+    /**
+     * Parks every idle helper now rather than after its spin: for the end of a generation ({@link KvCache#close}),
+     * after which libtorch's threads may need both cores (the next prompt's forward pass, a train step). A helper
+     * busy with a product when asked parks as soon as it is done.
+     */
+    static void parkHelpers() {
+        Helper[] hs = helpers;   // a racy read: a helper started later has nothing to park from
+        for (Helper h : hs) {
+            h.parkNow = true;
+        }
+    }
+
+    /** Number of helpers started, and of those parked (for tests). */
+    static int[] helperStates() {
+        Helper[] hs = helpers;
+        int parked = 0;
+        for (Helper h : hs) {
+            parked += h.parked ? 1 : 0;
+        }
+        return new int[] {hs.length, parked};
     }
 
     /** The first n helpers, started as needed (HELPERS_BUSY held). */
@@ -273,6 +301,8 @@ final class Bf16Mv {
         private volatile long posted;
         private volatile long finished;
         private volatile boolean parked;
+        /** Set by {@link #parkHelpers}: park at once instead of spinning on. */
+        private volatile boolean parkNow;
         private volatile Throwable failure;
         private Rows task;
         private int r0;
@@ -316,9 +346,10 @@ final class Bf16Mv {
                 long since = System.nanoTime();
                 int spins = 0;
                 while (posted == seen) {
-                    if ((++spins & 63) != 0 || System.nanoTime() - since < spin) {
+                    if (!parkNow && ((++spins & 63) != 0 || System.nanoTime() - since < spin)) {
                         Thread.onSpinWait();
                     } else {
+                        parkNow = false;
                         parked = true;
                         if (posted == seen) {
                             LockSupport.park(this);

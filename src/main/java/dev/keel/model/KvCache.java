@@ -176,6 +176,7 @@ public final class KvCache implements AutoCloseable {
             values[i] = null;
             filled[i] = 0;
         }
+        Bf16Mv.parkHelpers();   // the products' helpers need not spin past the generation
         attached.clear();
         if (ownsDerived) {
             derived.close();

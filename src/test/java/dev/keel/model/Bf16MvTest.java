@@ -109,6 +109,42 @@ class Bf16MvTest {
     }
 
     @Test
+    void aGenerationsEndParksTheHelpersAtOnce_ratherThanAfterTheirSpin() throws InterruptedException {
+        int threads = torch.get_num_threads();
+        try (KvCache cache = new KvCache(1, 4, null)) {
+            torch.set_num_threads(2);
+            float[] y = new float[64];
+            // a product that leaves its helper spinning for a minute
+            Bf16Mv.split(64, Bf16Mv.SPLIT_BYTES, (r0, r1) -> java.util.Arrays.fill(y, r0, r1, 1f), 60_000_000_000L);
+            assertEquals(64f, sum(y));
+            int[] started = Bf16Mv.helperStates();
+            assertTrue(started[0] >= 1, "the product was split");
+            Thread.sleep(50);
+            assertTrue(Bf16Mv.helperStates()[1] < started[0], "the product's helper spins: not parked 50 ms into a minute");
+            cache.close();                                  // the generation's end
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (Bf16Mv.helperStates()[1] < started[0] && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertEquals(started[0], Bf16Mv.helperStates()[1], "every helper parked well inside its minute");
+            // and a parked helper still takes the next product
+            java.util.Arrays.fill(y, 0f);
+            Bf16Mv.split(64, Bf16Mv.SPLIT_BYTES, (r0, r1) -> java.util.Arrays.fill(y, r0, r1, 2f));
+            assertEquals(128f, sum(y));
+        } finally {
+            torch.set_num_threads(threads);
+        }
+    }
+
+    private static float sum(float[] y) {
+        float s = 0;
+        for (float v : y) {
+            s += v;
+        }
+        return s;
+    }
+
+    @Test
     void opsLinearTakesItForOneBfloat16Row_andNotWhereItDoesNotApply() {
         try (PointerScope scope = new PointerScope(); NoGradGuard ng = new NoGradGuard()) {
             torch.manual_seed(13);
