@@ -251,12 +251,57 @@ static void out_of_memory(JNIEnv *env) {
     }
 }
 
+/* f rounded to the nearest bfloat16 (ties to even), NaN to the quiet NaN 0x7FC0, as Bf16Mv.toBf16 and c10. */
+static inline float round_bf16(float f) {
+    if (f != f) {
+        return bf16_even(0x7FC0);
+    }
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    b = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
 /*
- * NativeRows.bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int r0, int r1):
- * y[r] for r0 <= r < r1, W (rows, cols) bfloat16 from byte `from` of the direct buffer w. The caller checks bounds.
+ * out[0 .. n) = the kernel's sums of rows r0 .. r0 + n, each plus bias[biasAt + r] (bias NULL: none) and rounded to
+ * bfloat16 when asked, then written to y[yAt + r]. Returns 0, or -1 when a buffer could not be had (an exception is
+ * then pending).
+ */
+static int finish_rows(JNIEnv *env, float *out, int r0, int n, jfloatArray y, jint yAt, jfloatArray bias, jint biasAt,
+        jboolean round) {
+    if (bias != NULL) {
+        ALIGNED float sb[STACK_FLOATS];
+        float *ob;
+        float *b = floats_in(env, NULL, n, sb, &ob);
+        if (b == NULL) {
+            out_of_memory(env);
+            return -1;
+        }
+        (*env)->GetFloatArrayRegion(env, bias, biasAt + r0, n, b);
+        for (int i = 0; i < n; i++) {
+            out[i] += b[i];
+        }
+        free(ob);
+    }
+    if (round) {
+        for (int i = 0; i < n; i++) {
+            out[i] = round_bf16(out[i]);
+        }
+    }
+    (*env)->SetFloatArrayRegion(env, y, yAt + r0, n, out);
+    return 0;
+}
+
+/*
+ * NativeRows.bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int yAt, float[] bias,
+ * int biasAt, boolean round, int r0, int r1): for r0 <= r < r1, y[yAt + r] = row r of W (rows, cols) bfloat16 from
+ * byte `from` of the direct buffer w times x, plus bias[biasAt + r] when bias is given, rounded to bfloat16 when
+ * asked. The caller checks bounds.
  */
 JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16(JNIEnv *env, jclass cls, jobject w, jlong from, jint cols,
-        jfloatArray xe, jfloatArray xo, jfloatArray y, jint r0, jint r1) {
+        jfloatArray xe, jfloatArray xo, jfloatArray y, jint yAt, jfloatArray bias, jint biasAt, jboolean round,
+        jint r0, jint r1) {
     (void)cls;
     const char *base = (*env)->GetDirectBufferAddress(env, w);
     int half = cols / 2;
@@ -269,16 +314,17 @@ JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16(JNIEnv *env, jclass c
         out_of_memory(env);
     } else if (!(*env)->ExceptionCheck(env)) {
         bf16_rows((const int32_t *)(base + from), cols, e, o, out, r0, r1);
-        (*env)->SetFloatArrayRegion(env, y, r0, r1 - r0, out);
+        finish_rows(env, out, r0, r1 - r0, y, yAt, bias, biasAt, round);
     }
     free(oe);
     free(oo);
     free(oy);
 }
 
-/* NativeRows.f32(ByteBuffer w, long from, int cols, float[] x, float[] y, int r0, int r1): as bf16, float32 W. */
+/* NativeRows.f32(ByteBuffer w, long from, int cols, float[] x, float[] y, int yAt, float[] bias, int biasAt,
+ * boolean round, int r0, int r1): as bf16, float32 W. */
 JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_f32(JNIEnv *env, jclass cls, jobject w, jlong from, jint cols,
-        jfloatArray x, jfloatArray y, jint r0, jint r1) {
+        jfloatArray x, jfloatArray y, jint yAt, jfloatArray bias, jint biasAt, jboolean round, jint r0, jint r1) {
     (void)cls;
     const char *base = (*env)->GetDirectBufferAddress(env, w);
     ALIGNED float sx[STACK_FLOATS], sy[STACK_FLOATS];
@@ -289,7 +335,7 @@ JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_f32(JNIEnv *env, jclass cl
         out_of_memory(env);
     } else if (!(*env)->ExceptionCheck(env)) {
         f32_rows((const float *)(base + from), cols, in, out, r0, r1);
-        (*env)->SetFloatArrayRegion(env, y, r0, r1 - r0, out);
+        finish_rows(env, out, r0, r1 - r0, y, yAt, bias, biasAt, round);
     }
     free(ox);
     free(oy);

@@ -399,7 +399,8 @@ final class LlamaJvmStep {
 
     /**
      * out = x W^T (+ b) through the matrices of a group one after another, each output rounded to bfloat16 with
-     * bfloat16 weights.
+     * bfloat16 weights: each thread adds the bias to its rows and rounds them as it writes them
+     * ({@link NativeRows#rowsBf16(ByteBuffer, int, int, float[], float[], float[], int, float[], int, boolean, int, int)}).
      */
     private void product(Matrix[] ms, float[] bias, float[] x, float[] out) {
         int cols = ms[0].cols;
@@ -415,21 +416,17 @@ final class LlamaJvmStep {
         }
         int at = 0;
         for (Matrix m : ms) {
-            if (y.length < m.rows) {
-                y = new float[m.rows];
-            }
             float[] ev = xe;
             float[] od = xo;
-            float[] yy = y;
+            int from = at;
             if (bf16) {
-                Bf16Mv.split(m.rows, 2L * m.rows * m.cols, (r0, r1) -> NativeRows.rowsBf16(m.bytes, 0, m.cols, ev, od, yy, r0, r1));
+                Bf16Mv.split(m.rows, 2L * m.rows * m.cols,
+                        (r0, r1) -> NativeRows.rowsBf16(m.bytes, 0, m.cols, ev, od, out, from, bias, from, true, r0, r1));
             } else {
-                Bf16Mv.split(m.rows, 4L * m.rows * m.cols, (r0, r1) -> NativeRows.rowsF32(m.bytes, 0, m.cols, x, yy, r0, r1));
+                Bf16Mv.split(m.rows, 4L * m.rows * m.cols,
+                        (r0, r1) -> NativeRows.rowsF32(m.bytes, 0, m.cols, x, out, from, bias, from, false, r0, r1));
             }
             Reference.reachabilityFence(m.tensor);
-            for (int r = 0; r < m.rows; r++) {
-                out[at + r] = round(bias == null ? y[r] : y[r] + bias[at + r]);
-            }
             at += m.rows;
         }
     }

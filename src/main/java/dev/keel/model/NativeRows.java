@@ -93,35 +93,78 @@ final class NativeRows {
      * of {@code w}, x given as its even ({@code xe}) and odd ({@code xo}) elements; as {@link Bf16MvKernel#rows}.
      */
     static void rowsBf16(ByteBuffer w, int from, int cols, float[] xe, float[] xo, float[] y, int r0, int r1) {
-        if (!enabled) {
-            Bf16MvKernel.rows(w, from, cols, xe, xo, y, r0, r1);
-            return;
-        }
-        check(w, from, 2L * cols, r1, y, r0);
+        rowsBf16(w, from, cols, xe, xo, y, 0, null, 0, false, r0, r1);
+    }
+
+    /**
+     * As {@link #rowsBf16(ByteBuffer, int, int, float[], float[], float[], int, int)} with each row's sum plus
+     * {@code bias[biasAt + r]} (bias null: none), rounded to bfloat16 when {@code round} (ties to even, as
+     * {@link Bf16Mv#toBf16}), written to {@code y[yAt + r]}: a product's whole output for the rows asked, in the
+     * thread that computed them.
+     */
+    static void rowsBf16(ByteBuffer w, int from, int cols, float[] xe, float[] xo, float[] y, int yAt, float[] bias,
+            int biasAt, boolean round, int r0, int r1) {
+        check(w, from, 2L * cols, r1, y, yAt, bias, biasAt, r0);
         if (cols % 2 != 0 || xe.length < cols / 2 || xo.length < cols / 2) {
             throw new IllegalArgumentException("bfloat16 rows: " + cols + " columns, x halves of " + xe.length + " and " + xo.length);
         }
-        bf16(w, from, cols, xe, xo, y, r0, r1);
+        if (!enabled) {
+            float[] t = scratch(r1);
+            Bf16MvKernel.rows(w, from, cols, xe, xo, t, r0, r1);
+            finish(t, y, yAt, bias, biasAt, round, r0, r1);
+            return;
+        }
+        bf16(w, from, cols, xe, xo, y, yAt, bias, biasAt, round, r0, r1);
     }
 
     /** As {@link #rowsBf16} with a float32 W and x whole; as {@link StepKernel#rows}. */
     static void rowsF32(ByteBuffer w, int from, int cols, float[] x, float[] y, int r0, int r1) {
-        if (!enabled) {
-            StepKernel.rows(w, from, cols, x, y, r0, r1);
-            return;
-        }
-        check(w, from, 4L * cols, r1, y, r0);
+        rowsF32(w, from, cols, x, y, 0, null, 0, false, r0, r1);
+    }
+
+    /** As {@link #rowsBf16(ByteBuffer, int, int, float[], float[], float[], int, float[], int, boolean, int, int)}. */
+    static void rowsF32(ByteBuffer w, int from, int cols, float[] x, float[] y, int yAt, float[] bias, int biasAt,
+            boolean round, int r0, int r1) {
+        check(w, from, 4L * cols, r1, y, yAt, bias, biasAt, r0);
         if (x.length < cols) {
             throw new IllegalArgumentException("float32 rows: " + cols + " columns, x of " + x.length);
         }
-        f32(w, from, cols, x, y, r0, r1);
+        if (!enabled) {
+            float[] t = scratch(r1);
+            StepKernel.rows(w, from, cols, x, t, r0, r1);
+            finish(t, y, yAt, bias, biasAt, round, r0, r1);
+            return;
+        }
+        f32(w, from, cols, x, y, yAt, bias, biasAt, round, r0, r1);
     }
 
-    /** C reads what it is given: the rows must lie inside the buffer, and y must hold them. */
-    private static void check(ByteBuffer w, int from, long rowBytes, int r1, float[] y, int r0) {
-        if (!w.isDirect() || from < 0 || r0 < 0 || r0 > r1 || from + rowBytes * r1 > w.capacity() || y.length < r1) {
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    /** This thread's buffer of at least n floats, for the Java kernels' sums. */
+    private static float[] scratch(int n) {
+        float[][] s = SCRATCH.get();
+        if (s[0].length < n) {
+            s[0] = new float[n];
+        }
+        return s[0];
+    }
+
+    /** y[yAt + r] = sums[r] (+ bias[biasAt + r]), rounded when asked, for r in [r0, r1): what the C code does after its sums. */
+    private static void finish(float[] sums, float[] y, int yAt, float[] bias, int biasAt, boolean round, int r0, int r1) {
+        for (int r = r0; r < r1; r++) {
+            float v = bias == null ? sums[r] : sums[r] + bias[biasAt + r];
+            y[yAt + r] = round ? LlamaJvmStep.toBf16(v) : v;
+        }
+    }
+
+    /** C reads what it is given: the rows must lie inside the buffer, and y (from yAt) and the bias must hold them. */
+    private static void check(ByteBuffer w, int from, long rowBytes, int r1, float[] y, int yAt, float[] bias, int biasAt,
+            int r0) {
+        if (!w.isDirect() || from < 0 || r0 < 0 || r0 > r1 || from + rowBytes * r1 > w.capacity() || yAt < 0
+                || (long) yAt + r1 > y.length || bias != null && (biasAt < 0 || (long) biasAt + r1 > bias.length)) {
             throw new IndexOutOfBoundsException("rows " + r0 + "-" + r1 + " of " + rowBytes + " bytes from byte " + from
-                    + " of a buffer of " + w.capacity() + (w.isDirect() ? "" : " (not direct)") + ", y of " + y.length);
+                    + " of a buffer of " + w.capacity() + (w.isDirect() ? "" : " (not direct)") + ", y of " + y.length
+                    + " from " + yAt + (bias == null ? "" : ", bias of " + bias.length + " from " + biasAt));
         }
     }
 
@@ -148,9 +191,11 @@ final class NativeRows {
 
     private static native void argmax(ByteBuffer x, int rows, int cols, boolean bf16, long[] out);
 
-    private static native void bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int r0, int r1);
+    private static native void bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int yAt,
+            float[] bias, int biasAt, boolean round, int r0, int r1);
 
-    private static native void f32(ByteBuffer w, long from, int cols, float[] x, float[] y, int r0, int r1);
+    private static native void f32(ByteBuffer w, long from, int cols, float[] x, float[] y, int yAt, float[] bias,
+            int biasAt, boolean round, int r0, int r1);
 
     private static native String isa();
 

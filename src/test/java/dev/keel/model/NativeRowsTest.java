@@ -136,6 +136,69 @@ class NativeRowsTest {
     }
 
     @Test
+    void biasAndRounding_asTheStepDidThemAfterTheSums_inCAndInJava() {
+        Random r = new Random(8);
+        int rows = 37;
+        int cols = 66;
+        ByteBuffer wb = direct(2 * rows * cols);
+        ByteBuffer wf = direct(4 * rows * cols);
+        for (int i = 0; i < rows * cols; i++) {
+            short b = Bf16Mv.toBf16((float) r.nextGaussian());
+            wb.putShort(2 * i, b);
+            wf.putFloat(4 * i, Float.intBitsToFloat(b << 16));
+        }
+        float[] xe = gaussians(r, cols / 2);
+        float[] xo = gaussians(r, cols / 2);
+        float[] x = new float[cols];
+        for (int k = 0; k < cols / 2; k++) {
+            x[2 * k] = xe[k];
+            x[2 * k + 1] = xo[k];
+        }
+        float[] bias = gaussians(r, rows + 9);
+        for (boolean on : new boolean[] {true, false}) {   // C, then the Java kernels with the same finish
+            NativeRows.enable(on);
+            float[] sums = new float[rows];
+            NativeRows.rowsBf16(wb, 0, cols, xe, xo, sums, 0, rows);
+            float[] sums32 = new float[rows];
+            NativeRows.rowsF32(wf, 0, cols, x, sums32, 0, rows);
+            float[] y = new float[rows + 20];
+            java.util.Arrays.fill(y, -7f);
+            NativeRows.rowsBf16(wb, 0, cols, xe, xo, y, 11, bias, 9, true, 5, 30);
+            float[] plain = new float[rows + 20];
+            NativeRows.rowsBf16(wb, 0, cols, xe, xo, plain, 11, null, 0, true, 0, rows);
+            float[] f32 = new float[rows];
+            NativeRows.rowsF32(wf, 0, cols, x, f32, 0, bias, 2, false, 0, rows);
+            for (int i = 0; i < rows + 20; i++) {
+                int row = i - 11;
+                float want = row >= 5 && row < 30 ? LlamaJvmStep.toBf16(sums[row] + bias[9 + row]) : -7f;
+                assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(y[i]), (on ? "C" : "Java") + ", y[" + i + "]");
+                float wantPlain = row >= 0 && row < rows ? LlamaJvmStep.toBf16(sums[row]) : 0f;
+                assertEquals(Float.floatToRawIntBits(wantPlain), Float.floatToRawIntBits(plain[i]), "no bias, y[" + i + "]");
+            }
+            for (int i = 0; i < rows; i++) {
+                assertEquals(sums32[i] + bias[2 + i], f32[i], "float32 with a bias, unrounded, row " + i);
+            }
+        }
+    }
+
+    @Test
+    void roundsTiesToEvenAndNaNToTheQuietNaN_byHand() {
+        // W = [[1, 0]] in bfloat16: the row's sum is x's first element exactly, then rounded to bfloat16
+        ByteBuffer w = direct(4);
+        w.putShort(0, Bf16Mv.toBf16(1f));
+        float[] in = {1f + 0x1p-8f, 1f + 0x3p-9f, -(1f + 0x3p-8f), 0x1.fffffep127f, Float.NaN};
+        float[] want = {1f, 1f + 0x1p-7f, -(1f + 0x1p-6f), Float.POSITIVE_INFINITY, Float.intBitsToFloat(0x7FC00000)};
+        for (boolean on : new boolean[] {true, false}) {
+            NativeRows.enable(on);
+            for (int i = 0; i < in.length; i++) {
+                float[] y = new float[1];
+                NativeRows.rowsBf16(w, 0, 2, new float[] {in[i]}, new float[] {0f}, y, 0, null, 0, true, 0, 1);
+                assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(y[0]), (on ? "C" : "Java") + ", " + in[i]);
+            }
+        }
+    }
+
+    @Test
     void refusesRowsPastTheBufferOrTheOutput_ratherThanReadingStrayMemory() {
         ByteBuffer w = direct(2 * 4 * 8);
         float[] half = new float[4];
@@ -147,6 +210,14 @@ class NativeRowsTest {
         assertThrows(IndexOutOfBoundsException.class,
                 () -> NativeRows.rowsF32(ByteBuffer.allocate(64), 0, 4, new float[4], new float[4], 0, 4));
         assertThrows(IllegalArgumentException.class, () -> NativeRows.rowsF32(direct(64), 0, 4, new float[3], new float[4], 0, 4));
+        // the output from yAt, and the bias from biasAt, must hold the rows too
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> NativeRows.rowsBf16(w, 0, 8, half, half, new float[5], 2, null, 0, true, 0, 4));
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> NativeRows.rowsBf16(w, 0, 8, half, half, new float[4], 0, new float[5], 2, true, 0, 4));
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> NativeRows.rowsBf16(w, 0, 8, half, half, new float[4], -1, null, 0, true, 0, 3));
+        NativeRows.rowsBf16(w, 0, 8, half, half, new float[6], 2, new float[6], 2, true, 0, 4);   // exactly both
     }
 
     @Test
