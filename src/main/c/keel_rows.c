@@ -263,26 +263,34 @@ static inline float round_bf16(float f) {
     return f;
 }
 
+/* out[i] += bias[at + i] for i < n (bias NULL: nothing). Returns 0, or -1 with an OutOfMemoryError pending. */
+static int add_bias(JNIEnv *env, float *out, int n, jfloatArray bias, jint at) {
+    if (bias == NULL) {
+        return 0;
+    }
+    ALIGNED float sb[STACK_FLOATS];
+    float *ob;
+    float *b = floats_in(env, NULL, n, sb, &ob);
+    if (b == NULL) {
+        out_of_memory(env);
+        return -1;
+    }
+    (*env)->GetFloatArrayRegion(env, bias, at, n, b);
+    for (int i = 0; i < n; i++) {
+        out[i] += b[i];
+    }
+    free(ob);
+    return 0;
+}
+
 /*
  * out[0 .. n) = the kernel's sums of rows r0 .. r0 + n, each plus bias[biasAt + r] (bias NULL: none) and rounded to
- * bfloat16 when asked, then written to y[yAt + r]. Returns 0, or -1 when a buffer could not be had (an exception is
- * then pending).
+ * bfloat16 when asked, then written to y[yAt + r].
  */
-static int finish_rows(JNIEnv *env, float *out, int r0, int n, jfloatArray y, jint yAt, jfloatArray bias, jint biasAt,
+static void finish_rows(JNIEnv *env, float *out, int r0, int n, jfloatArray y, jint yAt, jfloatArray bias, jint biasAt,
         jboolean round) {
-    if (bias != NULL) {
-        ALIGNED float sb[STACK_FLOATS];
-        float *ob;
-        float *b = floats_in(env, NULL, n, sb, &ob);
-        if (b == NULL) {
-            out_of_memory(env);
-            return -1;
-        }
-        (*env)->GetFloatArrayRegion(env, bias, biasAt + r0, n, b);
-        for (int i = 0; i < n; i++) {
-            out[i] += b[i];
-        }
-        free(ob);
+    if (add_bias(env, out, n, bias, biasAt + r0) != 0) {
+        return;
     }
     if (round) {
         for (int i = 0; i < n; i++) {
@@ -290,7 +298,6 @@ static int finish_rows(JNIEnv *env, float *out, int r0, int n, jfloatArray y, ji
         }
     }
     (*env)->SetFloatArrayRegion(env, y, yAt + r0, n, out);
-    return 0;
 }
 
 /*
@@ -315,6 +322,41 @@ JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16(JNIEnv *env, jclass c
     } else if (!(*env)->ExceptionCheck(env)) {
         bf16_rows((const int32_t *)(base + from), cols, e, o, out, r0, r1);
         finish_rows(env, out, r0, r1 - r0, y, yAt, bias, biasAt, round);
+    }
+    free(oe);
+    free(oo);
+    free(oy);
+}
+
+/*
+ * NativeRows.bf16Out(ByteBuffer w, long from, int cols, float[] xe, float[] xo, ByteBuffer y, float[] bias, int r0,
+ * int r1): as bf16 with the sums (plus bias[r] when given) rounded to bfloat16 and stored as bfloat16 in the direct
+ * buffer y at element r: a bfloat16 tensor's memory. The caller checks bounds.
+ */
+JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16Out(JNIEnv *env, jclass cls, jobject w, jlong from, jint cols,
+        jfloatArray xe, jfloatArray xo, jobject y, jfloatArray bias, jint r0, jint r1) {
+    (void)cls;
+    const char *base = (*env)->GetDirectBufferAddress(env, w);
+    uint16_t *dst = (uint16_t *)(*env)->GetDirectBufferAddress(env, y);
+    int half = cols / 2;
+    ALIGNED float se[STACK_FLOATS], so[STACK_FLOATS], sy[STACK_FLOATS];
+    float *oe, *oo, *oy;
+    float *e = floats_in(env, xe, half, se, &oe);
+    float *o = floats_in(env, xo, half, so, &oo);
+    float *out = floats_in(env, NULL, r1 - r0, sy, &oy);
+    if (e == NULL || o == NULL || out == NULL) {
+        out_of_memory(env);
+    } else if (!(*env)->ExceptionCheck(env)) {
+        bf16_rows((const int32_t *)(base + from), cols, e, o, out, r0, r1);
+        int n = r1 - r0;
+        if (add_bias(env, out, n, bias, r0) == 0) {
+            for (int i = 0; i < n; i++) {
+                float v = round_bf16(out[i]);
+                uint32_t b;
+                memcpy(&b, &v, 4);
+                dst[r0 + i] = (uint16_t)(b >> 16);
+            }
+        }
     }
     free(oe);
     free(oo);

@@ -46,7 +46,7 @@ final class Bf16Mv {
 
     private static final boolean AVAILABLE = probe();
     private static volatile boolean enabled = AVAILABLE && !"0".equals(System.getenv("KEEL_BF16_MV"));
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][0]);
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[2][0]);
     private static final ReentrantLock HELPERS_BUSY = new ReentrantLock();
     private static volatile Helper[] helpers = new Helper[0];
     private static final java.util.concurrent.atomic.AtomicLong PRODUCTS = new java.util.concurrent.atomic.AtomicLong();
@@ -117,7 +117,10 @@ final class Bf16Mv {
         return !GradMode.is_enabled() || !(x.requires_grad() || weight.requires_grad() || bias != null && bias.requires_grad());
     }
 
-    /** x W^T + b in x's shape with W's rows as its last dimension, bfloat16; {@link #applies} must hold. */
+    /**
+     * x W^T + b in x's shape with W's rows as its last dimension, bfloat16; {@link #applies} must hold. Each thread
+     * rounds its rows and writes them into the output tensor itself.
+     */
     static Tensor mv(Tensor x, Tensor weight, Tensor bias) {
         WarmUp.ensure();
         int rows = (int) weight.size(0);
@@ -127,12 +130,8 @@ final class Bf16Mv {
             s[0] = new float[cols / 2];
             s[1] = new float[cols / 2];
         }
-        if (s[2].length < rows) {
-            s[2] = new float[rows];
-        }
         float[] xe = s[0];
         float[] xo = s[1];
-        float[] y = s[2];
         // the buffers read the tensors' memory in place: each tensor stays reachable until its buffer is read, or
         // a tensor outside any PointerScope could be freed by the collector while its memory is being read
         Tensor xc = x.contiguous();
@@ -143,23 +142,15 @@ final class Bf16Mv {
             xo[k] = Float.intBitsToFloat(bits & 0xFFFF0000);
         }
         Reference.reachabilityFence(xc);
-        run(bytes(weight, 2L * rows * cols), rows, cols, xe, xo, y);
-        Reference.reachabilityFence(weight);
-        if (bias != null) {
-            Tensor b = bias.to(ScalarType.Float).contiguous();
-            ByteBuffer bb = bytes(b, 4L * rows);
-            for (int r = 0; r < rows; r++) {
-                y[r] += bb.getFloat(4 * r);
-            }
-            Reference.reachabilityFence(b);
-        }
+        float[] b = bias == null ? null : dev.keel.tensor.Tensors.toFloats(bias.to(ScalarType.Float).contiguous());
         long[] shape = dev.keel.tensor.Tensors.shape(x);
         shape[shape.length - 1] = rows;
         Tensor out = torch.empty(shape, x.options(), new org.bytedeco.pytorch.MemoryFormatOptional());
+        ByteBuffer w = bytes(weight, 2L * rows * cols);
         ByteBuffer ob = bytes(out, 2L * rows);
-        for (int r = 0; r < rows; r++) {
-            ob.putShort(2 * r, toBf16(y[r]));
-        }
+        split(rows, 2L * rows * cols, (r0, r1) -> NativeRows.rowsBf16To(w, 0, cols, xe, xo, ob, b, r0, r1));
+        Reference.reachabilityFence(weight);
+        Reference.reachabilityFence(out);
         return out;
     }
 
@@ -180,11 +171,6 @@ final class Bf16Mv {
      */
     static ByteBuffer bytes(Tensor t, long n) {
         return new BytePointer(t.data_ptr()).capacity(n).limit(n).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-    }
-
-    /** The rows split between this thread and its helpers (libtorch's thread count for this thread, less one). */
-    private static void run(ByteBuffer w, int rows, int cols, float[] xe, float[] xo, float[] y) {
-        split(rows, 2L * rows * cols, (r0, r1) -> NativeRows.rowsBf16(w, 0, cols, xe, xo, y, r0, r1));
     }
 
     /** Rows [r0, r1) of a product: each range is given to one thread, and ranges do not overlap. */

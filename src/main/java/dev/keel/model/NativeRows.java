@@ -117,6 +117,33 @@ final class NativeRows {
         bf16(w, from, cols, xe, xo, y, yAt, bias, biasAt, round, r0, r1);
     }
 
+    /**
+     * As {@link #rowsBf16(ByteBuffer, int, int, float[], float[], float[], int, int)} with each row's sum plus
+     * {@code bias[r]} (bias null: none) rounded to bfloat16 and stored at element r of {@code y}, a direct buffer of
+     * bfloat16 (a tensor's memory): a one-row product's whole output, for the rows asked.
+     */
+    static void rowsBf16To(ByteBuffer w, int from, int cols, float[] xe, float[] xo, ByteBuffer y, float[] bias, int r0,
+            int r1) {
+        if (!y.isDirect() || 2L * r1 > y.capacity()) {
+            throw new IndexOutOfBoundsException("rows " + r0 + "-" + r1 + " into a buffer of " + y.capacity() + " bytes"
+                    + (y.isDirect() ? "" : " (not direct)"));
+        }
+        checkRows(w, from, 2L * cols, r0, r1);
+        checkBias(bias, 0, r0, r1);
+        if (cols % 2 != 0 || xe.length < cols / 2 || xo.length < cols / 2) {
+            throw new IllegalArgumentException("bfloat16 rows: " + cols + " columns, x halves of " + xe.length + " and " + xo.length);
+        }
+        if (!enabled) {
+            float[] t = scratch(r1);
+            Bf16MvKernel.rows(w, from, cols, xe, xo, t, r0, r1);
+            for (int r = r0; r < r1; r++) {
+                y.putShort(2 * r, Bf16Mv.toBf16(bias == null ? t[r] : t[r] + bias[r]));
+            }
+            return;
+        }
+        bf16Out(w, from, cols, xe, xo, y, bias, r0, r1);
+    }
+
     /** As {@link #rowsBf16} with a float32 W and x whole; as {@link StepKernel#rows}. */
     static void rowsF32(ByteBuffer w, int from, int cols, float[] x, float[] y, int r0, int r1) {
         rowsF32(w, from, cols, x, y, 0, null, 0, false, r0, r1);
@@ -160,11 +187,24 @@ final class NativeRows {
     /** C reads what it is given: the rows must lie inside the buffer, and y (from yAt) and the bias must hold them. */
     private static void check(ByteBuffer w, int from, long rowBytes, int r1, float[] y, int yAt, float[] bias, int biasAt,
             int r0) {
-        if (!w.isDirect() || from < 0 || r0 < 0 || r0 > r1 || from + rowBytes * r1 > w.capacity() || yAt < 0
-                || (long) yAt + r1 > y.length || bias != null && (biasAt < 0 || (long) biasAt + r1 > bias.length)) {
+        checkRows(w, from, rowBytes, r0, r1);
+        if (yAt < 0 || (long) yAt + r1 > y.length) {
+            throw new IndexOutOfBoundsException("rows " + r0 + "-" + r1 + " into y of " + y.length + " from " + yAt);
+        }
+        checkBias(bias, biasAt, r0, r1);
+    }
+
+    /** Rows r0 to r1 of {@code rowBytes} each, from byte {@code from}, lie inside direct buffer w. */
+    private static void checkRows(ByteBuffer w, int from, long rowBytes, int r0, int r1) {
+        if (!w.isDirect() || from < 0 || r0 < 0 || r0 > r1 || from + rowBytes * r1 > w.capacity()) {
             throw new IndexOutOfBoundsException("rows " + r0 + "-" + r1 + " of " + rowBytes + " bytes from byte " + from
-                    + " of a buffer of " + w.capacity() + (w.isDirect() ? "" : " (not direct)") + ", y of " + y.length
-                    + " from " + yAt + (bias == null ? "" : ", bias of " + bias.length + " from " + biasAt));
+                    + " of a buffer of " + w.capacity() + (w.isDirect() ? "" : " (not direct)"));
+        }
+    }
+
+    private static void checkBias(float[] bias, int biasAt, int r0, int r1) {
+        if (bias != null && (biasAt < 0 || (long) biasAt + r1 > bias.length)) {
+            throw new IndexOutOfBoundsException("rows " + r0 + "-" + r1 + " of a bias of " + bias.length + " from " + biasAt);
         }
     }
 
@@ -193,6 +233,9 @@ final class NativeRows {
 
     private static native void bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int yAt,
             float[] bias, int biasAt, boolean round, int r0, int r1);
+
+    private static native void bf16Out(ByteBuffer w, long from, int cols, float[] xe, float[] xo, ByteBuffer y,
+            float[] bias, int r0, int r1);
 
     private static native void f32(ByteBuffer w, long from, int cols, float[] x, float[] y, int yAt, float[] bias,
             int biasAt, boolean round, int r0, int r1);

@@ -182,6 +182,43 @@ class NativeRowsTest {
     }
 
     @Test
+    void intoBfloat16Memory_theRoundedSumsPlusBias_onlyTheRowsAsked_inCAndInJava() {
+        Random r = new Random(9);
+        int rows = 4200;   // past the C code's stack buffers
+        int cols = 34;
+        ByteBuffer w = direct(2 * rows * cols);
+        for (int i = 0; i < rows * cols; i++) {
+            w.putShort(2 * i, Bf16Mv.toBf16((float) r.nextGaussian()));
+        }
+        float[] xe = gaussians(r, cols / 2);
+        float[] xo = gaussians(r, cols / 2);
+        float[] bias = gaussians(r, rows);
+        for (boolean on : new boolean[] {true, false}) {
+            NativeRows.enable(on);
+            float[] sums = new float[rows];
+            NativeRows.rowsBf16(w, 0, cols, xe, xo, sums, 0, rows);
+            for (float[] b : new float[][] {null, bias}) {
+                ByteBuffer y = direct(2 * rows);
+                for (int i = 0; i < rows; i++) {
+                    y.putShort(2 * i, (short) 0x1234);
+                }
+                NativeRows.rowsBf16To(w, 0, cols, xe, xo, y, b, 7, rows - 5);
+                for (int i = 0; i < rows; i++) {
+                    short want = i >= 7 && i < rows - 5 ? Bf16Mv.toBf16(b == null ? sums[i] : sums[i] + b[i]) : 0x1234;
+                    assertEquals(want, y.getShort(2 * i), (on ? "C" : "Java") + (b == null ? "" : " with bias") + ", row " + i);
+                }
+            }
+        }
+        NativeRows.enable(true);
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> NativeRows.rowsBf16To(w, 0, cols, xe, xo, direct(2 * rows - 2), null, 0, rows));
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> NativeRows.rowsBf16To(w, 0, cols, xe, xo, direct(2 * rows), new float[rows - 1], 0, rows));
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> NativeRows.rowsBf16To(w, 0, cols, xe, xo, ByteBuffer.allocate(2 * rows), null, 0, rows));
+    }
+
+    @Test
     void roundsTiesToEvenAndNaNToTheQuietNaN_byHand() {
         // W = [[1, 0]] in bfloat16: the row's sum is x's first element exactly, then rounded to bfloat16
         ByteBuffer w = direct(4);
