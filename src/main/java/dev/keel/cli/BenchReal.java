@@ -36,6 +36,7 @@ final class BenchReal {
     static String run(PrintWriter out, TorchReference ref, String refMissing, int threads, Path dir, List<String> shapes,
                       List<String> modes, List<Integer> genBatches, int newTokens, int repeats, int rounds) throws Exception {
         Yardsticks y = new Yardsticks();
+        List<Object[]> bounds = new ArrayList<>();   // {label, Keel's decoding tokens/s, bytes of weights per token}
         out.printf("%nreal shapes: DPO step of %d pairs x %d tokens (precomputed reference), LoRA r %d alpha %.0f on every "
                         + "linear layer, %d threads, %d round(s) taking turns, each side's fastest; at the start: matmul "
                         + "peak float32 %.1f, bfloat16 %.1f GFLOP/s; read bandwidth %.1f GB/s%n",
@@ -84,11 +85,14 @@ final class BenchReal {
                     if (b == 1) {
                         double perToken = RealShapeBench.weightBytesPerToken(config, bf);
                         double limit = y.bandwidth / perToken;
+                        bounds.add(new Object[] {shape.key + " " + (bf ? "bf16" : "f32"), t.keelDecode(), perToken});
                         bound = String.format("  decoding %s tok/s (torch %s): %s of the bandwidth bound (%.1f tok/s: "
                                         + "%.0f MB of weights per token); with the %d-token prompt %.0f%%",
                                 rate(t.keelDecode()), rate(t.torchDecode()),
-                                Double.isNaN(t.keelDecode()) ? "-" : String.format("%.0f%%", 100 * t.keelDecode() / limit),
-                                limit, perToken / 1e6, dev.keel.bench.GenerateBench.PROMPT_LEN, 100 * keel / limit);
+                                Double.isNaN(t.keelDecode()) ? "-"
+                                        : String.format("%.0f%%", 100 * boundShare(t.keelDecode(), perToken, y.bandwidth)),
+                                limit, perToken / 1e6, dev.keel.bench.GenerateBench.PROMPT_LEN,
+                                100 * boundShare(keel, perToken, y.bandwidth));
                     }
                     out.printf("%-13s %-15s %10.1f %11s %7s %7s %10.0f %10s%s%n", shape.key,
                             "generate " + (bf ? "bf16" : "f32") + " b" + b, keel, t.torchColumn(), t.ratio(), "",
@@ -100,7 +104,26 @@ final class BenchReal {
         }
         out.printf("yardsticks, highest seen: matmul peak float32 %.1f, bfloat16 %.1f GFLOP/s; read bandwidth %.1f GB/s%n",
                 y.f32 / 1e9, y.bf16 / 1e9, y.bandwidth / 1e9);
+        if (!bounds.isEmpty()) {
+            // each line above set decoding against the highest bandwidth seen by then; a case that ran in a slow
+            // minute early in the run met a lower yardstick than the run's
+            List<String> shares = new ArrayList<>();
+            for (Object[] b : bounds) {
+                double share = boundShare((double) b[1], (double) b[2], y.bandwidth);
+                shares.add(b[0] + " " + (Double.isNaN(share) ? "-" : String.format("%.0f%%", 100 * share)));
+            }
+            out.printf("batch-1 decoding against the run's highest read bandwidth (%.1f GB/s): %s%n", y.bandwidth / 1e9,
+                    String.join(", ", shares));
+        }
         return refMissing;
+    }
+
+    /**
+     * The share of the memory-bandwidth bound a decoding rate reaches: tokens/s over (bandwidth / bytes of weights read
+     * per token), the bound when every token reads every weight once at that bandwidth; NaN without a rate.
+     */
+    static double boundShare(double tokensPerSecond, double bytesPerToken, double bandwidth) {
+        return tokensPerSecond / (bandwidth / bytesPerToken);
     }
 
     private static String rate(double tokensPerSecond) {

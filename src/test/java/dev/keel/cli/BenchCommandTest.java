@@ -21,6 +21,16 @@ class BenchCommandTest {
     }
 
     @Test
+    void theBandwidthBoundShare_byHand() {
+        // 500 MB of weights a token at 64 GB/s bounds decoding at 128 tokens/s; 64 tokens/s is half of it
+        assertEquals(0.5, BenchReal.boundShare(64, 500e6, 64e9), 1e-12);
+        assertEquals(1.0, BenchReal.boundShare(128, 500e6, 64e9), 1e-12);
+        // the same rate against a slower minute's yardstick reads higher: the run's summary uses its highest
+        assertEquals(0.8, BenchReal.boundShare(64, 500e6, 40e9), 1e-12);
+        assertTrue(Double.isNaN(BenchReal.boundShare(Double.NaN, 500e6, 64e9)));
+    }
+
+    @Test
     void theCasesRunAndReportThroughputMemoryAndThePpoPhases() {
         // (sft runs the same code as dpo's memory base, which this checks)
         TestSupport.Run r = TestSupport.keel("bench", "generate", "dpo", "ppo", "--shapes", "tiny",
