@@ -105,7 +105,8 @@ final class BenchCommand implements Callable<Integer> {
             defaultValue = "full,lora,lora-bf16,full+ckpt,lora+ckpt,lora-bf16+ckpt,generate",
             description = "Cases of the real case: DPO steps in modes full, full-bf16, lora, lora-bf16, each optionally "
                     + "+ckpt (gradient checkpointing); generate: decoding at batch 1 and 16, float32 and bfloat16 "
-                    + "weights (batch 1 also timed after its first token, against the bandwidth bound). "
+                    + "weights (batch 1 also timed after its first token, against the bandwidth bound; the run ends "
+                    + "with each batch-1 share against its highest measured bandwidth). "
                     + "Default: ${DEFAULT-VALUE}.")
     List<String> realModes;
 
