@@ -7,7 +7,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The greedy pick of a generation, each row's argmax over the vocabulary, in C ({@link NativeRows}). libtorch's
- * {@code argmax(-1)} compares one value at a time with its index and a NaN check: at batch 1 it took 200-230 us per
+ * {@code argmax(-1)} compares one value at a time with its index and a NaN check: at batch 1 it took about 230 us per
  * token over SmolLM2-135M's 49,152 logits in bfloat16 (290 with the cast to float32 before it), a thirtieth of a
  * decoded token (docs/PERFORMANCE.md, item 34).
  */
