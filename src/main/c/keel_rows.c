@@ -301,43 +301,14 @@ static void finish_rows(JNIEnv *env, float *out, int r0, int n, jfloatArray y, j
 }
 
 /*
- * NativeRows.bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int yAt, float[] bias,
- * int biasAt, boolean round, int r0, int r1): for r0 <= r < r1, y[yAt + r] = row r of W (rows, cols) bfloat16 from
- * byte `from` of the direct buffer w times x, plus bias[biasAt + r] when bias is given, rounded to bfloat16 when
- * asked. The caller checks bounds.
+ * The rows r0 .. r1 of W (rows, cols) bfloat16 from byte `from` of direct buffer w times x (its even and odd halves),
+ * plus bias[biasAt + r] when bias is given; then either written to the float array y at yAt + r (rounded to bfloat16
+ * when asked), or, when dst is not NULL, rounded and stored as bfloat16 at dst[r]. What NativeRows.bf16 and bf16Out
+ * share.
  */
-JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16(JNIEnv *env, jclass cls, jobject w, jlong from, jint cols,
-        jfloatArray xe, jfloatArray xo, jfloatArray y, jint yAt, jfloatArray bias, jint biasAt, jboolean round,
-        jint r0, jint r1) {
-    (void)cls;
+static void bf16_product(JNIEnv *env, jobject w, jlong from, jint cols, jfloatArray xe, jfloatArray xo, jfloatArray y,
+        jint yAt, uint16_t *dst, jfloatArray bias, jint biasAt, jboolean round, jint r0, jint r1) {
     const char *base = (*env)->GetDirectBufferAddress(env, w);
-    int half = cols / 2;
-    ALIGNED float se[STACK_FLOATS], so[STACK_FLOATS], sy[STACK_FLOATS];
-    float *oe, *oo, *oy;
-    float *e = floats_in(env, xe, half, se, &oe);
-    float *o = floats_in(env, xo, half, so, &oo);
-    float *out = floats_in(env, NULL, r1 - r0, sy, &oy);
-    if (e == NULL || o == NULL || out == NULL) {
-        out_of_memory(env);
-    } else if (!(*env)->ExceptionCheck(env)) {
-        bf16_rows((const int32_t *)(base + from), cols, e, o, out, r0, r1);
-        finish_rows(env, out, r0, r1 - r0, y, yAt, bias, biasAt, round);
-    }
-    free(oe);
-    free(oo);
-    free(oy);
-}
-
-/*
- * NativeRows.bf16Out(ByteBuffer w, long from, int cols, float[] xe, float[] xo, ByteBuffer y, float[] bias, int r0,
- * int r1): as bf16 with the sums (plus bias[r] when given) rounded to bfloat16 and stored as bfloat16 in the direct
- * buffer y at element r: a bfloat16 tensor's memory. The caller checks bounds.
- */
-JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16Out(JNIEnv *env, jclass cls, jobject w, jlong from, jint cols,
-        jfloatArray xe, jfloatArray xo, jobject y, jfloatArray bias, jint r0, jint r1) {
-    (void)cls;
-    const char *base = (*env)->GetDirectBufferAddress(env, w);
-    uint16_t *dst = (uint16_t *)(*env)->GetDirectBufferAddress(env, y);
     int half = cols / 2;
     ALIGNED float se[STACK_FLOATS], so[STACK_FLOATS], sy[STACK_FLOATS];
     float *oe, *oo, *oy;
@@ -349,7 +320,9 @@ JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16Out(JNIEnv *env, jclas
     } else if (!(*env)->ExceptionCheck(env)) {
         bf16_rows((const int32_t *)(base + from), cols, e, o, out, r0, r1);
         int n = r1 - r0;
-        if (add_bias(env, out, n, bias, r0) == 0) {
+        if (dst == NULL) {
+            finish_rows(env, out, r0, n, y, yAt, bias, biasAt, round);
+        } else if (add_bias(env, out, n, bias, biasAt + r0) == 0) {
             for (int i = 0; i < n; i++) {
                 float v = round_bf16(out[i]);
                 uint32_t b;
@@ -361,6 +334,31 @@ JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16Out(JNIEnv *env, jclas
     free(oe);
     free(oo);
     free(oy);
+}
+
+/*
+ * NativeRows.bf16(ByteBuffer w, long from, int cols, float[] xe, float[] xo, float[] y, int yAt, float[] bias,
+ * int biasAt, boolean round, int r0, int r1): for r0 <= r < r1, y[yAt + r] = row r of W (rows, cols) bfloat16 from
+ * byte `from` of the direct buffer w times x, plus bias[biasAt + r] when bias is given, rounded to bfloat16 when
+ * asked. The caller checks bounds.
+ */
+JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16(JNIEnv *env, jclass cls, jobject w, jlong from, jint cols,
+        jfloatArray xe, jfloatArray xo, jfloatArray y, jint yAt, jfloatArray bias, jint biasAt, jboolean round,
+        jint r0, jint r1) {
+    (void)cls;
+    bf16_product(env, w, from, cols, xe, xo, y, yAt, NULL, bias, biasAt, round, r0, r1);
+}
+
+/*
+ * NativeRows.bf16Out(ByteBuffer w, long from, int cols, float[] xe, float[] xo, ByteBuffer y, float[] bias, int r0,
+ * int r1): as bf16 with the sums (plus bias[r] when given) rounded to bfloat16 and stored as bfloat16 in the direct
+ * buffer y at element r: a bfloat16 tensor's memory. The caller checks bounds.
+ */
+JNIEXPORT void JNICALL Java_dev_keel_model_NativeRows_bf16Out(JNIEnv *env, jclass cls, jobject w, jlong from, jint cols,
+        jfloatArray xe, jfloatArray xo, jobject y, jfloatArray bias, jint r0, jint r1) {
+    (void)cls;
+    bf16_product(env, w, from, cols, xe, xo, NULL, 0, (uint16_t *)(*env)->GetDirectBufferAddress(env, y), bias, 0,
+            JNI_TRUE, r0, r1);
 }
 
 /* NativeRows.f32(ByteBuffer w, long from, int cols, float[] x, float[] y, int yAt, float[] bias, int biasAt,
