@@ -226,7 +226,7 @@ final class Bf16Mv {
      * busy with a product when asked parks as soon as it is done.
      */
     static void parkHelpers() {
-        Helper[] hs = helpers;   // a racy read: a helper started later has nothing to park from
+        Helper[] hs = helpers;   // read without the lock: a helper started after this has not spun yet
         for (Helper h : hs) {
             h.parkNow = true;
         }
