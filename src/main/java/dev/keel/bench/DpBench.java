@@ -3,12 +3,12 @@ package dev.keel.bench;
 import java.util.List;
 
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AdamW;
 
 import dev.keel.data.LmExample;
 import dev.keel.dist.Distributed;
 import dev.keel.model.CausalLM;
 import dev.keel.tensor.Tensors;
+import dev.keel.train.FusedAdamW;
 import dev.keel.train.LmTask;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.Optimizers;
@@ -35,7 +35,7 @@ public final class DpBench {
         LmTask task = new LmTask(model, 0);
         double weight = task.weight(global);
         model.parameters().forEach(t -> t.set_requires_grad(true));
-        AdamW opt = Optimizers.adamW(model.weights(), OptimConfig.defaults(1e-5));
+        FusedAdamW opt = Optimizers.adamW(model.weights(), OptimConfig.defaults(1e-5));
         double[] secs = new double[repeats];
         double stepTotal = 0;
         double reduceTotal = 0;

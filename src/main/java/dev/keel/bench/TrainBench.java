@@ -8,7 +8,6 @@ import java.util.List;
 import java.util.Random;
 
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -23,6 +22,7 @@ import dev.keel.model.io.ModelFiles;
 import dev.keel.tensor.Tensors;
 import dev.keel.train.DpoConfig;
 import dev.keel.train.DpoTask;
+import dev.keel.train.FusedAdamW;
 import dev.keel.train.ReferenceLogps;
 import dev.keel.train.LmTask;
 import dev.keel.train.OptimConfig;
@@ -153,7 +153,7 @@ public final class TrainBench {
      */
     static <T> double medianStepSeconds(CausalLM model, Task<T> task, List<T> batch, int repeats) {
         model.parameters().forEach(t -> t.set_requires_grad(true));
-        AdamW opt = Optimizers.adamW(model.trainable(), OptimConfig.defaults(1e-5));
+        FusedAdamW opt = Optimizers.adamW(model.trainable(), OptimConfig.defaults(1e-5));
         double[] secs = new double[repeats];
         for (int i = -WARMUP_STEPS; i < repeats; i++) {
             long t0 = System.nanoTime();

@@ -22,7 +22,6 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.InputArchive;
 import org.bytedeco.pytorch.OutputArchive;
 import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.AdamW;
 
 import dev.keel.KeelException;
 import dev.keel.model.io.ModelFiles;
@@ -55,7 +54,7 @@ public final class Checkpoints {
     }
 
     /** Writes {@code checkpoint-<step>} atomically and prunes the oldest beyond the limit. */
-    public Path save(long step, ModelState model, AdamW opt, ObjectNode state) {
+    public Path save(long step, ModelState model, FusedAdamW opt, ObjectNode state) {
         Path fin = dir.resolve(PREFIX + step);
         // a hidden name only Keel uses; the output folder's lock makes this process its only writer
         Path tmp = dir.resolve("." + PREFIX + step + ".keel-partial");
@@ -129,7 +128,7 @@ public final class Checkpoints {
     }
 
     /** Reads {@code ckpt} back into the model, the optimizer and libtorch's generator; returns the trainer state. */
-    public static JsonNode restore(Path ckpt, ModelState model, AdamW opt) {
+    public static JsonNode restore(Path ckpt, ModelState model, FusedAdamW opt) {
         JsonNode s = SafeFiles.readJson(ckpt.resolve(STATE_FILE), "the trainer state");
         model.load(ckpt);
         Path optimizer = ckpt.resolve("optimizer.pt");

@@ -5,14 +5,11 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 
-import org.bytedeco.pytorch.AdamW;
-import org.bytedeco.pytorch.AdamWOptions;
-import org.bytedeco.pytorch.OptimizerParamGroup;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
-/** libtorch's AdamW with Keel's two parameter groups, and one optimizer step with clipping. */
+/** AdamW ({@link FusedAdamW}) with Keel's two parameter groups, and one optimizer step with clipping. */
 public final class Optimizers {
     private Optimizers() {}
 
@@ -28,31 +25,23 @@ public final class Optimizers {
     }
 
     /** AdamW over {@code params} by name: {@code optim.weightDecay()} on the decayed ones, none on {@link #noDecay}. */
-    public static AdamW adamW(Map<String, Tensor> params, OptimConfig optim) {
+    public static FusedAdamW adamW(Map<String, Tensor> params, OptimConfig optim) {
         List<Tensor> decay = new ArrayList<>();
         List<Tensor> plain = new ArrayList<>();
         params.forEach((n, t) -> (noDecay(n, t) ? plain : decay).add(t));
-        AdamW opt = new AdamW(new TensorVector(decay.toArray(new Tensor[0])), options(optim, optim.weightDecay()));
+        FusedAdamW opt = new FusedAdamW(optim.lr(), optim.beta1(), optim.beta2(), optim.eps());
+        opt.addGroup(decay, optim.weightDecay());
         if (!plain.isEmpty()) {
-            opt.add_param_group(new OptimizerParamGroup(new TensorVector(plain.toArray(new Tensor[0])), options(optim, 0.0)));
+            opt.addGroup(plain, 0.0);
         }
         return opt;
-    }
-
-    private static AdamWOptions options(OptimConfig optim, double weightDecay) {
-        AdamWOptions o = new AdamWOptions(optim.lr());
-        // std::tuple<double, double> is laid out in reverse by libstdc++: element 0 in memory is beta2
-        o.betas().put(0, optim.beta2()).put(1, optim.beta1());
-        o.eps().put(optim.eps());
-        o.weight_decay().put(weightDecay);
-        return o;
     }
 
     /**
      * Sets the learning rate, clips the global gradient norm (when {@code maxGradNorm} &gt; 0), steps and clears
      * the gradients. Returns the norm before clipping. Call inside a PointerScope.
      */
-    public static double step(AdamW opt, Collection<Tensor> params, double lr, double maxGradNorm) {
+    public static double step(FusedAdamW opt, Collection<Tensor> params, double lr, double maxGradNorm) {
         return stepClippingEach(opt, List.of(params), lr, maxGradNorm)[0];
     }
 
@@ -60,18 +49,16 @@ public final class Optimizers {
      * As {@link #step}, with each group's gradient norm clipped on its own (PPO: the policy and the value model),
      * so one model's large gradients never shrink the other's step. Returns each group's norm before clipping.
      */
-    public static double[] stepClippingEach(AdamW opt, List<? extends Collection<Tensor>> groups, double lr,
+    public static double[] stepClippingEach(FusedAdamW opt, List<? extends Collection<Tensor>> groups, double lr,
                                             double maxGradNorm) {
-        for (int g = 0; g < opt.param_groups().size(); g++) {
-            opt.param_groups().get(g).options().set_lr(lr);
-        }
+        opt.lr(lr);
         double max = maxGradNorm > 0 ? maxGradNorm : Double.POSITIVE_INFINITY;
         double[] norms = new double[groups.size()];
         for (int i = 0; i < norms.length; i++) {
             norms[i] = torch.clip_grad_norm_(new TensorVector(groups.get(i).toArray(new Tensor[0])), max, 2.0, false);
         }
         opt.step();
-        opt.zero_grad(true);
+        opt.zeroGrad();
         return norms;
     }
 }

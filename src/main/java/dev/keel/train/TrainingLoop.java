@@ -14,7 +14,6 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -105,7 +104,7 @@ public final class TrainingLoop<T> {
         long total = totalSteps(trainSet.size());
         Map<String, Tensor> params = model.parameters();
         params.values().forEach(p -> p.set_requires_grad(true));
-        AdamW opt = Optimizers.adamW(params, optim);
+        FusedAdamW opt = Optimizers.adamW(params, optim);
         Checkpoints checkpoints = new Checkpoints(out, train.saveTotalLimit());
         Path ckpt = resume ? restoreNewestIntact(opt) : null;
         Position pos = ckpt != null ? position(ckpt) : fresh();
@@ -160,7 +159,7 @@ public final class TrainingLoop<T> {
      * stops the run before the step. Data-parallel, each rank runs its shard of each batch, divides by the whole
      * window's weight (every rank knows the global batches) and the gradients are summed over the ranks.
      */
-    private double step(List<List<T>> window, AdamW opt, Map<String, Tensor> params, double lr, Position pos,
+    private double step(List<List<T>> window, FusedAdamW opt, Map<String, Tensor> params, double lr, Position pos,
                         long total) {
         double w = 0;
         for (List<T> b : window) {
@@ -313,7 +312,7 @@ public final class TrainingLoop<T> {
      * Restores the newest checkpoint that reads back whole; one that does not (a corrupt or truncated file) is
      * named and the one before it is tried. Null when there is none (a fresh start).
      */
-    private Path restoreNewestIntact(AdamW opt) {
+    private Path restoreNewestIntact(FusedAdamW opt) {
         List<Path> all = new ArrayList<>(Checkpoints.all(out));
         if (all.isEmpty()) {
             info.accept("keel: --resume given but " + out + " has no complete checkpoint; starting fresh");

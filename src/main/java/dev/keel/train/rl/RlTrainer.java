@@ -16,7 +16,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -27,6 +26,7 @@ import dev.keel.loss.AdaptiveKlController;
 import dev.keel.model.CausalLM;
 import dev.keel.reward.RewardSource;
 import dev.keel.train.Checkpoints;
+import dev.keel.train.FusedAdamW;
 import dev.keel.train.MetricsLog;
 import dev.keel.train.ModelState;
 import dev.keel.train.OptimConfig;
@@ -165,7 +165,7 @@ public final class RlTrainer {
             critic.model().parameters().forEach(t -> t.set_requires_grad(true));
             critic.model().trainable().forEach((k, v) -> trainable.put("value." + k, v));
         }
-        AdamW opt = Optimizers.adamW(trainable, optim);
+        FusedAdamW opt = Optimizers.adamW(trainable, optim);
         RlUpdater updater = new RlUpdater(cfg, optim, policy, critic, opt, dist);
         PromptOrder order = new PromptOrder(prompts.size(), cfg.seed());
         RlState state = new RlState(policyState, trainable, critic != null ? critic.model() : null,

@@ -7,7 +7,6 @@ import java.util.OptionalDouble;
 import java.util.Random;
 
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.AdamW;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 
@@ -20,6 +19,7 @@ import dev.keel.model.BackwardPass;
 import dev.keel.model.CausalLM;
 import dev.keel.runtime.Lanes;
 import dev.keel.tensor.Tensors;
+import dev.keel.train.FusedAdamW;
 import dev.keel.train.OptimConfig;
 import dev.keel.train.Optimizers;
 
@@ -38,14 +38,14 @@ final class RlUpdater {
     private final OptimConfig optim;
     private final CausalLM policy;
     private final Critic critic;
-    private final AdamW opt;
+    private final FusedAdamW opt;
     private final List<List<Tensor>> clipGroups;
     private final long totalUpdates;
     private final Distributed dist;
     private final List<Tensor> trainable = new ArrayList<>();
     private long updates;
 
-    RlUpdater(RlConfig cfg, OptimConfig optim, CausalLM policy, Critic critic, AdamW opt, Distributed dist) {
+    RlUpdater(RlConfig cfg, OptimConfig optim, CausalLM policy, Critic critic, FusedAdamW opt, Distributed dist) {
         this.dist = dist;
         this.cfg = cfg;
         this.optim = optim;
