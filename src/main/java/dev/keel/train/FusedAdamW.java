@@ -108,9 +108,18 @@ public final class FusedAdamW implements AutoCloseable {
         return expAvgSq.get(index);
     }
 
-    /** One AdamW step over every parameter that has a gradient. */
+    /** One AdamW step over every parameter that has a gradient; none is changed when one's gradient is sparse. */
     public void step() {
         try (PointerScope scope = new PointerScope()) {
+            int checked = 0;
+            for (TensorVector group : params) {
+                for (long j = 0; j < group.size(); j++, checked++) {
+                    Tensor grad = group.get(j).grad();
+                    if (grad.defined() && grad.is_sparse()) {
+                        throw new KeelException("AdamW: parameter " + checked + " has a sparse gradient");
+                    }
+                }
+            }
             int index = 0;
             for (int g = 0; g < params.size(); g++) {
                 TensorVector group = params.get(g);
@@ -124,9 +133,6 @@ public final class FusedAdamW implements AutoCloseable {
                     Tensor grad = param.grad();
                     if (!grad.defined()) {
                         continue;
-                    }
-                    if (grad.is_sparse()) {
-                        throw new KeelException("AdamW: parameter " + index + " has a sparse gradient");
                     }
                     if (!expAvg.get(index).defined()) {
                         expAvg.put(index, torch.zeros_like(param));
