@@ -78,21 +78,6 @@ public final class FusedAdamW implements AutoCloseable {
         this.lr = lr;
     }
 
-    public double lr() {
-        return lr;
-    }
-
-    /** Every parameter, group after group. */
-    public List<Tensor> parameters() {
-        List<Tensor> out = new ArrayList<>();
-        for (TensorVector g : params) {
-            for (long j = 0; j < g.size(); j++) {
-                out.add(g.get(j));
-            }
-        }
-        return out;
-    }
-
     /** How many steps parameter {@code index} (group order) has taken. */
     public long step(int index) {
         return steps[index];

@@ -64,8 +64,7 @@ class FusedAdamWTest {
         List<Tensor> a = params();
         List<Tensor> b = copies(a);
         AdamW ref = libtorch(b, 0.01);
-        FusedAdamW opt = new FusedAdamW(1e-2, 0.9, 0.95, 1e-6).addGroup(a.subList(0, 2), 0.01)
-                .addGroup(a.subList(2, 3), 0.0);
+        FusedAdamW opt = fused(a);
         for (int step = 0; step < 4; step++) {
             for (int i = 0; i < a.size(); i++) {
                 if (step == 0 && i == 1) {
@@ -95,8 +94,7 @@ class FusedAdamWTest {
         List<Tensor> a = params();
         List<Tensor> b = copies(a);
         AdamW ref = libtorch(b, 0.01);
-        FusedAdamW opt = new FusedAdamW(1e-2, 0.9, 0.95, 1e-6).addGroup(a.subList(0, 2), 0.01)
-                .addGroup(a.subList(2, 3), 0.0);
+        FusedAdamW opt = fused(a);
         gradients(b, 1);
         ref.step();
         gradients(b, 1);
@@ -161,7 +159,12 @@ class FusedAdamWTest {
         return out;
     }
 
-    /** libtorch's AdamW with the same two groups as the fused one in these tests. */
+    /** The fused AdamW of these tests: the first two parameters decayed, the third not. */
+    private static FusedAdamW fused(List<Tensor> a) {
+        return new FusedAdamW(1e-2, 0.9, 0.95, 1e-6).addGroup(a.subList(0, 2), 0.01).addGroup(a.subList(2, 3), 0.0);
+    }
+
+    /** libtorch's AdamW with the same two groups as {@link #fused}. */
     private static AdamW libtorch(List<Tensor> b, double decay) {
         AdamW ref = new AdamW(new TensorVector(b.get(0), b.get(1)), options(decay));
         ref.add_param_group(new OptimizerParamGroup(new TensorVector(b.get(2)), options(0.0)));
