@@ -39,8 +39,10 @@ public final class FusedAdamW implements AutoCloseable {
     private static final OperatorHandle FUSED = find();
     private static final Type.TypePtr TENSOR = new Type.TypePtr(TensorType.get()).retainReference();
 
-    private final List<TensorVector> params = new ArrayList<>();
-    private final List<Double> weightDecay = new ArrayList<>();
+    /** A parameter group: its tensors and its decoupled weight decay. */
+    private record Group(TensorVector params, double weightDecay) {}
+
+    private final List<Group> groups = new ArrayList<>();
     private final double beta1;
     private final double beta2;
     private final double eps;
@@ -64,8 +66,7 @@ public final class FusedAdamW implements AutoCloseable {
 
     /** Adds a group of parameters with its own decoupled weight decay. */
     public FusedAdamW addGroup(List<Tensor> group, double decay) {
-        params.add(new TensorVector(group.toArray(new Tensor[0])));
-        weightDecay.add(decay);
+        groups.add(new Group(new TensorVector(group.toArray(new Tensor[0])), decay));
         int n = count();
         expAvg.resize(n);
         expAvgSq.resize(n);
@@ -96,44 +97,44 @@ public final class FusedAdamW implements AutoCloseable {
     /** One AdamW step over every parameter that has a gradient; none is changed when one's gradient is sparse. */
     public void step() {
         try (PointerScope scope = new PointerScope()) {
+            Tensor[] grads = new Tensor[steps.length];
             int checked = 0;
-            for (TensorVector group : params) {
-                for (long j = 0; j < group.size(); j++, checked++) {
-                    Tensor grad = group.get(j).grad();
-                    if (grad.defined() && grad.is_sparse()) {
+            for (Group group : groups) {
+                for (long j = 0; j < group.params().size(); j++, checked++) {
+                    grads[checked] = group.params().get(j).grad();
+                    if (grads[checked].defined() && grads[checked].is_sparse()) {
                         throw new KeelException("AdamW: parameter " + checked + " has a sparse gradient");
                     }
                 }
             }
             int index = 0;
-            for (int g = 0; g < params.size(); g++) {
-                TensorVector group = params.get(g);
+            for (Group group : groups) {
                 List<Tensor> p = new ArrayList<>();
-                List<Tensor> grads = new ArrayList<>();
+                List<Tensor> g = new ArrayList<>();
                 List<Tensor> m = new ArrayList<>();
                 List<Tensor> v = new ArrayList<>();
                 List<Tensor> t = new ArrayList<>();
-                for (long j = 0; j < group.size(); j++, index++) {
-                    Tensor param = group.get(j);
-                    Tensor grad = param.grad();
+                for (long j = 0; j < group.params().size(); j++, index++) {
+                    Tensor grad = grads[index];
                     if (!grad.defined()) {
                         continue;
                     }
+                    Tensor param = group.params().get(j);
                     if (!expAvg.get(index).defined()) {
                         expAvg.put(index, torch.zeros_like(param));
                         expAvgSq.put(index, torch.zeros_like(param));
                     }
                     steps[index]++;
                     p.add(param);
-                    grads.add(grad.is_contiguous() ? grad : grad.contiguous());
+                    g.add(grad.is_contiguous() ? grad : grad.contiguous());
                     m.add(expAvg.get(index));
                     v.add(expAvgSq.get(index));
                     t.add(torch.scalar_tensor(new Scalar((double) steps[index])));
                 }
                 if (!p.isEmpty()) {
-                    IValueVector stack = new IValueVector(list(p), list(grads), list(m), list(v), list(List.of()),
+                    IValueVector stack = new IValueVector(list(p), list(g), list(m), list(v), list(List.of()),
                             list(t), new IValue(lr), new IValue(beta1), new IValue(beta2),
-                            new IValue(weightDecay.get(g)), new IValue(eps), new IValue(false), new IValue(false),
+                            new IValue(group.weightDecay()), new IValue(eps), new IValue(false), new IValue(false),
                             new IValue(), new IValue());
                     Dispatcher.singleton().callBoxed(FUSED, stack);
                 }
@@ -144,9 +145,9 @@ public final class FusedAdamW implements AutoCloseable {
     /** Drops every gradient ({@code zero_grad(set_to_none=True)}). */
     public void zeroGrad() {
         try (PointerScope scope = new PointerScope()) {
-            for (TensorVector g : params) {
-                for (long j = 0; j < g.size(); j++) {
-                    g.get(j).mutable_grad().reset();
+            for (Group g : groups) {
+                for (long j = 0; j < g.params().size(); j++) {
+                    g.params().get(j).mutable_grad().reset();
                 }
             }
         }
@@ -157,13 +158,13 @@ public final class FusedAdamW implements AutoCloseable {
     public void close() {
         expAvg.close();
         expAvgSq.close();
-        params.forEach(TensorVector::close);
+        groups.forEach(g -> g.params().close());
     }
 
     private int count() {
         int n = 0;
-        for (TensorVector g : params) {
-            n += (int) g.size();
+        for (Group g : groups) {
+            n += (int) g.params().size();
         }
         return n;
     }
@@ -183,19 +184,21 @@ public final class FusedAdamW implements AutoCloseable {
     /**
      * Writes the state as libtorch's {@code AdamW::save}: {@code pytorch_version}; {@code state/<key>} with
      * {@code step}, {@code exp_avg} and {@code exp_avg_sq} for every parameter that has stepped (no
-     * {@code max_exp_avg_sq}: libtorch leaves it out without amsgrad); {@code param_groups/param_groups/<i>} with {@code params/size}, {@code params/<j>} (the keys) and
+     * {@code max_exp_avg_sq}: libtorch leaves it out without amsgrad); {@code param_groups/param_groups/<i>} with
+     * {@code params/size}, {@code params/<j>} (the keys) and
      * {@code options} (lr, betas, eps, weight_decay, amsgrad). A key is the parameter's index (libtorch's are
      * numbers too: the address of the parameter's tensor in the process that saved it).
      */
     public void save(OutputArchive archive) {
         archive.write("pytorch_version", new IValue("1.5.0"));
         OutputArchive state = new OutputArchive(archive.compilation_unit());
-        OutputArchive groups = new OutputArchive(archive.compilation_unit());
-        groups.write("param_groups/size", longScalar(params.size()));
+        OutputArchive groupsArchive = new OutputArchive(archive.compilation_unit());
+        groupsArchive.write("param_groups/size", longScalar(groups.size()));
         int index = 0;
-        for (int g = 0; g < params.size(); g++) {
+        for (int i = 0; i < groups.size(); i++) {
+            Group g = groups.get(i);
             OutputArchive group = new OutputArchive(archive.compilation_unit());
-            long n = params.get(g).size();
+            long n = g.params().size();
             group.write("params/size", longScalar(n));
             for (long j = 0; j < n; j++, index++) {
                 String key = Integer.toString(index);
@@ -212,13 +215,13 @@ public final class FusedAdamW implements AutoCloseable {
             options.write("lr", new IValue(lr));
             options.write("betas", new IValue(Tuple.create(new IValue(beta1), new IValue(beta2))));
             options.write("eps", new IValue(eps));
-            options.write("weight_decay", new IValue(weightDecay.get(g)));
+            options.write("weight_decay", new IValue(g.weightDecay()));
             options.write("amsgrad", new IValue(false));
             group.write("options", options);
-            groups.write("param_groups/" + g, group);
+            groupsArchive.write("param_groups/" + i, group);
         }
         archive.write("state", state);
-        archive.write("param_groups", groups);
+        archive.write("param_groups", groupsArchive);
     }
 
     /**
@@ -229,26 +232,26 @@ public final class FusedAdamW implements AutoCloseable {
     public void load(InputArchive archive) {
         InputArchive state = new InputArchive();
         archive.read("state", state);
-        InputArchive groups = new InputArchive();
-        archive.read("param_groups", groups);
+        InputArchive groupsArchive = new InputArchive();
+        archive.read("param_groups", groupsArchive);
         Tensor groupCount = new Tensor();
-        if (groups.try_read("param_groups/size", groupCount) && groupCount.item_long() != params.size()) {
+        if (groupsArchive.try_read("param_groups/size", groupCount) && groupCount.item_long() != groups.size()) {
             throw new KeelException("the optimizer state has " + groupCount.item_long() + " parameter groups where "
-                    + "this run has " + params.size());
+                    + "this run has " + groups.size());
         }
         int index = 0;
         long[] loadedSteps = new long[steps.length];
         Tensor[] m = new Tensor[steps.length];
         Tensor[] v = new Tensor[steps.length];
-        for (int g = 0; g < params.size(); g++) {
+        for (int g = 0; g < groups.size(); g++) {
             InputArchive group = new InputArchive();
-            if (!groups.try_read("param_groups/" + g, group)) {
-                throw new KeelException("the optimizer state has fewer than the " + params.size()
+            if (!groupsArchive.try_read("param_groups/" + g, group)) {
+                throw new KeelException("the optimizer state has fewer than the " + groups.size()
                         + " parameter groups of this run");
             }
             Tensor size = new Tensor();
             group.read("params/size", size);
-            long n = params.get(g).size();
+            long n = groups.get(g).params().size();
             if (size.item_long() != n) {
                 throw new KeelException("parameter group " + g + " of the optimizer state has " + size.item_long()
                         + " parameters where this run's has " + n);
@@ -266,7 +269,7 @@ public final class FusedAdamW implements AutoCloseable {
                 s.read("exp_avg", a);
                 IValue b = new IValue();
                 s.read("exp_avg_sq", b);
-                Tensor param = params.get(g).get(j);
+                Tensor param = groups.get(g).params().get(j);
                 m[index] = a.toTensor();
                 v[index] = b.toTensor();
                 for (Tensor t : new Tensor[] {m[index], v[index]}) {
