@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
 /** The C row kernels against the vector-API kernels they stand in for. */
 class NativeRowsTest {
     /** Shapes (rows, cols): column counts with and without a remainder for each loop's widths (32, 16, 8 ints). */
-    private static final int[][] SHAPES = {{1, 2}, {3, 14}, {5, 30}, {7, 62}, {9, 64}, {4, 66}, {17, 576}, {6, 898}, {3, 4864}};
+    private static final int[][] SHAPES = {{1, 2}, {3, 14}, {5, 30}, {7, 62}, {9, 64}, {4, 66}, {17, 576}, {6, 898}, {3, 4864},
+            {8, 40}, {19, 902}};   // the last two: whole blocks of eight float32 rows, and rows and columns left over
 
     @AfterEach
     void widestLoopsAndOn() {
@@ -113,26 +114,52 @@ class NativeRowsTest {
     @Test
     void writesOnlyItsRows_soTwoThreadsShareOneOutput() {
         int rows = 40;
-        int cols = 96;
-        ByteBuffer w = direct(4 * rows * cols);
-        Random r = new Random(5);
-        for (int i = 0; i < rows * cols; i++) {
-            w.putFloat(4 * i, (float) r.nextGaussian());
+        for (String isa : supported()) {
+            assertTrue(NativeRows.useInstructionSet(isa));
+            for (int cols : new int[] {96, 902}) {   // 902: columns left over after the vectors
+                ByteBuffer w = direct(4 * rows * cols);
+                Random r = new Random(5);
+                for (int i = 0; i < rows * cols; i++) {
+                    w.putFloat(4 * i, (float) r.nextGaussian());
+                }
+                float[] x = gaussians(r, cols);
+                float[] whole = new float[rows];
+                NativeRows.rowsF32(w, 0, cols, x, whole, 0, rows);
+                float[] y = new float[rows];
+                java.util.Arrays.fill(y, -7f);
+                NativeRows.rowsF32(w, 0, cols, x, y, 10, 25);
+                for (int i = 0; i < rows; i++) {
+                    assertEquals(i >= 10 && i < 25 ? whole[i] : -7f, y[i], isa + ", " + cols + " columns, row " + i);
+                }
+                // the same bits however the rows are split, in blocks or one at a time
+                float[] halves = new float[rows];
+                NativeRows.rowsF32(w, 0, cols, x, halves, 0, 13);
+                NativeRows.rowsF32(w, 0, cols, x, halves, 13, rows);
+                assertArrayEquals(whole, halves, isa + ", " + cols + " columns");
+                float[] single = new float[rows];
+                for (int i = 0; i < rows; i++) {
+                    NativeRows.rowsF32(w, 0, cols, x, single, i, i + 1);
+                }
+                assertArrayEquals(whole, single, isa + ", " + cols + " columns, one row at a time");
+                ByteBuffer wb = direct(2 * rows * cols);
+                for (int i = 0; i < rows * cols; i++) {
+                    wb.putShort(2 * i, Bf16Mv.toBf16((float) r.nextGaussian()));
+                }
+                float[] xe = gaussians(r, cols / 2);
+                float[] xo = gaussians(r, cols / 2);
+                float[] wholeBf16 = new float[rows];
+                NativeRows.rowsBf16(wb, 0, cols, xe, xo, wholeBf16, 0, rows);
+                float[] halvesBf16 = new float[rows];
+                NativeRows.rowsBf16(wb, 0, cols, xe, xo, halvesBf16, 0, 13);
+                NativeRows.rowsBf16(wb, 0, cols, xe, xo, halvesBf16, 13, rows);
+                assertArrayEquals(wholeBf16, halvesBf16, isa + ", bfloat16, " + cols + " columns");
+                float[] singleBf16 = new float[rows];
+                for (int i = 0; i < rows; i++) {
+                    NativeRows.rowsBf16(wb, 0, cols, xe, xo, singleBf16, i, i + 1);
+                }
+                assertArrayEquals(wholeBf16, singleBf16, isa + ", bfloat16, " + cols + " columns, one row at a time");
+            }
         }
-        float[] x = gaussians(r, cols);
-        float[] whole = new float[rows];
-        NativeRows.rowsF32(w, 0, cols, x, whole, 0, rows);
-        float[] y = new float[rows];
-        java.util.Arrays.fill(y, -7f);
-        NativeRows.rowsF32(w, 0, cols, x, y, 10, 25);
-        for (int i = 0; i < rows; i++) {
-            assertEquals(i >= 10 && i < 25 ? whole[i] : -7f, y[i], "row " + i);
-        }
-        // the same bits however the rows are split
-        float[] halves = new float[rows];
-        NativeRows.rowsF32(w, 0, cols, x, halves, 0, 13);
-        NativeRows.rowsF32(w, 0, cols, x, halves, 13, rows);
-        assertArrayEquals(whole, halves);
     }
 
     @Test
