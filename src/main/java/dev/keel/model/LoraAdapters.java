@@ -20,7 +20,7 @@ public final class LoraAdapters {
     public record Pair(Tensor a, Tensor b) {}
 
     /** The matrices that are not linear layers LoRA adapts: embeddings and output heads. */
-    private static final java.util.Set<String> NOT_LINEAR = java.util.Set.of("embed_tokens", "wte", "wpe", "lm_head", "score");
+    static final java.util.Set<String> NOT_LINEAR = java.util.Set.of("embed_tokens", "wte", "wpe", "lm_head", "score");
 
     private final LoraConfig config;
     private final boolean fanInFanOut;

@@ -72,9 +72,22 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
 
     /**
      * The modules among {@code linear} (the model's linear layers, output head excluded) that are adapted; a target
-     * that matches none is an error, as PEFT's "Target modules ... not found in the base model".
+     * that matches none is an error (for the names a user types: a misspelt module is never silently left out).
      */
     public List<String> select(List<String> linear, String modelType) {
+        return select(linear, modelType, true);
+    }
+
+    /**
+     * As {@link #select(List, String)}, for an adapter's saved {@code target_modules}: as PEFT's
+     * {@code BaseTuner.inject_adapter}, an error only when no target matches any module ("Target modules ... not
+     * found in the base model"); names that match nothing (another architecture's, or a head PEFT listed) are skipped.
+     */
+    public List<String> selectAny(List<String> linear, String modelType) {
+        return select(linear, modelType, false);
+    }
+
+    private List<String> select(List<String> linear, String modelType, boolean everyTarget) {
         List<String> out = new ArrayList<>();
         for (String m : linear) {
             if (targets(m)) {
@@ -83,10 +96,11 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
         }
         if (!targetModules.equals(List.of(ALL_LINEAR))) {
             for (String t : targetModules) {
-                if (linear.stream().noneMatch(m -> m.equals(t) || m.endsWith("." + t))) {
-                    throw new KeelException("LoRA target module '" + t + "' is not a linear layer of this " + modelType
-                            + " model (its linear layers: " + String.join(", ", leafNames(linear)) + ", or "
-                            + ALL_LINEAR + ")");
+                if ((everyTarget || out.isEmpty()) && linear.stream().noneMatch(m -> m.equals(t) || m.endsWith("." + t))) {
+                    throw new KeelException("LoRA target module '" + t + "' is " + (LoraAdapters.NOT_LINEAR.contains(t)
+                            ? "an embedding or an output head, which Keel's LoRA does not adapt" : "not a linear layer")
+                            + " of this " + modelType + " model (its linear layers: " + String.join(", ", leafNames(linear))
+                            + ", or " + ALL_LINEAR + ")");
                 }
             }
         }

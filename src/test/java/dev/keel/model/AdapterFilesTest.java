@@ -143,7 +143,11 @@ class AdapterFilesTest {
         assertTrue(c.get("fan_in_fan_out").asBoolean());
         assertEquals("none", c.get("bias").asText());
         assertEquals("CAUSAL_LM", c.get("task_type").asText());
-        assertEquals("some/base", c.get("base_model_name_or_path").asText());
+        assertEquals(Path.of("some/base").toAbsolutePath().normalize().toString(), c.get("base_model_name_or_path").asText(),
+                "absolute, so AutoPeftModel finds the base from anywhere");
+        // off by default, so left out: a PEFT before 0.13 fails on a field its LoraConfig does not have
+        assertFalse(c.has("use_dora"), c.toString());
+        assertFalse(c.has("use_rslora"), c.toString());
         assertEquals("[\"c_attn\",\"c_fc\",\"c_proj\"]", c.get("target_modules").toString(), "all-linear expanded, as PEFT saves it");
     }
 
@@ -199,7 +203,7 @@ class AdapterFilesTest {
                 && e.contains("[4, 16]"), e);
 
         Path unknown = goodAdapter("unknown");
-        Files.writeString(unknown.resolve("adapter_config.json"), peftConfig(2, 8, "[\"q_proj\", \"w_proj\"]", "CAUSAL_LM", false));
+        Files.writeString(unknown.resolve("adapter_config.json"), peftConfig(2, 8, "[\"w_proj\"]", "CAUSAL_LM", false));
         e = loadError(unknown);
         assertTrue(e.contains("adapter_config.json") && e.contains("target_modules") && e.contains("'w_proj'"), e);
 
@@ -227,5 +231,132 @@ class AdapterFilesTest {
         for (String msg : List.of(e)) {
             assertFalse(msg.contains("\n"), "one line: " + msg);
         }
+    }
+    /** {@link #goodAdapter} with PEFT's config of it, the fields of {@code extra} (JSON members) added or replaced. */
+    private Path withFields(String name, String extra) throws IOException {
+        Path a = goodAdapter(name);
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode cfg = (com.fasterxml.jackson.databind.node.ObjectNode)
+                json.readTree(peftConfig(2, 8, "[\"q_proj\", \"v_proj\"]", "CAUSAL_LM", false));
+        cfg.setAll((com.fasterxml.jackson.databind.node.ObjectNode) json.readTree("{" + extra + "}"));
+        Files.writeString(a.resolve("adapter_config.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(cfg));
+        return a;
+    }
+
+    @Test
+    void peftSettingsThatChangeWhatAnAdapterComputesAreRefusedByName_neverIgnored() throws IOException {
+        // PEFT 0.14-0.19 fields, each set as PEFT would write it, and a field no PEFT Keel knows has
+        Map<String, String> refused = new LinkedHashMap<>();
+        refused.put("\"alora_invocation_tokens\": [5, 9]", "Activated LoRA");
+        refused.put("\"layer_replication\": [[1, 2], [0, 1]]", "replicated");
+        refused.put("\"exclude_modules\": [\"k_proj\"]", "excluded");
+        refused.put("\"lora_bias\": true", "bias on lora_B");
+        refused.put("\"trainable_token_indices\": [3, 4]", "token embeddings");
+        refused.put("\"target_parameters\": [\"mlp.experts.down_proj\"]", "target_parameters");
+        refused.put("\"use_qalora\": true", "QA-LoRA");
+        refused.put("\"arrow_config\": {\"top_k\": 2}", "Arrow");
+        refused.put("\"some_future_setting\": 3", "does not know");
+        int i = 0;
+        for (Map.Entry<String, String> f : refused.entrySet()) {
+            String e = loadError(withFields("set-" + i++, f.getKey()));
+            String field = f.getKey().substring(1, f.getKey().indexOf('"', 1));
+            assertTrue(e.contains("adapter_config.json") && e.contains("'" + field + "'") && e.contains(f.getValue()), e);
+        }
+        for (String init : List.of("pissa", "pissa_niter_16", "olora", "corda", "loftq")) {
+            String cfg = peftConfig(2, 8, "[\"q_proj\", \"v_proj\"]", "CAUSAL_LM", false)
+                    .replace("\"init_lora_weights\": true", "\"init_lora_weights\": \"" + init + "\"");
+            Path a = goodAdapter("init-" + init);
+            Files.writeString(a.resolve("adapter_config.json"), cfg);
+            String e = loadError(a);
+            assertTrue(e.contains("'init_lora_weights'") && e.contains("path_initial_model_for_weight_conversion"), e);
+        }
+        String e = loadError(withFields("layers", "\"layers_to_transform\": 0"));
+        assertTrue(e.contains("'layers_to_transform'"), "layer 0 is a subset, not a default: " + e);
+    }
+
+    @Test
+    void peftFieldsAtTheirDefaults_orThatLeaveTheOutputsAlone_load() throws IOException {
+        // what PEFT 0.19 writes besides the fields of peftConfig, all at their defaults, plus fields of no effect
+        Path a = withFields("defaults", "\"alora_invocation_tokens\": null,\n\"arrow_config\": null,\n"
+                + "\"corda_config\": null,\n\"ensure_weight_tying\": false,\n\"eva_config\": null,\n"
+                + "\"exclude_modules\": null,\n\"lora_bias\": false,\n\"lora_ga_config\": null,\n"
+                + "\"peft_version\": \"0.19.0\",\n\"qalora_group_size\": 16,\n\"target_parameters\": null,\n"
+                + "\"trainable_token_indices\": null,\n\"use_bdlora\": null,\n\"use_qalora\": false,\n"
+                + "\"some_future_setting\": null");
+        Path base = base(LoraModelTest.llama(), "defaults-base");
+        assertEquals(4, AdapterFiles.loadWithBase(base, a, null, Head.LM).adapters().pairs().size());
+        // bias "all" on layers without biases saves no bias, so the adapter is one with "none"
+        Path all = goodAdapter("bias-all");
+        Files.writeString(all.resolve("adapter_config.json"), peftConfig(2, 8, "[\"q_proj\", \"v_proj\"]", "CAUSAL_LM", false)
+                .replace("\"bias\": \"none\"", "\"bias\": \"all\""));
+        assertEquals(4, AdapterFiles.loadWithBase(base, all, null, Head.LM).adapters().pairs().size());
+        // an init that leaves the base alone
+        Path eva = goodAdapter("eva");
+        Files.writeString(eva.resolve("adapter_config.json"), peftConfig(2, 8, "[\"q_proj\", \"v_proj\"]", "CAUSAL_LM", false)
+                .replace("\"init_lora_weights\": true", "\"init_lora_weights\": \"eva\""));
+        assertEquals(4, AdapterFiles.loadWithBase(base, eva, null, Head.LM).adapters().pairs().size());
+        // as PEFT, target names that match no layer are skipped when one matches (another architecture's name here)
+        Path extra = goodAdapter("extra-target");
+        Files.writeString(extra.resolve("adapter_config.json"),
+                peftConfig(2, 8, "[\"q_proj\", \"v_proj\", \"query_key_value\"]", "CAUSAL_LM", false));
+        assertEquals(4, AdapterFiles.loadWithBase(base, extra, null, Head.LM).adapters().pairs().size());
+    }
+
+    @Test
+    void aTrainedBiasOrAWiderHeadIsRefusedWithTheReason() throws IOException {
+        Path biased = goodAdapter("biased");
+        Files.writeString(biased.resolve("adapter_config.json"), peftConfig(2, 8, "[\"q_proj\", \"v_proj\"]", "CAUSAL_LM", false)
+                .replace("\"bias\": \"none\"", "\"bias\": \"all\""));
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        Path weights = biased.resolve("adapter_model.safetensors");
+        Safetensors.Header h = Safetensors.readHeader(weights);
+        for (String n : h.entries().keySet()) {
+            t.put(n, Safetensors.read(h, n));
+        }
+        t.put("base_model.model.model.layers.0.self_attn.q_proj.bias", torch.zeros(16));
+        Safetensors.write(weights, t, Map.of("format", "pt"));
+        String e = loadError(biased);
+        assertTrue(e.contains("q_proj.bias") && e.contains("trained bias") && e.contains("'bias'"), e);
+
+        Path bad = goodAdapter("bias-bad");
+        Files.writeString(bad.resolve("adapter_config.json"), peftConfig(2, 8, "[\"q_proj\", \"v_proj\"]", "CAUSAL_LM", false)
+                .replace("\"bias\": \"none\"", "\"bias\": \"some\""));
+        e = loadError(bad);
+        assertTrue(e.contains("'bias'") && e.contains("lora_only"), e);
+
+        // a PEFT SEQ_CLS adapter made with num_labels 2
+        CausalLM lm = LoraModelTest.llama();
+        Map<String, Tensor> w = new LinkedHashMap<>(lm.weights());
+        w.put(CausalLM.SCORE, rand(1, 16, 3));
+        CausalLM rm = CausalLM.create(lm.config(), w);
+        rm.addLora(LoraConfig.defaults(2, "llama"));
+        Path out = tmp.resolve("two-labels");
+        AdapterFiles.save(rm, out, null, null);
+        Path file = out.resolve("adapter_model.safetensors");
+        Map<String, Tensor> rt = new LinkedHashMap<>();
+        Safetensors.Header rh = Safetensors.readHeader(file);
+        for (String n : rh.entries().keySet()) {
+            rt.put(n, Safetensors.read(rh, n));
+        }
+        rt.put("base_model.model.score.weight", rand(2, 16, 4));
+        Safetensors.write(file, rt, Map.of("format", "pt"));
+        Path base = base(lm, "two-labels-base");
+        e = assertThrows(KeelException.class, () -> AdapterFiles.loadWithBase(base, out, null, Head.SCORE)).getMessage();
+        assertTrue(e.contains("score.weight") && e.contains("[2, 16]") && e.contains("num_labels=1"), e);
+    }
+
+    @Test
+    void aTargetThatIsAnEmbeddingOrAHeadIsNamedAsSuch() {
+        LoraConfig c = new LoraConfig(2, 8, 0, List.of("lm_head"), false);
+        KeelException e = assertThrows(KeelException.class,
+                () -> c.select(List.of("model.layers.0.self_attn.q_proj"), "llama"));
+        assertTrue(e.getMessage().contains("'lm_head'") && e.getMessage().contains("output head"), e.getMessage());
+        // the names a user types must each match: a misspelt module is not silently left out
+        LoraConfig typo = new LoraConfig(2, 8, 0, List.of("q_proj", "v_prj"), false);
+        e = assertThrows(KeelException.class, () -> typo.select(List.of("model.layers.0.self_attn.q_proj",
+                "model.layers.0.self_attn.v_proj"), "llama"));
+        assertTrue(e.getMessage().contains("'v_prj'"), e.getMessage());
+        assertEquals(List.of("model.layers.0.self_attn.q_proj"), typo.selectAny(List.of("model.layers.0.self_attn.q_proj",
+                "model.layers.0.self_attn.v_proj"), "llama"));
     }
 }

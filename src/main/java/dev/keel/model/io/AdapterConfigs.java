@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -14,11 +15,52 @@ import dev.keel.model.LoraConfig;
 
 /**
  * Reads and checks PEFT's {@code adapter_config.json} for a LoRA adapter: fields missing take PEFT's defaults
- * ({@code lora_alpha} 8, {@code lora_dropout} 0, {@code use_rslora} false); settings Keel does not implement
- * (DoRA, biases, per-layer ranks, layer subsets, other heads to save) are refused by name, never ignored.
+ * ({@code lora_alpha} 8, {@code lora_dropout} 0, {@code use_rslora} false). Every other field is one PEFT's
+ * {@code LoraConfig} (0.19) has that leaves a trained adapter's outputs alone, or one Keel does not implement, refused
+ * by name unless it holds its default (DoRA, per-layer ranks, layer subsets, aLoRA, ...), or one Keel does not know,
+ * refused unless it is empty, false or null: a setting that changes what the adapter computes is never ignored.
  */
 final class AdapterConfigs {
     private static final Set<String> HEADS = Set.of("score", "classifier");
+
+    /** Fields Keel reads. */
+    private static final Set<String> READ = Set.of("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules",
+            "use_rslora", "modules_to_save", "bias", "init_lora_weights");
+
+    /**
+     * Fields that name or record the adapter, or only matter at initialisation or with a field checked here:
+     * {@code fan_in_fan_out} (PEFT sets it from the layer's type), {@code layers_pattern} (with
+     * {@code layers_to_transform}), the initialisers' settings (with {@code init_lora_weights}), and
+     * {@code qalora_group_size} (with {@code use_qalora}).
+     */
+    private static final Set<String> NEUTRAL = Set.of("task_type", "auto_mapping", "peft_version",
+            "base_model_name_or_path", "revision", "inference_mode", "fan_in_fan_out", "layers_pattern", "megatron_core",
+            "loftq_config", "eva_config", "corda_config", "lora_ga_config", "qalora_group_size", "runtime_config",
+            "ensure_weight_tying");
+
+    /** PEFT settings Keel does not implement, refused unless at their defaults, with the reason. */
+    private static final Map<String, String> UNSUPPORTED = Map.ofEntries(
+            Map.entry("use_dora", "DoRA is not supported"),
+            Map.entry("rank_pattern", "per-layer ranks are not supported"),
+            Map.entry("alpha_pattern", "per-layer alphas are not supported"),
+            Map.entry("layers_to_transform", "layer subsets are not supported"),
+            Map.entry("exclude_modules", "excluded modules are not supported"),
+            Map.entry("layer_replication", "a replicated layer stack is not supported"),
+            Map.entry("alora_invocation_tokens", "Activated LoRA (adapters on only from the invocation tokens on) is not supported"),
+            Map.entry("trainable_token_indices", "trained token embeddings are not read"),
+            Map.entry("target_parameters", "adapters on parameters (target_parameters) are not supported"),
+            Map.entry("lora_bias", "a bias on lora_B is not supported"),
+            Map.entry("use_qalora", "QA-LoRA is not supported"),
+            Map.entry("use_bdlora", "block-diagonal LoRA is not supported"),
+            Map.entry("arrow_config", "Arrow routing between adapters is not supported"),
+            Map.entry("megatron_config", "Megatron's parallel layers are not supported"));
+
+    /**
+     * {@code init_lora_weights} values that leave the base weights as they are. PiSSA, OLoRA, CorDA and LoftQ
+     * subtract their initial update from the base, so such an adapter fits only that changed base until PEFT's
+     * {@code save_pretrained(path_initial_model_for_weight_conversion=...)} converts it, which writes {@code true}.
+     */
+    private static final Set<String> BASE_KEPT = Set.of("true", "false", "gaussian", "eva", "orthogonal");
 
     private AdapterConfigs() {}
 
@@ -50,11 +92,19 @@ final class AdapterConfigs {
         if (!r.canConvertToInt() || !r.isIntegralNumber() || r.asInt() < 1) {
             throw new KeelException(file + ": field 'r' must be a positive integer, got " + r);
         }
-        refuse(file, c, "bias", n -> !n.isMissingNode() && !n.isNull() && !"none".equals(n.asText()), "only \"none\"");
-        refuse(file, c, "use_dora", JsonNode::asBoolean, "DoRA is not supported");
-        refuse(file, c, "rank_pattern", n -> n.size() > 0, "per-layer ranks are not supported");
-        refuse(file, c, "alpha_pattern", n -> n.size() > 0, "per-layer alphas are not supported");
-        refuse(file, c, "layers_to_transform", n -> !n.isMissingNode() && !n.isNull(), "layer subsets are not supported");
+        checkFields(file, c);
+        JsonNode bias = c.path("bias");
+        if (isSet(bias) && !Set.of("none", "all", "lora_only").contains(bias.asText())) {
+            throw new KeelException(file + ": field 'bias' is " + bias + "; PEFT's values are \"none\", \"all\" and \"lora_only\"");
+        }
+        // "all" and "lora_only" save the biases they trained; a layer without a bias saves none, and then the
+        // adapter is one with "none" (AdapterFiles refuses any bias tensor by name)
+        JsonNode init = c.path("init_lora_weights");
+        if (isSet(init) && !BASE_KEPT.contains(init.asText())) {
+            throw new KeelException(file + ": field 'init_lora_weights' is " + init + ": that initialisation changes the "
+                    + "base model's weights, so the adapter fits only the changed base; PEFT's save_pretrained("
+                    + "path_initial_model_for_weight_conversion=...) converts it to one for the original base");
+        }
         refuse(file, c, "modules_to_save", n -> {
             for (JsonNode m : n) {
                 if (!HEADS.contains(m.asText())) {
@@ -103,6 +153,38 @@ final class AdapterConfigs {
             throw new KeelException(file + ": field '" + field + "' must be a number, got " + n);
         }
         return n.asDouble();
+    }
+
+    /**
+     * Every field of {@code c} is one Keel reads, one that leaves the adapter's outputs alone, or else holds its
+     * default: an unsupported setting is refused with its reason, an unknown one (a newer PEFT's) as unknown.
+     */
+    private static void checkFields(Path file, JsonNode c) {
+        for (java.util.Iterator<Map.Entry<String, JsonNode>> it = c.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> f = it.next();
+            String name = f.getKey();
+            if (READ.contains(name) || NEUTRAL.contains(name) || !isSet(f.getValue())) {
+                continue;
+            }
+            String why = UNSUPPORTED.get(name);
+            throw new KeelException(file + ": field '" + name + "' is " + f.getValue() + "; " + (why != null ? why
+                    : "Keel does not know this setting (from a newer PEFT?) and reads adapters only where every setting "
+                    + "it does not know is null, false or empty"));
+        }
+    }
+
+    /** Whether a field holds something other than PEFT's "off" defaults: missing, null, false, "", [] or {}. */
+    static boolean isSet(JsonNode n) {
+        if (n.isMissingNode() || n.isNull()) {
+            return false;
+        }
+        if (n.isBoolean()) {
+            return n.asBoolean();
+        }
+        if (n.isTextual()) {
+            return !n.asText().isEmpty();
+        }
+        return !n.isContainerNode() || n.size() > 0;
     }
 
     private static void refuse(Path file, JsonNode c, String field, java.util.function.Predicate<JsonNode> bad, String why) {

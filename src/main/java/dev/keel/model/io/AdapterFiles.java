@@ -46,7 +46,7 @@ public final class AdapterFiles {
      * Writes the adapters of {@code model} (and its scalar head) into {@code dir} all at once ({@link AtomicFolder}),
      * with the tokenizer files of {@code sideFilesFrom} when not null.
      *
-     * @param base the base model's folder, recorded as {@code base_model_name_or_path}
+     * @param base the base model's folder, recorded (absolute) as {@code base_model_name_or_path}
      */
     public static void save(CausalLM model, Path dir, Path base, Path sideFilesFrom) {
         LoraAdapters a = model.adapters();
@@ -78,7 +78,8 @@ public final class AdapterFiles {
         ObjectNode o = JSON.createObjectNode();
         o.putObject("alpha_pattern");
         o.putNull("auto_mapping");
-        o.put("base_model_name_or_path", base == null ? null : base.toString());
+        // absolute, so that PEFT's AutoPeftModel finds the base from any working directory
+        o.put("base_model_name_or_path", base == null ? null : base.toAbsolutePath().normalize().toString());
         o.put("bias", "none");
         o.put("fan_in_fan_out", a.fanInFanOut());
         o.put("inference_mode", true);
@@ -103,8 +104,11 @@ public final class AdapterFiles {
         o.putNull("revision");
         targets.forEach(o.putArray("target_modules")::add);
         o.put("task_type", model.head() == Head.SCORE ? "SEQ_CLS" : "CAUSAL_LM");
-        o.put("use_dora", false);
-        o.put("use_rslora", c.rslora());
+        // use_dora (PEFT 0.9) is left out and use_rslora (0.7) is written only when on: a PEFT before 0.13 passes
+        // every field to LoraConfig(...) and fails on one it does not have; left out, both are off in every version
+        if (c.rslora()) {
+            o.put("use_rslora", true);
+        }
         return o;
     }
 
@@ -142,7 +146,7 @@ public final class AdapterFiles {
         LoraConfig cfg = AdapterConfigs.config(dir);
         List<String> modules;
         try {
-            modules = cfg.select(new ArrayList<>(LoraAdapters.linearLayers(model).keySet()), model.config().modelType());
+            modules = cfg.selectAny(new ArrayList<>(LoraAdapters.linearLayers(model).keySet()), model.config().modelType());
         } catch (KeelException e) {
             throw new KeelException(dir.resolve(CONFIG) + ": target_modules: " + e.getMessage(), e);
         }
@@ -195,6 +199,10 @@ public final class AdapterFiles {
         Safetensors.Header h = Safetensors.readHeader(file);
         for (String name : h.entries().keySet()) {
             if (!name.startsWith(PREFIX) || !expected.containsKey(name.substring(PREFIX.length()))) {
+                if (name.endsWith(".bias")) {
+                    throw new KeelException(file + ": tensor '" + name + "' is a trained bias (" + CONFIG + " field "
+                            + "'bias' \"all\" or \"lora_only\"); Keel reads lora_A, lora_B and a scalar head only");
+                }
                 throw new KeelException(file + ": tensor '" + name + "' is not an adapter of a module "
                         + CONFIG + " targets" + (name.contains("lora_") ? "" : " (only lora_A, lora_B and score are read)"));
             }
@@ -206,6 +214,11 @@ public final class AdapterFiles {
                 throw new KeelException(file + ": tensor '" + PREFIX + e.getKey() + "' is missing");
             }
             if (!Arrays.equals(entry.shape(), e.getValue())) {
+                if (e.getKey().equals(CausalLM.SCORE)) {
+                    throw new KeelException(file + ": tensor '" + entry.name() + "' has shape " + Arrays.toString(entry.shape())
+                            + ", expected " + Arrays.toString(e.getValue()) + ": a reward or value model's head has one "
+                            + "output (num_labels=1) over the base model's hidden size");
+                }
                 throw new KeelException(file + ": tensor '" + entry.name() + "' has shape " + Arrays.toString(entry.shape())
                         + ", expected " + Arrays.toString(e.getValue()) + " (r and the base model's layer sizes)");
             }
