@@ -145,7 +145,7 @@ class AdapterFilesTest {
         assertEquals("CAUSAL_LM", c.get("task_type").asText());
         assertEquals(Path.of("some/base").toAbsolutePath().normalize().toString(), c.get("base_model_name_or_path").asText(),
                 "absolute, so AutoPeftModel finds the base from anywhere");
-        // off by default, so left out: a PEFT before 0.13 fails on a field its LoraConfig does not have
+        // off by default, so left out: an older PEFT fails on a field its LoraConfig does not have
         assertFalse(c.has("use_dora"), c.toString());
         assertFalse(c.has("use_rslora"), c.toString());
         assertEquals("[\"c_attn\",\"c_fc\",\"c_proj\"]", c.get("target_modules").toString(), "all-linear expanded, as PEFT saves it");

@@ -104,8 +104,9 @@ public final class AdapterFiles {
         o.putNull("revision");
         targets.forEach(o.putArray("target_modules")::add);
         o.put("task_type", model.head() == Head.SCORE ? "SEQ_CLS" : "CAUSAL_LM");
-        // use_dora (PEFT 0.9) is left out and use_rslora (0.7) is written only when on: a PEFT before 0.13 passes
-        // every field to LoraConfig(...) and fails on one it does not have; left out, both are off in every version
+        // use_dora is left out and use_rslora written only when on: both came after PEFT 0.6, and a PEFT from before
+        // its forward-compatible config loading (_check_and_remove_unused_kwargs) passes every field to
+        // LoraConfig(...) and fails on one it does not have; left out, both are off in every version
         if (c.rslora()) {
             o.put("use_rslora", true);
         }
