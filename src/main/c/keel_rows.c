@@ -95,9 +95,9 @@ static void bf16_rows_512(const int32_t *w, int cols, const float *xe, const flo
 /*
  * The float32 loops read ROW_BLOCK rows at a time, each row on one accumulator, x loaded once for all of them: eight
  * streams through memory at once. Alternating with the loops that read one row at a time (two accumulators and a
- * software prefetch) in one process, a decoded token took 44.9 against 52.7 ms at Qwen2.5-0.5B and 15.8 against
- * 16.2 at SmolLM2-135M (medians; docs/PERFORMANCE.md, item 36). The same blocks did not pay for bfloat16 rows, which
- * stay one at a time. A row's sum does not depend on the rows beside it, so however the rows are split between
+ * software prefetch) in one process, a decoded token took 44.9 against 52.7 ms at Qwen2.5-0.5B (medians;
+ * docs/PERFORMANCE.md, item 36), and no different beyond the noise at SmolLM2-135M's 576 columns. The same blocks did
+ * not pay for bfloat16 rows, which stay one at a time. A row's sum does not depend on the rows beside it, so however the rows are split between
  * threads, each row's bits are the same.
  */
 #define ROW_BLOCK 8
