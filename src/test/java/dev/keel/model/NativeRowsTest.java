@@ -132,32 +132,16 @@ class NativeRowsTest {
                     assertEquals(i >= 10 && i < 25 ? whole[i] : -7f, y[i], isa + ", " + cols + " columns, row " + i);
                 }
                 // the same bits however the rows are split, in blocks or one at a time
-                float[] halves = new float[rows];
-                NativeRows.rowsF32(w, 0, cols, x, halves, 0, 13);
-                NativeRows.rowsF32(w, 0, cols, x, halves, 13, rows);
-                assertArrayEquals(whole, halves, isa + ", " + cols + " columns");
-                float[] single = new float[rows];
-                for (int i = 0; i < rows; i++) {
-                    NativeRows.rowsF32(w, 0, cols, x, single, i, i + 1);
-                }
-                assertArrayEquals(whole, single, isa + ", " + cols + " columns, one row at a time");
+                sameBitsHoweverSplit(rows, (out, r0, r1) -> NativeRows.rowsF32(w, 0, cols, x, out, r0, r1),
+                        isa + ", " + cols + " columns");
                 ByteBuffer wb = direct(2 * rows * cols);
                 for (int i = 0; i < rows * cols; i++) {
                     wb.putShort(2 * i, Bf16Mv.toBf16((float) r.nextGaussian()));
                 }
                 float[] xe = gaussians(r, cols / 2);
                 float[] xo = gaussians(r, cols / 2);
-                float[] wholeBf16 = new float[rows];
-                NativeRows.rowsBf16(wb, 0, cols, xe, xo, wholeBf16, 0, rows);
-                float[] halvesBf16 = new float[rows];
-                NativeRows.rowsBf16(wb, 0, cols, xe, xo, halvesBf16, 0, 13);
-                NativeRows.rowsBf16(wb, 0, cols, xe, xo, halvesBf16, 13, rows);
-                assertArrayEquals(wholeBf16, halvesBf16, isa + ", bfloat16, " + cols + " columns");
-                float[] singleBf16 = new float[rows];
-                for (int i = 0; i < rows; i++) {
-                    NativeRows.rowsBf16(wb, 0, cols, xe, xo, singleBf16, i, i + 1);
-                }
-                assertArrayEquals(wholeBf16, singleBf16, isa + ", bfloat16, " + cols + " columns, one row at a time");
+                sameBitsHoweverSplit(rows, (out, r0, r1) -> NativeRows.rowsBf16(wb, 0, cols, xe, xo, out, r0, r1),
+                        isa + ", bfloat16, " + cols + " columns");
             }
         }
     }
@@ -309,6 +293,27 @@ class NativeRowsTest {
             assertEquals(expected[i], got[i], 1e-5 * cols, what + ", row " + i);
         }
     }
+
+    /** Rows [r0, r1) of a product into out[r0 .. r1). */
+    private interface RowRange {
+        void run(float[] out, int r0, int r1);
+    }
+
+    /** The rows of a product give the same bits all at once, in two ranges (13 | rest) and one at a time. */
+    private static void sameBitsHoweverSplit(int rows, RowRange product, String what) {
+        float[] whole = new float[rows];
+        product.run(whole, 0, rows);
+        float[] halves = new float[rows];
+        product.run(halves, 0, 13);
+        product.run(halves, 13, rows);
+        assertArrayEquals(whole, halves, what);
+        float[] single = new float[rows];
+        for (int i = 0; i < rows; i++) {
+            product.run(single, i, i + 1);
+        }
+        assertArrayEquals(whole, single, what + ", one row at a time");
+    }
+
 
     /** The loops this CPU runs; none where the library did not load (the test above says whether it must). */
     private static List<String> supported() {
