@@ -151,13 +151,30 @@ class AdapterFilesTest {
         assertEquals("[\"c_attn\",\"c_fc\",\"c_proj\"]", c.get("target_modules").toString(), "all-linear expanded, as PEFT saves it");
     }
 
-    @Test
-    void aRewardModelsAdapterCarriesItsHeadAsPeftsModulesToSave() {
-        CausalLM lm = LoraModelTest.llama();
+    /** A reward model on {@code lm}: its weights and a seeded (1, 16) score head, with LoRA r 2 on q and v. */
+    private static CausalLM rewardModel(CausalLM lm) {
         Map<String, Tensor> w = new LinkedHashMap<>(lm.weights());
         w.put(CausalLM.SCORE, rand(1, 16, 3));
         CausalLM rm = CausalLM.create(lm.config(), w);
         rm.addLora(LoraConfig.defaults(2, "llama"));
+        return rm;
+    }
+
+    /** Every tensor of a safetensors file, by name. */
+    private static Map<String, Tensor> readAll(Path file) {
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        Safetensors.Header h = Safetensors.readHeader(file);
+        for (String n : h.entries().keySet()) {
+            t.put(n, Safetensors.read(h, n));
+        }
+        return t;
+    }
+
+    @Test
+    void aRewardModelsAdapterCarriesItsHeadAsPeftsModulesToSave() {
+        CausalLM lm = LoraModelTest.llama();
+        CausalLM rm = rewardModel(lm);
+        Map<String, Tensor> w = rm.weights();
         Path out = tmp.resolve("keel-rm");
         AdapterFiles.save(rm, out, null, null);
         Safetensors.Header h = Safetensors.readHeader(out.resolve("adapter_model.safetensors"));
@@ -307,12 +324,8 @@ class AdapterFilesTest {
         Path biased = goodAdapter("biased");
         Files.writeString(biased.resolve("adapter_config.json"), peftConfig(2, 8, "[\"q_proj\", \"v_proj\"]", "CAUSAL_LM", false)
                 .replace("\"bias\": \"none\"", "\"bias\": \"all\""));
-        Map<String, Tensor> t = new LinkedHashMap<>();
         Path weights = biased.resolve("adapter_model.safetensors");
-        Safetensors.Header h = Safetensors.readHeader(weights);
-        for (String n : h.entries().keySet()) {
-            t.put(n, Safetensors.read(h, n));
-        }
+        Map<String, Tensor> t = readAll(weights);
         t.put("base_model.model.model.layers.0.self_attn.q_proj.bias", torch.zeros(16));
         Safetensors.write(weights, t, Map.of("format", "pt"));
         String e = loadError(biased);
@@ -326,18 +339,10 @@ class AdapterFilesTest {
 
         // a PEFT SEQ_CLS adapter made with num_labels 2
         CausalLM lm = LoraModelTest.llama();
-        Map<String, Tensor> w = new LinkedHashMap<>(lm.weights());
-        w.put(CausalLM.SCORE, rand(1, 16, 3));
-        CausalLM rm = CausalLM.create(lm.config(), w);
-        rm.addLora(LoraConfig.defaults(2, "llama"));
         Path out = tmp.resolve("two-labels");
-        AdapterFiles.save(rm, out, null, null);
+        AdapterFiles.save(rewardModel(lm), out, null, null);
         Path file = out.resolve("adapter_model.safetensors");
-        Map<String, Tensor> rt = new LinkedHashMap<>();
-        Safetensors.Header rh = Safetensors.readHeader(file);
-        for (String n : rh.entries().keySet()) {
-            rt.put(n, Safetensors.read(rh, n));
-        }
+        Map<String, Tensor> rt = readAll(file);
         rt.put("base_model.model.score.weight", rand(2, 16, 4));
         Safetensors.write(file, rt, Map.of("format", "pt"));
         Path base = base(lm, "two-labels-base");
