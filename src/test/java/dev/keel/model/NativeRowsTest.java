@@ -73,10 +73,7 @@ class NativeRowsTest {
                 int rows = shape[0];
                 int cols = shape[1];
                 int from = 4 * (1 + r.nextInt(5)); // W starts inside the buffer, as a tensor's slice does
-                ByteBuffer w = direct(from + 2 * rows * cols);
-                for (int i = 0; i < rows * cols; i++) {
-                    w.putShort(from + 2 * i, Bf16Mv.toBf16((float) r.nextGaussian()));
-                }
+                ByteBuffer w = gaussianBf16(r, from, rows * cols);
                 float[] xe = gaussians(r, cols / 2);
                 float[] xo = gaussians(r, cols / 2);
                 float[] expected = new float[rows];
@@ -97,10 +94,7 @@ class NativeRowsTest {
                 int rows = shape[0];
                 int cols = shape[1];
                 int from = 4 * r.nextInt(5);
-                ByteBuffer w = direct(from + 4 * rows * cols);
-                for (int i = 0; i < rows * cols; i++) {
-                    w.putFloat(from + 4 * i, (float) r.nextGaussian());
-                }
+                ByteBuffer w = gaussianF32(r, from, rows * cols);
                 float[] x = gaussians(r, cols);
                 float[] expected = new float[rows];
                 StepKernel.rows(w, from, cols, x, expected, 0, rows);
@@ -117,11 +111,8 @@ class NativeRowsTest {
         for (String isa : supported()) {
             assertTrue(NativeRows.useInstructionSet(isa));
             for (int cols : new int[] {96, 902}) {   // 902: columns left over after the vectors
-                ByteBuffer w = direct(4 * rows * cols);
                 Random r = new Random(5);
-                for (int i = 0; i < rows * cols; i++) {
-                    w.putFloat(4 * i, (float) r.nextGaussian());
-                }
+                ByteBuffer w = gaussianF32(r, 0, rows * cols);
                 float[] x = gaussians(r, cols);
                 float[] whole = new float[rows];
                 NativeRows.rowsF32(w, 0, cols, x, whole, 0, rows);
@@ -134,10 +125,7 @@ class NativeRowsTest {
                 // the same bits however the rows are split, in blocks or one at a time
                 sameBitsHoweverSplit(rows, (out, r0, r1) -> NativeRows.rowsF32(w, 0, cols, x, out, r0, r1),
                         isa + ", " + cols + " columns");
-                ByteBuffer wb = direct(2 * rows * cols);
-                for (int i = 0; i < rows * cols; i++) {
-                    wb.putShort(2 * i, Bf16Mv.toBf16((float) r.nextGaussian()));
-                }
+                ByteBuffer wb = gaussianBf16(r, 0, rows * cols);
                 float[] xe = gaussians(r, cols / 2);
                 float[] xo = gaussians(r, cols / 2);
                 sameBitsHoweverSplit(rows, (out, r0, r1) -> NativeRows.rowsBf16(wb, 0, cols, xe, xo, out, r0, r1),
@@ -197,10 +185,7 @@ class NativeRowsTest {
         Random r = new Random(9);
         int rows = 4200;   // past the C code's stack buffers
         int cols = 34;
-        ByteBuffer w = direct(2 * rows * cols);
-        for (int i = 0; i < rows * cols; i++) {
-            w.putShort(2 * i, Bf16Mv.toBf16((float) r.nextGaussian()));
-        }
+        ByteBuffer w = gaussianBf16(r, 0, rows * cols);
         float[] xe = gaussians(r, cols / 2);
         float[] xo = gaussians(r, cols / 2);
         float[] bias = gaussians(r, rows);
@@ -275,10 +260,7 @@ class NativeRowsTest {
         Random r = new Random(6);
         int rows = 5;
         int cols = 70;
-        ByteBuffer w = direct(4 * rows * cols);
-        for (int i = 0; i < rows * cols; i++) {
-            w.putFloat(4 * i, (float) r.nextGaussian());
-        }
+        ByteBuffer w = gaussianF32(r, 0, rows * cols);
         float[] x = gaussians(r, cols);
         float[] expected = new float[rows];
         StepKernel.rows(w, 0, cols, x, expected, 0, rows);
@@ -332,6 +314,24 @@ class NativeRowsTest {
 
     private static ByteBuffer direct(int bytes) {
         return ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** n float32 draws of r from byte {@code from} of a direct buffer (zeros before it). */
+    private static ByteBuffer gaussianF32(Random r, int from, int n) {
+        ByteBuffer w = direct(from + 4 * n);
+        for (int i = 0; i < n; i++) {
+            w.putFloat(from + 4 * i, (float) r.nextGaussian());
+        }
+        return w;
+    }
+
+    /** n draws of r rounded to bfloat16, from byte {@code from} of a direct buffer (zeros before it). */
+    private static ByteBuffer gaussianBf16(Random r, int from, int n) {
+        ByteBuffer w = direct(from + 2 * n);
+        for (int i = 0; i < n; i++) {
+            w.putShort(from + 2 * i, Bf16Mv.toBf16((float) r.nextGaussian()));
+        }
+        return w;
     }
 
     private static float[] gaussians(Random r, int n) {
