@@ -62,6 +62,9 @@ final class AdapterConfigs {
      */
     private static final Set<String> BASE_KEPT = Set.of("true", "false", "gaussian", "eva", "orthogonal");
 
+    /** PEFT's {@code bias} values. */
+    private static final Set<String> BIASES = Set.of("none", "all", "lora_only");
+
     private AdapterConfigs() {}
 
     /** The parsed config of adapter folder {@code dir}, with its {@code peft_type} checked. */
@@ -93,18 +96,13 @@ final class AdapterConfigs {
             throw new KeelException(file + ": field 'r' must be a positive integer, got " + r);
         }
         checkFields(file, c);
-        JsonNode bias = c.path("bias");
-        if (isSet(bias) && !Set.of("none", "all", "lora_only").contains(bias.asText())) {
-            throw new KeelException(file + ": field 'bias' is " + bias + "; PEFT's values are \"none\", \"all\" and \"lora_only\"");
-        }
         // "all" and "lora_only" save the biases they trained; a layer without a bias saves none, and then the
         // adapter is one with "none" (AdapterFiles refuses any bias tensor by name)
-        JsonNode init = c.path("init_lora_weights");
-        if (isSet(init) && !BASE_KEPT.contains(init.asText())) {
-            throw new KeelException(file + ": field 'init_lora_weights' is " + init + ": that initialisation changes the "
-                    + "base model's weights, so the adapter fits only the changed base; PEFT's save_pretrained("
-                    + "path_initial_model_for_weight_conversion=...) converts it to one for the original base");
-        }
+        refuse(file, c, "bias", n -> isSet(n) && !BIASES.contains(n.asText()),
+                "PEFT's values are \"none\", \"all\" and \"lora_only\"");
+        refuse(file, c, "init_lora_weights", n -> isSet(n) && !BASE_KEPT.contains(n.asText()), "that initialisation "
+                + "changes the base model's weights, so the adapter fits only the changed base; PEFT's save_pretrained("
+                + "path_initial_model_for_weight_conversion=...) converts it to one for the original base");
         refuse(file, c, "modules_to_save", n -> {
             for (JsonNode m : n) {
                 if (!HEADS.contains(m.asText())) {

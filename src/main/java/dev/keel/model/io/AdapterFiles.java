@@ -215,13 +215,10 @@ public final class AdapterFiles {
                 throw new KeelException(file + ": tensor '" + PREFIX + e.getKey() + "' is missing");
             }
             if (!Arrays.equals(entry.shape(), e.getValue())) {
-                if (e.getKey().equals(CausalLM.SCORE)) {
-                    throw new KeelException(file + ": tensor '" + entry.name() + "' has shape " + Arrays.toString(entry.shape())
-                            + ", expected " + Arrays.toString(e.getValue()) + ": a reward or value model's head has one "
-                            + "output (num_labels=1) over the base model's hidden size");
-                }
                 throw new KeelException(file + ": tensor '" + entry.name() + "' has shape " + Arrays.toString(entry.shape())
-                        + ", expected " + Arrays.toString(e.getValue()) + " (r and the base model's layer sizes)");
+                        + ", expected " + Arrays.toString(e.getValue()) + (e.getKey().equals(CausalLM.SCORE)
+                        ? ": a reward or value model's head has one output (num_labels=1) over the base model's hidden size"
+                        : " (r and the base model's layer sizes)"));
             }
             if (!entry.dtype().isFloatingPoint()) {
                 throw new KeelException(file + ": tensor '" + entry.name() + "' has non-float dtype " + entry.dtype());
