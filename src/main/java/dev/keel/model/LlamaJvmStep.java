@@ -67,6 +67,8 @@ final class LlamaJvmStep {
     private float[] xe = new float[0];
     private float[] xo = new float[0];
     private float[] y = new float[0];
+    /** The same step in C, or null where the row kernels' library did not load. */
+    private final NativeStep nativeStep;
 
     private LlamaJvmStep(ModelConfig c, float[] invFreq, Matrix embed, Matrix head, float[] finalNorm, Layer[] layers) {
         this.head = head;
@@ -92,6 +94,56 @@ final class LlamaJvmStep {
         gated = new float[ff];
         cos = new float[hd];
         sin = new float[hd];
+        nativeStep = NativeRows.loaded() ? nativeStep(c) : null;
+    }
+
+    /** This step's model as {@link NativeStep}'s layout. */
+    private NativeStep nativeStep(ModelConfig c) {
+        long[] w = new long[NativeStep.HEADER + layers.length * NativeStep.LAYER];
+        List<float[]> vectors = new ArrayList<>();
+        List<Integer> at = new ArrayList<>();
+        w[0] = bf16 ? 1 : 0;
+        w[1] = d;
+        w[2] = heads;
+        w[3] = kvHeads;
+        w[4] = hd;
+        w[5] = ff;
+        w[6] = layers.length;
+        w[7] = Float.floatToRawIntBits(eps);
+        w[8] = Float.floatToRawIntBits(scale);
+        w[9] = embed.tensor.data_ptr().address();
+        vectors.add(finalNorm);
+        at.add(10);
+        vectors.add(invFreq);
+        at.add(11);
+        long bytes = 0;
+        for (int i = 0; i < layers.length; i++) {
+            Layer l = layers[i];
+            int base = NativeStep.HEADER + i * NativeStep.LAYER;
+            vectors.add(l.inNorm);
+            at.add(base);
+            vectors.add(l.postNorm);
+            at.add(base + 1);
+            Matrix[][] products = {l.qkv, l.o, l.gu, l.down};
+            float[][] biases = {l.qkvBias, l.oBias, l.guBias, l.downBias};
+            for (int p = 0; p < 4; p++) {
+                int pb = base + 2 + p * NativeStep.PRODUCT;
+                if (biases[p] != null) {
+                    vectors.add(biases[p]);
+                    at.add(pb);
+                }
+                if (products[p].length > NativeStep.PIECES) {
+                    return null;
+                }
+                for (int j = 0; j < products[p].length; j++) {
+                    Matrix m = products[p][j];
+                    w[pb + 1 + 2 * j] = m.tensor.data_ptr().address();
+                    w[pb + 2 + 2 * j] = m.rows;
+                    bytes += (long) size * m.rows * m.cols;
+                }
+            }
+        }
+        return new NativeStep(w, vectors, at.stream().mapToInt(Integer::intValue).toArray(), layers.length, bytes);
     }
 
     /** Switches the step on or off (tests; {@code KEEL_JVM_STEP=0} starts it off); returns the previous setting. */
@@ -250,6 +302,14 @@ final class LlamaJvmStep {
         long position = dev.keel.tensor.Tensors.toLongs(positionIds)[0];
         if (id < 0 || id >= embed.rows) {
             throw new IllegalArgumentException("token id " + id + " is outside the vocabulary of " + embed.rows);
+        }
+        if (nativeStep != null && NativeStep.enabled()) {
+            Tensor out = torch.empty(new long[] {1, 1, d}, embed.tensor.options(), new org.bytedeco.pytorch.MemoryFormatOptional());
+            nativeStep.run(id, position, cache, Bf16Mv.bytes(out, (long) size * d));
+            Reference.reachabilityFence(out);
+            Reference.reachabilityFence(layers);
+            Reference.reachabilityFence(embed.tensor);
+            return out;
         }
         for (int k = 0; k < d; k++) {
             h[k] = read(embed.bytes, (int) (id * d + k));

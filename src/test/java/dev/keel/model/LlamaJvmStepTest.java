@@ -41,9 +41,10 @@ class LlamaJvmStepTest {
     }
 
     /**
-     * The same prompt through two caches: token after token on the JVM's step, and on libtorch's (the kernel's
-     * products, so the two differ only in the step's other operations); then, on a third cache, the two steps in turn,
-     * which read each other's keys and values. The cache starts with room for the prompt only, so every step grows it.
+     * The same prompt through three caches: token after token on the step in C ({@link NativeStep}), on the JVM's step
+     * in Java, and on libtorch's (the kernel's products, so they differ only in the step's other operations); then, on
+     * a fourth cache, the step and libtorch's in turn, which read each other's keys and values. The caches start with
+     * room for the prompt only, so every step grows them.
      */
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({"llama3-rope-sharded, BF16, 0.05", "qwen2-tiny-bf16, BF16, 0.05", "mistral-tiny-headdim, BF16, 0.05",
@@ -57,17 +58,30 @@ class LlamaJvmStepTest {
         int layers = m.config().numLayers();
         try (NoGradGuard ng = new NoGradGuard(); PointerScope scope = new PointerScope();
              KvCache jvm = new KvCache(layers, prompt.length); KvCache lib = new KvCache(layers, prompt.length);
-             KvCache turns = new KvCache(layers, prompt.length)) {
-            for (KvCache c : List.of(jvm, lib, turns)) {
+             KvCache turns = new KvCache(layers, prompt.length); KvCache java = new KvCache(layers, prompt.length)) {
+            for (KvCache c : List.of(jvm, lib, turns, java)) {
                 m.hidden(Tensors.longs(new long[][] {prompt}, m.device()), positions(0, prompt.length), null, c);
             }
             double worst = 0;
+            double worstJava = 0;
+            assertTrue(NativeStep.enabled(), "the row kernels' library is built and loaded here: " + NativeRows.loadError());
             for (int t = 0; t < next.length; t++) {
                 Tensor id = Tensors.longs(new long[][] {{next[t]}}, m.device());
                 Tensor pos = positions(prompt.length + t, 1);
                 long before = LlamaJvmStep.steps();
+                long inC = NativeStep.steps();
                 float[] a = floats(m.hidden(id, pos, null, jvm));
                 assertEquals(before + 1, LlamaJvmStep.steps(), name + ": the step ran on the JVM");
+                assertEquals(inC + 1, NativeStep.steps(), name + ": the step ran in C");
+                boolean wasC = NativeStep.enable(false);
+                float[] j;
+                try {
+                    j = floats(m.hidden(id, pos, null, java));
+                } finally {
+                    NativeStep.enable(wasC);
+                }
+                assertEquals(inC + 1, NativeStep.steps(), name + ": the step ran in Java");
+                before = LlamaJvmStep.steps() - 1;
                 float[] b;
                 float[] c;
                 boolean was = LlamaJvmStep.enable(false);
@@ -87,18 +101,21 @@ class LlamaJvmStepTest {
                 }
                 for (int k = 0; k < a.length; k++) {
                     worst = Math.max(worst, Math.abs(a[k] - b[k]) / scale);
+                    worstJava = Math.max(worstJava, Math.abs(j[k] - b[k]) / scale);
                     // the steps in turn: each reads the keys and values the other wrote
                     assertTrue(Math.abs(c[k] - b[k]) <= tolerance * scale, name + ", token " + t + ", element " + k + ": " + c[k]
                             + " against " + b[k]);
                 }
                 assertEquals(prompt.length + t + 1, jvm.length());
                 assertEquals(prompt.length + t + 1, turns.length());
+                assertEquals(prompt.length + t + 1, java.length());
             }
-            System.out.println(name + ": largest hidden-state difference, JVM step against libtorch's, " + dtype + ": "
-                    + worst + " of the largest value");
+            System.out.println(name + ": largest hidden-state difference against libtorch's step, " + dtype + ": in C "
+                    + worst + ", in Java " + worstJava + " of the largest value");
             // bfloat16: a few roundings (2^-8 each, relative) compounded over the layers; float32: sums in another
             // order. A wrong rotation, norm or attention is off by the size of the values
-            assertTrue(worst < tolerance, name + ": hidden states " + worst + " apart");
+            assertTrue(worst < tolerance, name + ": hidden states " + worst + " apart (in C)");
+            assertTrue(worstJava < tolerance, name + ": hidden states " + worstJava + " apart (in Java)");
         }
     }
 
@@ -116,14 +133,28 @@ class LlamaJvmStepTest {
         CausalLM f32 = ModelFiles.load(dir, DType.F32, null);
         before = LlamaJvmStep.steps();
         long products = Bf16Mv.products();
+        long inC = NativeStep.steps();
         Generation f32On = BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
         assertEquals(before + 11, LlamaJvmStep.steps(), "float32 weights");
-        // each of the 11 steps: the four products of every layer and, after the step, the head's on the JVM too
+        assertEquals(inC + 11, NativeStep.steps(), "float32 weights, in C");
+        // each of the 11 steps in C, the head's product after it on the JVM
+        assertEquals(11L, Bf16Mv.products() - products);
+        products = Bf16Mv.products();
+        boolean wasC = NativeStep.enable(false);
+        Generation f32Java;
+        try {
+            f32Java = BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
+        } finally {
+            NativeStep.enable(wasC);
+        }
+        // the step in Java: the four products of every layer, and the head's
         assertEquals(11L * (4 * f32.config().numLayers() + 1), Bf16Mv.products() - products);
         Generation f32Off = withoutStep(() -> BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0));
-        assertArrayEquals(f32Off.tokens().get(0), f32On.tokens().get(0));
-        for (int t = 0; t < 12; t++) {
-            assertEquals(f32Off.logProbs().get(0)[t], f32On.logProbs().get(0)[t], 1e-4, "float32 log-prob of token " + t);
+        for (Generation g : List.of(f32On, f32Java)) {
+            assertArrayEquals(f32Off.tokens().get(0), g.tokens().get(0));
+            for (int t = 0; t < 12; t++) {
+                assertEquals(f32Off.logProbs().get(0)[t], g.logProbs().get(0)[t], 1e-4, "float32 log-prob of token " + t);
+            }
         }
         // two sequences at once, the kernel switched off for bfloat16, a LoRA update, gradients: libtorch's step
         before = LlamaJvmStep.steps();
@@ -148,6 +179,77 @@ class LlamaJvmStepTest {
             BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
         }
         assertEquals(before + 11, LlamaJvmStep.steps(), "the adapters switched off: the base's step again");
+    }
+
+    /**
+     * A model whose weights are above {@link Bf16Mv#SPLIT_BYTES}, so that the step in C runs on two threads meeting at
+     * its barriers: the same bits as on one thread (each row is one thread's sum, whichever thread takes it; the work
+     * between the products split by head or by element, each element computed alike), token after token on a cache
+     * both read; and the JVM's step in Java to the dtype's rounding. For every loop this CPU runs (AVX-512, AVX2, C).
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"BF16, 0.05", "F32, 1e-5"})
+    void theStepInC_theSameBitsOnTwoThreadsAsOnOne_andTheJavaStepsHiddenStates(DType dtype, double tolerance) {
+        dev.keel.model.io.ModelConfig config = dev.keel.model.io.ConfigFactory.llama(512, 256, 2, 4, 2, 512, 128, 10000,
+                false, 1, 2);
+        CausalLM m = ModelInit.random(config, 21, dtype);
+        assertTrue((dtype == DType.BF16 ? 2L : 4L) * 256 * 512 >= Bf16Mv.SPLIT_BYTES, "a step's products are split");
+        String isa = NativeRows.instructionSet();
+        int ran = 0;
+        try {
+            for (String loops : List.of("avx512f", "avx2", "c")) {
+                if (NativeRows.useInstructionSet(loops)) {
+                    twoThreadsOneThreadAndJava(m, dtype + " " + loops, tolerance);
+                    ran++;
+                }
+            }
+        } finally {
+            assertTrue(NativeRows.useInstructionSet(isa));
+        }
+        assertTrue(ran >= 2, "the C loops and at least one vector loop");
+    }
+
+    private static void twoThreadsOneThreadAndJava(CausalLM m, String what, double tolerance) {
+        long[] prompt = {3, 9, 27, 81, 243};
+        long[] next = {5, 17, 3, 42, 8, 11, 500};
+        int layers = m.config().numLayers();
+        int threads = torch.get_num_threads();
+        try (NoGradGuard ng = new NoGradGuard(); PointerScope scope = new PointerScope();
+             KvCache two = new KvCache(layers, 2); KvCache one = new KvCache(layers, 2);
+             KvCache java = new KvCache(layers, 2)) {
+            for (KvCache c : List.of(two, one, java)) {
+                m.hidden(Tensors.longs(new long[][] {prompt}, m.device()), positions(0, prompt.length), null, c);
+            }
+            for (int t = 0; t < next.length; t++) {
+                Tensor id = Tensors.longs(new long[][] {{next[t]}}, m.device());
+                Tensor pos = positions(prompt.length + t, 1);
+                long inC = NativeStep.steps();
+                torch.set_num_threads(2);
+                Tensor a = m.hidden(id, pos, null, two);
+                torch.set_num_threads(1);
+                Tensor b = m.hidden(id, pos, null, one);
+                torch.set_num_threads(threads);
+                assertEquals(inC + 2, NativeStep.steps(), what + ": both steps in C");
+                assertTrue(torch.equal(a, b), what + ", token " + t + ": the same bits on two threads as on one");
+                boolean was = NativeStep.enable(false);
+                float[] j;
+                try {
+                    j = floats(m.hidden(id, pos, null, java));
+                } finally {
+                    NativeStep.enable(was);
+                }
+                float[] c = floats(a);
+                double scale = 0;
+                for (float v : j) {
+                    scale = Math.max(scale, Math.abs(v));
+                }
+                for (int k = 0; k < c.length; k++) {
+                    assertEquals(j[k], c[k], tolerance * scale, what + ", token " + t + ", element " + k + " against Java's step");
+                }
+            }
+        } finally {
+            torch.set_num_threads(threads);
+        }
     }
 
     private static <T> T withoutStep(java.util.function.Supplier<T> run) {

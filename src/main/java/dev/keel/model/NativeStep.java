@@ -1,0 +1,164 @@
+package dev.keel.model;
+
+import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * {@link LlamaJvmStep}'s step in C ({@code step_run} in {@code src/main/c/keel_rows.c}): the same operations and
+ * roundings, run by the calling thread and {@link Bf16Mv}'s helpers together, the helpers in C for the whole token and
+ * waiting at spin barriers between the products, the work between the products on the calling thread. The JVM step
+ * hands each product to the helpers and back (121 a token at the SmolLM2-135M shape) and does the work between them
+ * in Java. In the same minutes, a C program doing only a token's products on two threads decoded 146-199
+ * SmolLM2-135M bfloat16 tokens/s where the JVM step decoded 122-141 (docs/PERFORMANCE.md, item 37).
+ *
+ * <p>It runs where the row kernels' library loaded ({@link NativeRows#enabled()}) and {@code KEEL_NATIVE_STEP} is not
+ * {@code 0}; otherwise the JVM step runs. Both give the same hidden states up to float32 rounding order (the
+ * attention's scores and softmax sum, and {@code exp}, which the JDK and the C library compute to different last
+ * bits).
+ *
+ * <p>The model is given to C as a layout of 64-bit words in native memory: a header of {@link #HEADER} words (the
+ * shape, eps, the scale, the addresses of the embedding, the final norm and the inverse frequencies), then
+ * {@link #LAYER} words a layer (its two norms, then four products, each a bias address and up to three (weight
+ * address, rows) pieces). The addresses point into the weights' tensors, which the step's owner keeps, and into this
+ * object's own buffers.
+ */
+final class NativeStep {
+    /** Words before the first layer's. */
+    static final int HEADER = 16;
+    /** Words of one product: its bias's address (0: none), then (weight address, rows) for up to three pieces. */
+    static final int PRODUCT = 7;
+    /** Words of one layer: its two norms' addresses, then its four products (q/k/v, o, gate/up, down). */
+    static final int LAYER = 2 + 4 * PRODUCT;
+    /** Most pieces one product has (q, k and v kept apart). */
+    static final int PIECES = 3;
+
+    private static volatile boolean enabled = !"0".equals(System.getenv("KEEL_NATIVE_STEP"));
+    private static final AtomicLong STEPS = new AtomicLong();
+
+    private final ByteBuffer layout;
+    /** The float32 vectors the layout points to (norms, biases, inverse frequencies). */
+    private final ByteBuffer vectors;
+    private final ByteBuffer scratch;
+    /** Four words a layer for each call: keys' and values' addresses, capacity, positions filled. */
+    private final ByteBuffer cacheWords;
+    /** The attention's scores, {@link #scoresStride} floats for each thread. */
+    private ByteBuffer scores;
+    private int scoresStride;
+    private final int layers;
+    /** Bytes of weights a step reads, for the split's threshold. */
+    private final long bytes;
+
+    /**
+     * A step of the model described by {@code words} (header, then layers; see the class comment) with
+     * {@code vectors.get(i)} written to native memory and its address put at word {@code at[i]}.
+     */
+    NativeStep(long[] words, List<float[]> vectors, int[] at, int layers, long bytes) {
+        if (words.length != HEADER + (long) layers * LAYER || vectors.size() != at.length) {
+            throw new IllegalArgumentException("step layout of " + words.length + " words for " + layers + " layers, "
+                    + vectors.size() + " vectors at " + at.length + " places");
+        }
+        this.layers = layers;
+        this.bytes = bytes;
+        long total = 0;
+        for (float[] v : vectors) {
+            total += (v.length + 15L) / 16 * 64;
+        }
+        this.vectors = direct(total);
+        long[] w = words.clone();
+        int offset = 0;
+        for (int i = 0; i < at.length; i++) {
+            float[] v = vectors.get(i);
+            this.vectors.position(offset);
+            this.vectors.asFloatBuffer().put(v);
+            w[at[i]] = address(this.vectors) + offset;
+            offset += (v.length + 15) / 16 * 64;
+        }
+        this.vectors.position(0);
+        layout = direct(8L * w.length);
+        layout.asLongBuffer().put(w);
+        scratch = direct(scratchBytes(layout));
+        cacheWords = direct(32L * layers);
+    }
+
+    /** Whether the step runs in C: the library loaded and on, and {@code KEEL_NATIVE_STEP} not 0. */
+    static boolean enabled() {
+        return enabled && NativeRows.enabled();
+    }
+
+    /** Switches the step in C on or off (tests; {@code KEEL_NATIVE_STEP=0} starts it off); returns the previous setting. */
+    static boolean enable(boolean on) {
+        boolean was = enabled;
+        enabled = on;
+        return was;
+    }
+
+    /** Number of steps computed in C in this process (for tests). */
+    static long steps() {
+        return STEPS.get();
+    }
+
+    /** The address of a direct buffer's first byte. */
+    static long address(ByteBuffer b) {
+        return new Pointer(b).address();
+    }
+
+    /** A zeroed direct buffer of n bytes in native order, its first byte on a cache line. */
+    private static ByteBuffer direct(long n) {
+        if (n + 128 > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("native step buffer of " + n + " bytes");
+        }
+        // alignedSlice moves the start up to a cache line and the end down to one: room for both
+        return ByteBuffer.allocateDirect((int) ((n + 63) / 64 * 64 + 64)).alignedSlice(64).order(ByteOrder.nativeOrder());
+    }
+
+    /**
+     * Token {@code id} at {@code position} through every layer: its keys and values written into {@code cache} (one
+     * position more in every layer), the final norm's output into {@code out} (d values of the weights' dtype).
+     */
+    void run(long id, long position, KvCache cache, ByteBuffer out) {
+        Tensor[][] kv = new Tensor[layers][];
+        long most = 0;
+        for (int i = 0; i < layers; i++) {
+            kv[i] = cache.room(i, 1);
+            long cap = kv[i][0].size(2);
+            long filled = cache.filled(i);
+            if (filled >= cap) {
+                throw new IllegalStateException("layer " + i + ": " + filled + " positions filled of " + cap);
+            }
+            cacheWords.putLong(32 * i, kv[i][0].data_ptr().address());
+            cacheWords.putLong(32 * i + 8, kv[i][1].data_ptr().address());
+            cacheWords.putLong(32 * i + 16, cap);
+            cacheWords.putLong(32 * i + 24, filled);
+            most = Math.max(most, filled + 1);
+        }
+        int threads = Math.max(1, Math.min(torch.get_num_threads(), Bf16Mv.MAX_THREADS));
+        if (scoresStride < most) {
+            scoresStride = (int) Math.max(most, 2L * scoresStride);
+            scores = direct(4L * Bf16Mv.MAX_THREADS * scoresStride);
+        }
+        ByteBuffer s = scores;
+        int stride = scoresStride;
+        // every thread of the split runs the step; a thread given every index runs it alone (no helper free)
+        Bf16Mv.split(threads, bytes, (r0, r1) -> {
+            boolean alone = r1 - r0 == threads;
+            run(layout, cacheWords, id, position, out, scratch, s, stride, alone ? 0 : r0, alone ? 1 : threads);
+        }, Bf16Mv.SPIN_NANOS);
+        for (int i = 0; i < layers; i++) {
+            cache.advance(i, 1);
+        }
+        STEPS.incrementAndGet();
+        Reference.reachabilityFence(kv);
+    }
+
+    private static native long scratchBytes(ByteBuffer layout);
+
+    private static native void run(ByteBuffer layout, ByteBuffer cache, long id, long position, ByteBuffer out,
+            ByteBuffer scratch, ByteBuffer scores, int stride, int thread, int threads);
+}
