@@ -512,8 +512,8 @@ JNIEXPORT jboolean JNICALL Java_dev_keel_model_NativeRows_use(JNIEnv *env, jclas
  * computes on the JVM, with its roundings, run by the calling thread and the product helpers together. The helpers
  * stay in this function for the whole token and wait at spin barriers between the products; the JVM step hands each
  * of a token's 121 products (SmolLM2-135M) to its helpers and back, and does the work between them in Java on the
- * calling thread alone. In the same minutes, a C program doing only a token's products on two threads decoded
- * 146-199 SmolLM2-135M bfloat16 tokens/s where the JVM step decoded 122-141 (docs/PERFORMANCE.md, item 37).
+ * calling thread alone. In one JVM, the two steps taking turns by generation, a SmolLM2-135M bfloat16 token took a
+ * median 7.0-7.3 ms here against 7.7-7.8 in Java (docs/PERFORMANCE.md, item 37).
  *
  * The model is described by a layout of 64-bit words in native memory (NativeStep.layout): the header below, then
  * STEP_LAYER words per layer: its two norms' float32 weights, then four products (q/k/v, o, gate/up, down), each

@@ -94,28 +94,19 @@ final class LlamaJvmStep {
         gated = new float[ff];
         cos = new float[hd];
         sin = new float[hd];
-        nativeStep = NativeRows.loaded() ? nativeStep(c) : null;
+        nativeStep = NativeRows.loaded() ? nativeStep() : null;
     }
 
-    /** This step's model as {@link NativeStep}'s layout. */
-    private NativeStep nativeStep(ModelConfig c) {
+    /** This step's model as {@link NativeStep}'s layout, or null when a product has more pieces than it takes. */
+    private NativeStep nativeStep() {
         long[] w = new long[NativeStep.HEADER + layers.length * NativeStep.LAYER];
         List<float[]> vectors = new ArrayList<>();
         List<Integer> at = new ArrayList<>();
-        w[0] = bf16 ? 1 : 0;
-        w[1] = d;
-        w[2] = heads;
-        w[3] = kvHeads;
-        w[4] = hd;
-        w[5] = ff;
-        w[6] = layers.length;
-        w[7] = Float.floatToRawIntBits(eps);
-        w[8] = Float.floatToRawIntBits(scale);
-        w[9] = embed.tensor.data_ptr().address();
+        NativeStep.header(w, bf16, d, heads, kvHeads, hd, ff, layers.length, eps, scale, embed.tensor.data_ptr().address());
         vectors.add(finalNorm);
-        at.add(10);
+        at.add(NativeStep.FINAL_NORM);
         vectors.add(invFreq);
-        at.add(11);
+        at.add(NativeStep.INV_FREQ);
         long bytes = 0;
         for (int i = 0; i < layers.length; i++) {
             Layer l = layers[i];

@@ -13,10 +13,11 @@ import org.bytedeco.pytorch.global.torch;
 /**
  * {@link LlamaJvmStep}'s step in C ({@code step_run} in {@code src/main/c/keel_rows.c}): the same operations and
  * roundings, run by the calling thread and {@link Bf16Mv}'s helpers together, the helpers in C for the whole token and
- * waiting at spin barriers between the products, the work between the products on the calling thread. The JVM step
+ * waiting at spin barriers between the products; the attention and SiLU split between the threads, the norms and
+ * residual sums on the calling thread. The JVM step
  * hands each product to the helpers and back (121 a token at the SmolLM2-135M shape) and does the work between them
- * in Java. In the same minutes, a C program doing only a token's products on two threads decoded 146-199
- * SmolLM2-135M bfloat16 tokens/s where the JVM step decoded 122-141 (docs/PERFORMANCE.md, item 37).
+ * in Java. In one JVM, the two steps taking turns by generation, a SmolLM2-135M bfloat16 token took a median 7.0-7.3
+ * ms in C against 7.7-7.8 in Java, 1.04-1.11x in bfloat16 at both real shapes (docs/PERFORMANCE.md, item 37).
  *
  * <p>It runs where the row kernels' library loaded ({@link NativeRows#enabled()}) and {@code KEEL_NATIVE_STEP} is not
  * {@code 0}; otherwise the JVM step runs. Both give the same hidden states up to float32 rounding order (the
@@ -38,6 +39,9 @@ final class NativeStep {
     static final int LAYER = 2 + 4 * PRODUCT;
     /** Most pieces one product has (q, k and v kept apart). */
     static final int PIECES = 3;
+    /** The header's words for the addresses of the final norm's weight and of the inverse frequencies. */
+    static final int FINAL_NORM = 10;
+    static final int INV_FREQ = 11;
 
     private static volatile boolean enabled = !"0".equals(System.getenv("KEEL_NATIVE_STEP"));
     private static final AtomicLong STEPS = new AtomicLong();
@@ -85,6 +89,17 @@ final class NativeStep {
         layout.asLongBuffer().put(w);
         scratch = direct(scratchBytes(layout));
         cacheWords = direct(32L * layers);
+    }
+
+    /**
+     * Writes the header's words the model's shape gives (keel_rows.c's STEP_BF16 to STEP_EMBED, in that order); the
+     * addresses of {@link #FINAL_NORM} and {@link #INV_FREQ} come from the constructor's vectors.
+     */
+    static void header(long[] w, boolean bf16, int d, int heads, int kvHeads, int headDim, int ff, int layers, float eps,
+            float scale, long embed) {
+        long[] words = {bf16 ? 1 : 0, d, heads, kvHeads, headDim, ff, layers, Float.floatToRawIntBits(eps),
+                Float.floatToRawIntBits(scale), embed};
+        System.arraycopy(words, 0, w, 0, words.length);
     }
 
     /** Whether the step runs in C: the library loaded and on, and {@code KEEL_NATIVE_STEP} not 0. */
