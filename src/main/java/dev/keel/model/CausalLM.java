@@ -306,14 +306,18 @@ public abstract class CausalLM {
 
     /**
      * What multiplies a row by the weights in batch-1 decoding on this JVM: "C (avx512f)" (or avx2, or plain C) where
-     * the build compiled {@code src/main/c/keel_rows.c} and it loaded, "vector API" where only the JDK's vector
-     * module is there, else "libtorch" (for {@code keel --version} and the bench's header).
+     * the build compiled {@code src/main/c/keel_rows.c} and it loaded, with ", Llama step in C" when the Llama
+     * family's whole step runs there ({@link NativeStep}); "vector API" where only the JDK's vector module is there,
+     * else "libtorch" (for {@code keel --version} and the bench's header).
      */
     public static String rowKernels() {
         if (!Bf16Mv.available()) {
             return "libtorch";
         }
-        return NativeRows.enabled() ? "C (" + NativeRows.instructionSet() + ")" : "vector API";
+        if (!NativeRows.enabled()) {
+            return "vector API";
+        }
+        return "C (" + NativeRows.instructionSet() + ")" + (NativeStep.enabled() && LlamaJvmStep.enabled() ? ", Llama step in C" : "");
     }
 
     /** Scalar head outputs (...) from final hidden states (..., D). */
