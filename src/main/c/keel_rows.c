@@ -14,6 +14,7 @@
 #include <string.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 typedef void (*bf16_rows_fn)(const int32_t *w, int cols, const float *xe, const float *xo, float *y, int r0, int r1);
 typedef void (*f32_rows_fn)(const float *w, int cols, const float *x, float *y, int r0, int r1);
@@ -528,17 +529,29 @@ enum {
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")   /* as Java: no product and sum fused unless written as fmaf */
 
+/*
+ * The threads' meeting point, at the start of a step's scratch. `abort` (byte STEP_ABORT_BYTE, NativeStep.ABORT_BYTE)
+ * is set by a thread that failed on the JVM's side before reaching the step, so that the others stop waiting for it.
+ */
 typedef struct {
     _Atomic int arrived;
     char pad[60];
     _Atomic int generation;
     char pad2[60];
+    _Atomic int abort;
+    char pad3[60];
 } step_barrier;
 
-/* Waits until all n threads have arrived (n < 2: returns at once); *seen is this thread's count of barriers passed. */
-static void step_wait(step_barrier *b, int n, int *seen) {
+#define STEP_ABORT_BYTE 128
+_Static_assert(offsetof(step_barrier, abort) == STEP_ABORT_BYTE, "NativeStep.ABORT_BYTE");
+
+/*
+ * Waits until all n threads have arrived (n < 2: returns at once); *seen is this thread's count of barriers passed.
+ * Returns 0, or -1 when another thread gave up (abort): the step is then abandoned, its barrier left unusable.
+ */
+static int step_wait(step_barrier *b, int n, int *seen) {
     if (n < 2) {
-        return;
+        return 0;
     }
     int g = *seen;
     if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) == n - 1) {
@@ -546,10 +559,14 @@ static void step_wait(step_barrier *b, int n, int *seen) {
         atomic_store_explicit(&b->generation, g + 1, memory_order_release);
     } else {
         while (atomic_load_explicit(&b->generation, memory_order_acquire) == g) {
+            if (atomic_load_explicit(&b->abort, memory_order_relaxed)) {
+                return -1;
+            }
             _mm_pause();
         }
     }
     *seen = g + 1;
+    return 0;
 }
 
 /* Most threads a step runs on (Bf16Mv.MAX_THREADS). */
@@ -977,6 +994,7 @@ static void step_run(const jlong *l, const jlong *cache, jlong id, jlong positio
     memcpy(&eps, &eb, 4);
     int qDim = heads * hd, qkvRows = (heads + 2 * kvHeads) * hd;
     int seen = atomic_load_explicit(&s.barrier->generation, memory_order_acquire);
+#define STEP_WAIT() do { if (step_wait(s.barrier, threads, &seen) != 0) { return; } } while (0)
     if (t == 0) {
         const void *embed = (const void *)(intptr_t)l[STEP_EMBED];
         for (int k = 0; k < d; k++) {
@@ -994,18 +1012,18 @@ static void step_run(const jlong *l, const jlong *cache, jlong id, jlong positio
             }
             step_deal(s.ranges, qkvRows, threads);
         }
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         step_product(products, s.ranges, t, threads, bf16, d, s.a, s.xe, s.xo, s.qkv);
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         step_keys(l, cache, i, &s, t, threads);
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         step_queries(l, cache, i, &s, scores, t, threads);
         if (t == 0) {
             step_deal(s.ranges, d, threads);
         }
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         step_product(products + STEP_PRODUCT, s.ranges, t, threads, bf16, qDim, s.att, s.xe, s.xo, s.o);
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         if (t == 0) {
             for (int k = 0; k < d; k++) {
                 s.h[k] = step_round(bf16, s.h[k] + s.o[k]);
@@ -1016,9 +1034,9 @@ static void step_run(const jlong *l, const jlong *cache, jlong id, jlong positio
             }
             step_deal(s.ranges, 2 * ff, threads);
         }
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         step_product(products + 2 * STEP_PRODUCT, s.ranges, t, threads, bf16, d, s.a, s.xe, s.xo, s.gu);
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         /* SiLU(gate) * up, each thread its share of an even split (the halves are read in pairs) */
         int r0, r1;
         step_share(ff / 2, t, threads, &r0, &r1);
@@ -1036,9 +1054,9 @@ static void step_run(const jlong *l, const jlong *cache, jlong id, jlong positio
         if (t == 0) {
             step_deal(s.ranges, d, threads);
         }
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         step_product(products + 3 * STEP_PRODUCT, s.ranges, t, threads, bf16, ff, s.gated, s.xe, s.xo, s.o);
-        step_wait(s.barrier, threads, &seen);
+        STEP_WAIT();
         if (t == 0) {
             for (int k = 0; k < d; k++) {
                 s.h[k] = step_round(bf16, s.h[k] + s.o[k]);
@@ -1051,6 +1069,7 @@ static void step_run(const jlong *l, const jlong *cache, jlong id, jlong positio
             step_write(bf16, out, k, s.a[k]);
         }
     }
+#undef STEP_WAIT
 }
 
 #pragma GCC pop_options

@@ -43,7 +43,12 @@ final class NativeStep {
     static final int FINAL_NORM = 10;
     static final int INV_FREQ = 11;
 
+    /** The scratch's byte a thread sets when it fails before reaching the step, so the others stop waiting for it. */
+    static final int ABORT_BYTE = 128;
+
     private static volatile boolean enabled = !"0".equals(System.getenv("KEEL_NATIVE_STEP"));
+    /** For tests: the next helper to join a step fails before it reaches C. */
+    static final java.util.concurrent.atomic.AtomicBoolean FAIL_NEXT_HELPER = new java.util.concurrent.atomic.AtomicBoolean();
     private static final AtomicLong STEPS = new AtomicLong();
 
     private final ByteBuffer layout;
@@ -56,6 +61,8 @@ final class NativeStep {
     private ByteBuffer scores;
     private int scoresStride;
     private final int layers;
+    /** Why a step failed, after which this step refuses to run (its barriers are left mid-token); null before. */
+    private Throwable broken;
     /** Bytes of weights a step reads, for the split's threshold. */
     private final long bytes;
 
@@ -138,6 +145,9 @@ final class NativeStep {
      * position more in every layer), the final norm's output into {@code out} (d values of the weights' dtype).
      */
     void run(long id, long position, KvCache cache, ByteBuffer out) {
+        if (broken != null) {
+            throw new IllegalStateException("the decoding step in C failed at an earlier token: " + broken, broken);
+        }
         Tensor[][] kv = new Tensor[layers][];
         long most = 0;
         for (int i = 0; i < layers; i++) {
@@ -161,10 +171,23 @@ final class NativeStep {
         ByteBuffer s = scores;
         int stride = scoresStride;
         // every thread of the split runs the step; a thread given every index runs it alone (no helper free)
-        Bf16Mv.split(threads, bytes, (r0, r1) -> {
-            boolean alone = r1 - r0 == threads;
-            run(layout, cacheWords, id, position, out, scratch, s, stride, alone ? 0 : r0, alone ? 1 : threads);
-        }, Bf16Mv.SPIN_NANOS);
+        try {
+            Bf16Mv.split(threads, bytes, (r0, r1) -> {
+                boolean alone = r1 - r0 == threads;
+                try {
+                    if (r0 != 0 && FAIL_NEXT_HELPER.getAndSet(false)) {
+                        throw new IllegalStateException("a helper failed (FAIL_NEXT_HELPER)");
+                    }
+                    run(layout, cacheWords, id, position, out, scratch, s, stride, alone ? 0 : r0, alone ? 1 : threads);
+                } catch (RuntimeException | Error e) {
+                    scratch.putInt(ABORT_BYTE, 1);   // the other threads wait for this one at the step's barriers
+                    throw e;
+                }
+            }, Bf16Mv.SPIN_NANOS);
+        } catch (RuntimeException | Error e) {
+            broken = e;   // the barriers are left mid-token: no more steps on this scratch
+            throw e;
+        }
         for (int i = 0; i < layers; i++) {
             cache.advance(i, 1);
         }

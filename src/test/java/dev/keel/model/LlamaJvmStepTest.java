@@ -209,6 +209,41 @@ class LlamaJvmStepTest {
         assertTrue(ran >= 2, "the C loops and at least one vector loop");
     }
 
+    /**
+     * A helper that fails on the JVM's side before it reaches the step in C (here, on purpose): the calling thread, at
+     * the step's first barrier, stops waiting for it, and the generation ends with the error instead of hanging; the
+     * next generation has a step of its own and runs.
+     */
+    @Test
+    void aHelperThatFailsBeforeTheStep_endsTheGenerationWithItsError_notAHang() {
+        dev.keel.model.io.ModelConfig config = dev.keel.model.io.ConfigFactory.llama(512, 256, 2, 4, 2, 512, 128, 10000,
+                false, 1, 2);
+        CausalLM m = ModelInit.random(config, 21, DType.BF16);
+        long[] prompt = {3, 9, 27, 81, 243};
+        SamplingConfig greedy = SamplingConfig.greedy(6, java.util.Set.of());
+        int threads = torch.get_num_threads();
+        try {
+            torch.set_num_threads(2);
+            NativeStep.FAIL_NEXT_HELPER.set(true);
+            RuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class,
+                    () -> org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60),
+                            () -> BatchGenerator.generate(m, List.of(prompt), greedy, StopCriterion.NEVER, 0)));
+            String chain = "";
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                chain += t.getMessage() + " / ";
+            }
+            assertTrue(chain.contains("FAIL_NEXT_HELPER"), chain);
+            assertTrue(!NativeStep.FAIL_NEXT_HELPER.get(), "a helper took the failure");
+            long inC = NativeStep.steps();
+            Generation g = BatchGenerator.generate(m, List.of(prompt), greedy, StopCriterion.NEVER, 0);
+            assertEquals(6, g.tokens().get(0).length);
+            assertEquals(inC + 5, NativeStep.steps(), "the next generation's steps ran in C");
+        } finally {
+            NativeStep.FAIL_NEXT_HELPER.set(false);
+            torch.set_num_threads(threads);
+        }
+    }
+
     private static void twoThreadsOneThreadAndJava(CausalLM m, String what, double tolerance) {
         long[] prompt = {3, 9, 27, 81, 243};
         long[] next = {5, 17, 3, 42, 8, 11, 500};
