@@ -772,7 +772,21 @@ static void step_product(const jlong *p, _Atomic uint64_t *ranges, int t, int th
     }
 }
 
-/* acc[k] = sum over s < n of p[s] v[s, k], fused multiply-adds in order of s (as Bf16MvKernel and StepKernel's accumulate). */
+/*
+ * acc[k] = sum over s < n of p[s] v[s, k] for k from k0 to hd, fused multiply-adds in order of s (as Bf16MvKernel and
+ * StepKernel's accumulate); the columns the vector loops below leave, or all of them.
+ */
+static void step_accumulate_from(int bf16, const void *v, int hd, const float *p, int n, float *acc, int k0) {
+    for (int k = k0; k < hd; k++) {
+        float a = 0;
+        for (int s = 0; s < n; s++) {
+            a = fmaf(p[s], step_read(bf16, v, (size_t)s * hd + k), a);
+        }
+        acc[k] = a;
+    }
+}
+
+/* As step_accumulate_from, every column, 16 at a time. */
 __attribute__((target("avx512f")))
 static void step_accumulate_512(int bf16, const void *v, int hd, const float *p, int n, float *acc) {
     int upper = hd - hd % 16;
@@ -786,15 +800,10 @@ static void step_accumulate_512(int bf16, const void *v, int hd, const float *p,
         }
         _mm512_storeu_ps(acc + k, a);
     }
-    for (int k = upper; k < hd; k++) {
-        float a = 0;
-        for (int s = 0; s < n; s++) {
-            a = fmaf(p[s], step_read(bf16, v, (size_t)s * hd + k), a);
-        }
-        acc[k] = a;
-    }
+    step_accumulate_from(bf16, v, hd, p, n, acc, upper);
 }
 
+/* As step_accumulate_from, every column, 8 at a time. */
 __attribute__((target("avx2,fma")))
 static void step_accumulate_256(int bf16, const void *v, int hd, const float *p, int n, float *acc) {
     int upper = hd - hd % 8;
@@ -808,24 +817,9 @@ static void step_accumulate_256(int bf16, const void *v, int hd, const float *p,
         }
         _mm256_storeu_ps(acc + k, a);
     }
-    for (int k = upper; k < hd; k++) {
-        float a = 0;
-        for (int s = 0; s < n; s++) {
-            a = fmaf(p[s], step_read(bf16, v, (size_t)s * hd + k), a);
-        }
-        acc[k] = a;
-    }
+    step_accumulate_from(bf16, v, hd, p, n, acc, upper);
 }
 
-static void step_accumulate_c(int bf16, const void *v, int hd, const float *p, int n, float *acc) {
-    for (int k = 0; k < hd; k++) {
-        float a = 0;
-        for (int s = 0; s < n; s++) {
-            a = fmaf(p[s], step_read(bf16, v, (size_t)s * hd + k), a);
-        }
-        acc[k] = a;
-    }
-}
 
 /* glibc's vector expf (libmvec), as the compiler calls it for a vectorised loop of expf. */
 __m512 _ZGVeN16v_expf(__m512 x);
@@ -950,7 +944,7 @@ static void step_queries(const jlong *l, const jlong *cache, int i, step_scratch
         } else if (isa_level == 1) {
             step_accumulate_256(bf16, v, hd, scores, n, acc);
         } else {
-            step_accumulate_c(bf16, v, hd, scores, n, acc);
+            step_accumulate_from(bf16, v, hd, scores, n, acc, 0);
         }
         for (int j = 0; j < hd; j++) {
             s->att[head * hd + j] = step_round(bf16, acc[j] / sum);

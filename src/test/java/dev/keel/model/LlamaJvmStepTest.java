@@ -73,13 +73,7 @@ class LlamaJvmStepTest {
                 float[] a = floats(m.hidden(id, pos, null, jvm));
                 assertEquals(before + 1, LlamaJvmStep.steps(), name + ": the step ran on the JVM");
                 assertEquals(inC + 1, NativeStep.steps(), name + ": the step ran in C");
-                boolean wasC = NativeStep.enable(false);
-                float[] j;
-                try {
-                    j = floats(m.hidden(id, pos, null, java));
-                } finally {
-                    NativeStep.enable(wasC);
-                }
+                float[] j = stepInJava(() -> floats(m.hidden(id, pos, null, java)));
                 assertEquals(inC + 1, NativeStep.steps(), name + ": the step ran in Java");
                 before = LlamaJvmStep.steps() - 1;
                 float[] b;
@@ -140,13 +134,7 @@ class LlamaJvmStepTest {
         // each of the 11 steps in C, the head's product after it on the JVM
         assertEquals(11L, Bf16Mv.products() - products);
         products = Bf16Mv.products();
-        boolean wasC = NativeStep.enable(false);
-        Generation f32Java;
-        try {
-            f32Java = BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0);
-        } finally {
-            NativeStep.enable(wasC);
-        }
+        Generation f32Java = stepInJava(() -> BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0));
         // the step in Java: the four products of every layer, and the head's
         assertEquals(11L * (4 * f32.config().numLayers() + 1), Bf16Mv.products() - products);
         Generation f32Off = withoutStep(() -> BatchGenerator.generate(f32, List.of(prompt), greedy, StopCriterion.NEVER, 0));
@@ -266,13 +254,7 @@ class LlamaJvmStepTest {
                 torch.set_num_threads(threads);
                 assertEquals(inC + 2, NativeStep.steps(), what + ": both steps in C");
                 assertTrue(torch.equal(a, b), what + ", token " + t + ": the same bits on two threads as on one");
-                boolean was = NativeStep.enable(false);
-                float[] j;
-                try {
-                    j = floats(m.hidden(id, pos, null, java));
-                } finally {
-                    NativeStep.enable(was);
-                }
+                float[] j = stepInJava(() -> floats(m.hidden(id, pos, null, java)));
                 float[] c = floats(a);
                 double scale = 0;
                 for (float v : j) {
@@ -287,12 +269,23 @@ class LlamaJvmStepTest {
         }
     }
 
+    /** run with the Llama step on the JVM in Java rather than in C. */
+    private static <T> T stepInJava(java.util.function.Supplier<T> run) {
+        return switchedOff(NativeStep::enable, run);
+    }
+
+    /** run with libtorch's step rather than the JVM's. */
     private static <T> T withoutStep(java.util.function.Supplier<T> run) {
-        boolean was = LlamaJvmStep.enable(false);
+        return switchedOff(LlamaJvmStep::enable, run);
+    }
+
+    /** run with a switch ({@code enable(on)} returning the previous setting) off, then back as it was. */
+    private static <T> T switchedOff(java.util.function.UnaryOperator<Boolean> enable, java.util.function.Supplier<T> run) {
+        boolean was = enable.apply(false);
         try {
             return run.get();
         } finally {
-            LlamaJvmStep.enable(was);
+            enable.apply(was);
         }
     }
 
