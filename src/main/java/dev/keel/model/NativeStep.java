@@ -82,16 +82,17 @@ final class NativeStep {
             total += (v.length + 15L) / 16 * 64;
         }
         this.vectors = direct(total);
+        long base = address(this.vectors);
         long[] w = words.clone();
         int offset = 0;
         for (int i = 0; i < at.length; i++) {
             float[] v = vectors.get(i);
-            this.vectors.position(offset);
-            this.vectors.asFloatBuffer().put(v);
-            w[at[i]] = address(this.vectors) + offset;
+            for (int j = 0; j < v.length; j++) {
+                this.vectors.putFloat(offset + 4 * j, v[j]);
+            }
+            w[at[i]] = base + offset;
             offset += (v.length + 15) / 16 * 64;
         }
-        this.vectors.position(0);
         layout = direct(8L * w.length);
         layout.asLongBuffer().put(w);
         scratch = direct(scratchBytes(layout));
@@ -126,7 +127,7 @@ final class NativeStep {
         return STEPS.get();
     }
 
-    /** The address of a direct buffer's first byte. */
+    /** The address of a direct buffer's first byte (whatever its position). */
     static long address(ByteBuffer b) {
         return new Pointer(b).address();
     }
