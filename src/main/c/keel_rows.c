@@ -227,29 +227,44 @@ static void f32_rows_256(const float *w, int cols, const float *x, float *y, int
     }
 }
 
+/* The decoding step's loops (below, with the step) that come in the same three builds. */
+typedef void (*accumulate_fn)(int bf16, const void *v, int hd, const float *p, int n, float *acc);
+typedef void (*exp_fn)(float *x, int n);
+__attribute__((target("avx512f"))) static void step_accumulate_512(int bf16, const void *v, int hd, const float *p,
+        int n, float *acc);
+__attribute__((target("avx2,fma"))) static void step_accumulate_256(int bf16, const void *v, int hd, const float *p,
+        int n, float *acc);
+static void step_accumulate_c(int bf16, const void *v, int hd, const float *p, int n, float *acc);
+__attribute__((target("avx512f"))) static void step_exp_512(float *x, int n);
+__attribute__((target("avx2,fma"))) static void step_exp_256(float *x, int n);
+static void step_exp_c(float *x, int n);
+
 static bf16_rows_fn bf16_rows = bf16_rows_c;
 static f32_rows_fn f32_rows = f32_rows_c;
+static accumulate_fn step_accumulate = step_accumulate_c;
+static exp_fn step_exp = step_exp_c;
 static const char *isa = "c";
-/* 2 for the AVX-512 loops, 1 for AVX2, 0 for plain C. */
-static int isa_level = 0;
 
 /* Switches to the loops named ("avx512f", "avx2" or "c") if this CPU runs them; returns whether it did. */
 static int choose(const char *name) {
     if (strcmp(name, "avx512f") == 0 && __builtin_cpu_supports("avx512f")) {
         bf16_rows = bf16_rows_512;
         f32_rows = f32_rows_512;
+        step_accumulate = step_accumulate_512;
+        step_exp = step_exp_512;
         isa = "avx512f";
-        isa_level = 2;
     } else if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         bf16_rows = bf16_rows_256;
         f32_rows = f32_rows_256;
+        step_accumulate = step_accumulate_256;
+        step_exp = step_exp_256;
         isa = "avx2";
-        isa_level = 1;
     } else if (strcmp(name, "c") == 0) {
         bf16_rows = bf16_rows_c;
         f32_rows = f32_rows_c;
+        step_accumulate = step_accumulate_c;
+        step_exp = step_exp_c;
         isa = "c";
-        isa_level = 0;
     } else {
         return 0;
     }
@@ -314,6 +329,14 @@ static inline float round_bf16(float f) {
     return f;
 }
 
+/* The 16 bits of f rounded to bfloat16 (round_bf16): what a bfloat16 tensor holds. */
+static inline uint16_t bf16_bits(float f) {
+    float r = round_bf16(f);
+    uint32_t b;
+    memcpy(&b, &r, 4);
+    return (uint16_t)(b >> 16);
+}
+
 /* out[i] += bias[at + i] for i < n (bias NULL: nothing). Returns 0, or -1 with an OutOfMemoryError pending. */
 static int add_bias(JNIEnv *env, float *out, int n, jfloatArray bias, jint at) {
     if (bias == NULL) {
@@ -375,10 +398,7 @@ static void bf16_product(JNIEnv *env, jobject w, jlong from, jint cols, jfloatAr
             finish_rows(env, out, r0, n, y, yAt, bias, biasAt, round);
         } else if (add_bias(env, out, n, bias, biasAt + r0) == 0) {
             for (int i = 0; i < n; i++) {
-                float v = round_bf16(out[i]);
-                uint32_t b;
-                memcpy(&b, &v, 4);
-                dst[r0 + i] = (uint16_t)(b >> 16);
+                dst[r0 + i] = bf16_bits(out[i]);
             }
         }
     }
@@ -517,7 +537,7 @@ JNIEXPORT jboolean JNICALL Java_dev_keel_model_NativeRows_use(JNIEnv *env, jclas
  * median 7.0-7.3 ms here against 7.7-7.8 in Java (docs/PERFORMANCE.md, item 37).
  *
  * The model is described by a layout of 64-bit words in native memory (NativeStep.layout): the header below, then
- * STEP_LAYER words per layer: its two norms' float32 weights, then four products (q/k/v, o, gate/up, down), each
+ * STEP_LAYER words per layer: the addresses of its two norms' float32 weights, then four products (q/k/v, o, gate/up, down), each
  * the address of its float32 bias (0: none) and up to three (weight, rows) pieces stacked in its output (rows 0: no
  * more pieces). Every address points into memory the caller keeps alive.
  */
@@ -624,10 +644,7 @@ static inline float step_read(int bf16, const void *p, size_t i) {
 
 static inline void step_write(int bf16, void *p, size_t i, float f) {
     if (bf16) {
-        float r = round_bf16(f);
-        uint32_t b;
-        memcpy(&b, &r, 4);
-        ((uint16_t *)p)[i] = (uint16_t)(b >> 16);
+        ((uint16_t *)p)[i] = bf16_bits(f);
     } else {
         ((float *)p)[i] = f;
     }
@@ -786,6 +803,11 @@ static void step_accumulate_from(int bf16, const void *v, int hd, const float *p
     }
 }
 
+/* As step_accumulate_from, every column. */
+static void step_accumulate_c(int bf16, const void *v, int hd, const float *p, int n, float *acc) {
+    step_accumulate_from(bf16, v, hd, p, n, acc, 0);
+}
+
 /* As step_accumulate_from, every column, 16 at a time. */
 __attribute__((target("avx512f")))
 static void step_accumulate_512(int bf16, const void *v, int hd, const float *p, int n, float *acc) {
@@ -846,15 +868,9 @@ static void step_exp_256(float *x, int n) {
     }
 }
 
-static void step_exp(float *x, int n) {
-    if (isa_level == 2) {
-        step_exp_512(x, n);
-    } else if (isa_level == 1) {
-        step_exp_256(x, n);
-    } else {
-        for (int i = 0; i < n; i++) {
-            x[i] = expf(x[i]);
-        }
+static void step_exp_c(float *x, int n) {
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i]);
     }
 }
 
@@ -939,13 +955,7 @@ static void step_queries(const jlong *l, const jlong *cache, int i, step_scratch
             sum += scores[j];
         }
         float *acc = s->acc[t];
-        if (isa_level == 2) {
-            step_accumulate_512(bf16, v, hd, scores, n, acc);
-        } else if (isa_level == 1) {
-            step_accumulate_256(bf16, v, hd, scores, n, acc);
-        } else {
-            step_accumulate_from(bf16, v, hd, scores, n, acc, 0);
-        }
+        step_accumulate(bf16, v, hd, scores, n, acc);
         for (int j = 0; j < hd; j++) {
             s->att[head * hd + j] = step_round(bf16, acc[j] / sum);
         }
