@@ -287,7 +287,6 @@ final class LlamaJvmStep {
      * holding one value); appends the token's keys and values to {@code cache}.
      */
     Tensor step(Tensor inputIds, Tensor positionIds, KvCache cache) {
-        WarmUp.ensure();
         STEPS.incrementAndGet();
         long id = dev.keel.tensor.Tensors.toLongs(inputIds)[0];
         long position = dev.keel.tensor.Tensors.toLongs(positionIds)[0];
@@ -302,6 +301,7 @@ final class LlamaJvmStep {
             Reference.reachabilityFence(embed.tensor);
             return out;
         }
+        WarmUp.ensure();   // the Java kernels below: compiled once per process, not needed by the step in C
         for (int k = 0; k < d; k++) {
             h[k] = read(embed.bytes, (int) (id * d + k));
         }
